@@ -1,0 +1,5 @@
+import sys
+
+from report_processor.cli import main
+
+sys.exit(main())

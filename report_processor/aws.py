@@ -1,0 +1,102 @@
+"""S3 calls of the report processor shell. Everything that talks to AWS lives here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.exceptions import ClientError
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+# 412: the marker exists; 409: another writer is creating it right now. Either way: not ours.
+_ALREADY_CLAIMED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+class ObjectTooLarge(Exception):
+    pass
+
+
+class ResultsBucket:
+    """Reads run artifacts and writes reports in one bucket."""
+
+    def __init__(self, bucket: str, client: Any | None = None) -> None:
+        self.bucket = bucket
+        self._s3 = client or boto3.client("s3")
+
+    def open_object(self, key: str, version_id: str | None, max_bytes: int) -> BinaryIO | None:
+        """A streaming body (never read whole here), or None when the object is gone."""
+        request = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
+        try:
+            response = self._s3.get_object(**request)
+        except ClientError as error:
+            if _code(error) in _MISSING or _code(error) == "NoSuchVersion":
+                return None
+            raise
+        size = response.get("ContentLength")
+        if size is not None and size > max_bytes:
+            response["Body"].close()
+            raise ObjectTooLarge(
+                f"s3://{self.bucket}/{key} is {size} bytes, over the {max_bytes} byte limit "
+                "(REPORT_MAX_OBJECT_BYTES)"
+            )
+        return response["Body"]
+
+    def read_json(self, key: str, max_bytes: int) -> Any | None:
+        """A small JSON object, or None when it is missing, too large or not JSON."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in _MISSING:
+                return None
+            raise
+        body = response["Body"]
+        try:
+            raw = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(raw) > max_bytes:
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in _MISSING:
+                return False
+            raise
+        return True
+
+    def put_text(self, key: str, text: str, content_type: str) -> None:
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=text.encode("utf-8"),
+            ContentType=f"{content_type}; charset=utf-8",
+        )
+
+    def claim(self, key: str, body: str) -> bool:
+        """Create `key` only if absent (S3 conditional write); False when it already exists."""
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body.encode("utf-8"),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            if _code(error) in _ALREADY_CLAIMED:
+                return False
+            raise
+        return True
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

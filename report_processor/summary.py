@@ -1,0 +1,78 @@
+"""The pure core's one entry: JUnit inputs in, a Report and both renderings out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from report_processor.model import InputResult, Report, RunMetadata
+from report_processor.parse import Accumulator, JUnitError, ParseLimits, parse_junit
+from report_processor.render import DEFAULT_MAX_BYTES, to_json, to_markdown
+
+# A path, or a (display name, binary stream) pair for inputs that are not files (S3 bodies).
+Source = str | os.PathLike | tuple[str, BinaryIO]
+
+
+@dataclass(frozen=True)
+class Summary:
+    report: Report
+    markdown: str
+    json: str
+
+
+def build_report(
+    sources: Iterable[Source],
+    metadata: RunMetadata | None = None,
+    limits: ParseLimits | None = None,
+) -> Report:
+    """Parse every source on its own (a broken file adds nothing) and merge the usable ones."""
+    limits = limits or ParseLimits()
+    merged = Accumulator(limits)
+    inputs: list[InputResult] = []
+    for source in sources:
+        name, result = _parse_source(source, limits)
+        if isinstance(result, Accumulator):
+            merged.merge(result)
+            inputs.append(InputResult(path=name, ok=True, tests=result.tests))
+        else:
+            inputs.append(InputResult(path=name, ok=False, error=result))
+    return Report(
+        totals=merged.totals(),
+        suites=merged.suite_rows(),
+        failures=tuple(merged.failures),
+        slowest=merged.slowest(),
+        inputs=tuple(inputs),
+        metadata=metadata or RunMetadata(),
+        flaky_tests=tuple(merged.flaky_tests),
+        failures_not_detailed=merged.failures_not_detailed,
+        suites_folded=merged.suites_folded,
+    )
+
+
+def summarize(
+    sources: Iterable[Source],
+    metadata: RunMetadata | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: ParseLimits | None = None,
+) -> Summary:
+    report = build_report(sources, metadata, limits)
+    return Summary(report=report, markdown=to_markdown(report, max_bytes), json=to_json(report))
+
+
+def _parse_source(source: Source, limits: ParseLimits) -> tuple[str, Accumulator | str]:
+    if isinstance(source, tuple):
+        name, stream = source
+        try:
+            return name, parse_junit(stream, limits)
+        except JUnitError as error:
+            return name, str(error)
+    name = os.fspath(source)
+    try:
+        with open(source, "rb") as stream:
+            return name, parse_junit(stream, limits)
+    except JUnitError as error:
+        return name, str(error)
+    except OSError as error:
+        return name, f"cannot read the file: {error.strerror or error}"

@@ -1,0 +1,298 @@
+"""The parser against hand-written reports in the shapes real runners write."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from report_processor import JUnitError, ParseLimits, build_report
+from report_processor.parse import lenient_count, lenient_seconds, parse_junit
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# fixture: (tests, passed, failed, errors, skipped, flaky)
+EXPECTED_TOTALS = {
+    "phpunit9_nested.xml": (9, 4, 2, 1, 2, 0),
+    "pest.xml": (4, 2, 1, 0, 1, 0),
+    "pytest.xml": (5, 2, 1, 1, 1, 0),
+    "jest.xml": (4, 2, 1, 0, 1, 0),
+    "surefire_flaky.xml": (3, 2, 1, 0, 0, 1),
+    "go.xml": (4, 2, 1, 0, 1, 0),
+    "dotnet.xml": (3, 1, 1, 0, 1, 0),
+    "no_root.xml": (2, 2, 0, 0, 0, 0),
+    "declared_counts_only.xml": (7, 4, 1, 0, 2, 0),
+    "multiresult_and_times.xml": (7, 5, 1, 1, 0, 0),
+}
+
+
+def parse_file(name: str, limits: ParseLimits | None = None):
+    with (FIXTURES / name).open("rb") as stream:
+        return parse_junit(stream, limits)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TOTALS))
+def test_totals_follow_the_count_rule(name):
+    acc = parse_file(name)
+    totals = acc.totals()
+    got = (totals.tests, totals.passed, totals.failed, totals.errors, totals.skipped, totals.flaky)
+    assert got == EXPECTED_TOTALS[name]
+    assert totals.passed + totals.failed + totals.errors + totals.skipped == totals.tests
+
+
+def test_phpunit_data_provider_suites_fold_into_their_class_row():
+    report = build_report([FIXTURES / "phpunit9_nested.xml"])
+    rows = {row.name: row for row in report.suites}
+    assert set(rows) == {"Tests\\Feature\\InvoiceApiTest", "Tests\\Feature\\HealthTest"}
+    invoice = rows["Tests\\Feature\\InvoiceApiTest"]
+    assert (invoice.tests, invoice.passed, invoice.failed, invoice.errors, invoice.skipped) == (
+        6,
+        3,
+        1,
+        1,
+        1,
+    )
+    assert invoice.file == "/var/task/app/tests/Feature/InvoiceApiTest.php"
+    assert invoice.duration_seconds == pytest.approx(0.6012)
+
+
+def test_phpunit_failures_carry_file_line_kind_and_trace():
+    report = build_report([FIXTURES / "phpunit9_nested.xml"])
+    by_name = {failure.name: failure for failure in report.failures}
+    assert set(by_name) == {
+        "test_creates_invoice",
+        "test_without_assertions",
+        "test_database_is_reachable",
+    }
+    created = by_name["test_creates_invoice"]
+    assert created.kind == "failed"
+    assert created.file == "/var/task/app/tests/Feature/InvoiceApiTest.php"
+    assert created.line == 31
+    assert created.classname == "Tests.Feature.InvoiceApiTest"
+    assert created.suite == "Tests\\Feature\\InvoiceApiTest"
+    assert created.type == "PHPUnit\\Framework\\ExpectationFailedException"
+    assert "Expected response status code [201] but received 500." in created.details
+    assert by_name["test_without_assertions"].kind == "error"
+
+
+def test_pytest_messages_and_error_outrank_nothing_else():
+    report = build_report([FIXTURES / "pytest.xml"])
+    by_name = {failure.name: failure for failure in report.failures}
+    assert by_name["test_discount[10-0.9]"].message == "assert 0.8 == 0.9"
+    assert "assert apply(pct) == factor" in by_name["test_discount[10-0.9]"].details
+    assert by_name["test_connect"].kind == "error"
+    assert report.slowest[0].name == "test_connect"
+    assert report.slowest[0].duration_seconds == pytest.approx(1.2)
+
+
+def test_surefire_flaky_failure_counts_as_passed_and_flaky_rerun_failure_stays_failed():
+    report = build_report([FIXTURES / "surefire_flaky.xml"])
+    assert [flaky.name for flaky in report.flaky_tests] == ["chargesCard"]
+    assert "503" in report.flaky_tests[0].message
+    assert [failure.name for failure in report.failures] == ["refunds"]
+    assert report.suites[0].flaky == 1
+
+
+def test_several_results_of_one_case_count_once_with_error_first():
+    report = build_report([FIXTURES / "multiresult_and_times.xml"])
+    kinds = {failure.name: failure.kind for failure in report.failures}
+    assert kinds == {"all three kinds": "error", "skipped and failure": "failed"}
+    assert {failure.name: failure.message for failure in report.failures} == {
+        "all three kinds": "boom",
+        "skipped and failure": "late failure",
+    }
+
+
+def test_lenient_times_never_crash_and_sum_what_is_usable():
+    totals = build_report([FIXTURES / "multiresult_and_times.xml"]).totals
+    assert totals.duration_seconds == pytest.approx(1234.5 + 4.5e-05)
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [
+        ("1.5", 1.5),
+        ("1,234.5", 1234.5),
+        (" 2,503.1 ", 2503.1),
+        ("", 0.0),
+        (None, 0.0),
+        ("-3", 0.0),
+        ("NaN", 0.0),
+        ("inf", 0.0),
+        ("<<computed>>", 0.0),
+        ("1.4e-05", 1.4e-05),
+    ],
+)
+def test_lenient_seconds(raw, seconds):
+    assert lenient_seconds(raw) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("raw", "count"), [("6", 6), ("", 0), (None, 0), ("-1", 0), ("3 total", 0), ("2.0", 2)]
+)
+def test_lenient_count(raw, count):
+    assert lenient_count(raw) == count
+
+
+def test_suite_without_testcases_falls_back_to_declared_counts_and_is_flagged():
+    report = build_report([FIXTURES / "declared_counts_only.xml"])
+    rows = {row.name: row for row in report.suites}
+    assert rows["summary-only"].from_declared_counts is True
+    assert (rows["summary-only"].tests, rows["summary-only"].passed) == (6, 3)
+    assert rows["with-cases"].from_declared_counts is False
+    assert report.failures_not_detailed == 1  # the declared failure has no detail to show
+
+
+def test_parent_suite_declared_counts_are_ignored_when_children_have_cases():
+    xml = b"""<testsuites><testsuite name="outer" tests="50" failures="9">
+      <testsuite name="inner"><testcase name="a"/></testsuite></testsuite></testsuites>"""
+    totals = parse_junit(io.BytesIO(xml)).totals()
+    assert (totals.tests, totals.passed, totals.failed) == (1, 1, 0)
+
+
+def test_testcases_nested_at_any_depth_count_once():
+    depth = 40
+    xml = (
+        "<testsuites>"
+        + "".join(f'<testsuite name="level{i}">' for i in range(depth))
+        + '<testcase name="deep"><failure/></testcase>'
+        + "</testsuite>" * depth
+        + '<testsuite name="top"><testcase name="shallow"/></testsuite></testsuites>'
+    ).encode()
+    totals = parse_junit(io.BytesIO(xml)).totals()
+    assert (totals.tests, totals.passed, totals.failed) == (2, 1, 1)
+
+
+def test_unicode_and_escaped_names_survive():
+    report = build_report([FIXTURES / "pest.xml"])
+    names = {row.name for row in report.suites}
+    assert names == {"Tests\\Unit\\MoneyTest", "Tests\\Feature\\LoginTest"}
+    jest = build_report([FIXTURES / "jest.xml"])
+    assert jest.failures[0].name == "Cart applies a <Coupon />"
+
+
+def test_dotnet_file_with_byte_order_mark_parses():
+    report = build_report([FIXTURES / "dotnet.xml"])
+    assert report.inputs[0].ok
+    assert report.failures[0].message.startswith("Assert.Throws() Failure")
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("billion_laughs.xml", "DOCTYPE"),
+        ("xxe_file.xml", "DOCTYPE"),
+        ("xxe_parameter_entity.xml", "DOCTYPE"),
+        ("undeclared_entity.xml", "undefined entity"),
+        ("truncated.xml", "ends early"),
+        ("empty.xml", "empty"),
+        ("not_xml.xml", "not well-formed XML"),
+        ("not_junit.xml", "root element is <checkstyle>"),
+    ],
+)
+def test_unusable_inputs_raise_a_clear_error(name, fragment):
+    with pytest.raises(JUnitError, match=fragment.replace("(", r"\(")):
+        parse_file(name)
+
+
+def test_entities_are_never_expanded_nor_fetched(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the parser tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    for name in ("billion_laughs.xml", "xxe_file.xml", "xxe_parameter_entity.xml"):
+        report = build_report([FIXTURES / name])
+        assert not report.inputs[0].ok
+        assert "root:" not in (report.inputs[0].error or "")
+
+
+def test_a_broken_file_does_not_stop_the_others():
+    report = build_report(
+        [FIXTURES / "truncated.xml", FIXTURES / "go.xml", FIXTURES / "missing.xml"]
+    )
+    assert [item.ok for item in report.inputs] == [False, True, False]
+    assert "cannot read the file" in report.inputs[2].error
+    assert report.totals.tests == 4  # only go.xml; the truncated file adds nothing
+
+
+def test_shards_merge_into_one_report():
+    report = build_report([FIXTURES / "go.xml", FIXTURES / "pytest.xml", FIXTURES / "jest.xml"])
+    assert report.totals.tests == 13
+    assert report.totals.failed == 3
+    assert [item.tests for item in report.inputs] == [4, 5, 4]
+
+
+def test_memory_bounds_keep_counts_exact():
+    cases = "".join(
+        f'<testsuite name="S{i}"><testcase classname="C" name="t{i}" time="{i}">'
+        f'<failure message="m{i}">{"x" * 10_000}</failure></testcase></testsuite>'
+        for i in range(60)
+    )
+    xml = f"<testsuites>{cases}</testsuites>".encode()
+    limits = ParseLimits(
+        max_failures_detailed=5, max_details_chars=100, max_suite_rows=10, slowest=3
+    )
+    report = build_report([("memory.xml", io.BytesIO(xml))], limits=limits)
+    assert report.totals.failed == 60
+    assert len(report.failures) == 5
+    assert report.failures_not_detailed == 55
+    assert all(len(failure.details) <= 100 for failure in report.failures)
+    assert sum(row.tests for row in report.suites) == 60
+    assert len(report.suites) == 11  # 10 named rows + "(other suites)"
+    assert report.suites_folded == 50
+    assert [slow.name for slow in report.slowest] == ["t59", "t58", "t57"]
+
+
+def test_input_size_limit_gives_a_clear_error():
+    xml = (
+        b"<testsuites>"
+        + b"<testsuite name='s'><testcase name='t'/></testsuite>" * 1000
+        + b"</testsuites>"
+    )
+    with pytest.raises(JUnitError, match="larger than the 1000 byte limit"):
+        parse_junit(io.BytesIO(xml), ParseLimits(max_input_bytes=1000, chunk_bytes=256))
+
+
+def test_chunk_boundaries_do_not_change_the_result():
+    data = (FIXTURES / "phpunit9_nested.xml").read_bytes()
+    whole = parse_junit(io.BytesIO(data)).totals()
+    for chunk in (1, 7, 64):
+        acc = parse_junit(io.BytesIO(data), ParseLimits(chunk_bytes=chunk))
+        assert acc.totals() == whole
+        assert "received 500" in acc.failures[0].details
+
+
+def test_a_testcase_directly_under_the_testsuites_root_counts():
+    xml = b"""<testsuites name="loose" tests="9"><testcase name="a"><failure/></testcase>
+      <testsuite name="s"><testcase name="b"/></testsuite></testsuites>"""
+    report = build_report([("loose.xml", io.BytesIO(xml))])
+    assert (report.totals.tests, report.totals.failed) == (2, 1)
+    assert {row.name for row in report.suites} == {"loose", "s"}
+    assert not any(row.from_declared_counts for row in report.suites)
+
+
+def test_empty_testsuites_root_never_falls_back_to_its_declared_counts():
+    xml = b'<testsuites tests="15515" failures="3"></testsuites>'
+    assert parse_junit(io.BytesIO(xml)).totals().tests == 0
+
+
+def test_the_pure_core_imports_no_aws_code():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, report_processor, report_processor.cli, report_processor.routing\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'aws_lambda_powertools')]\n"
+        "assert not bad, bad\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_utf16_reports_with_a_byte_order_mark_parse():
+    text = (FIXTURES / "go.xml").read_text(encoding="utf-8")
+    data = text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    assert parse_junit(io.BytesIO(data)).totals().tests == 4

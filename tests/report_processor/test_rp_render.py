@@ -1,0 +1,157 @@
+"""Markdown and JSON renderings: content, escaping of untrusted text, and the byte cap."""
+
+import io
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from report_processor import RunMetadata, build_report, summarize, to_json, to_markdown
+from report_processor.model import InputResult
+
+FIXTURES = Path(__file__).parent / "fixtures"
+UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def assert_tables_whole(markdown: str) -> None:
+    """Every table has a header, a separator and rows with the header's column count."""
+    lines = markdown.splitlines()
+    index = 0
+    while index < len(lines):
+        if not lines[index].startswith("|"):
+            index += 1
+            continue
+        columns = len(UNESCAPED_PIPE.findall(lines[index]))
+        assert index + 1 < len(lines) and set(lines[index + 1]) <= set("|-: "), "no separator"
+        while index < len(lines) and lines[index].startswith("|"):
+            line = lines[index]
+            assert line.endswith("|"), f"row cut short: {line!r}"
+            assert len(UNESCAPED_PIPE.findall(line)) == columns, f"column count: {line!r}"
+            index += 1
+
+
+def test_markdown_puts_headline_then_failures_then_slowest_then_suites():
+    metadata = RunMetadata(run_id="r-42", command="test", environment="dev", project="shop")
+    markdown = summarize([FIXTURES / "phpunit9_nested.xml"], metadata).markdown
+    assert markdown.startswith("# ❌ Test report: failed\n")
+    assert "Run r-42" in markdown and "Environment dev" in markdown
+    assert "**Pass rate 57.14 %** · 9 tests: 4 passed, 2 failed, 1 errors, 2 skipped" in markdown
+    order = [markdown.index(h) for h in ("## Failures (3)", "## Slowest tests", "## Suites (2)")]
+    assert order == sorted(order)
+    assert "<details><summary>Details</summary>" in markdown
+    # PHPUnit's first trace line repeats the test name; the message is the line after it.
+    assert "> Expected response status code \\[201\\] but received 500." in markdown
+    assert "File: /var/task/app/tests/Feature/InvoiceApiTest.php:31" in markdown
+    assert_tables_whole(markdown)
+
+
+def test_passing_and_empty_reports_say_so():
+    passing = summarize([FIXTURES / "no_root.xml"]).markdown
+    assert passing.startswith("# ✅ Test report: passed")
+    assert "**Pass rate 100.00 %**" in passing
+    xml = b"<testsuites><testsuite name='none' tests='0'/></testsuites>"
+    empty = summarize([("empty-suite.xml", io.BytesIO(xml))])
+    assert empty.report.pass_rate is None
+    assert "**Pass rate n/a**" in empty.markdown
+    assert json.loads(empty.json)["pass_rate"] is None
+
+
+def test_unusable_inputs_are_listed_with_their_error():
+    summary = summarize([FIXTURES / "truncated.xml", FIXTURES / "go.xml"])
+    assert "## Unusable inputs (1 of 2)" in summary.markdown
+    assert "truncated.xml: not well-formed XML" in summary.markdown
+    only_bad = summarize([FIXTURES / "empty.xml"])
+    assert only_bad.markdown.startswith("# ⚠️ Test report: report unusable")
+
+
+def test_json_has_the_documented_shape():
+    metadata = RunMetadata(run_id="r-1", command="test", started_at="2025-11-27T02:00:00Z")
+    document = json.loads(summarize([FIXTURES / "surefire_flaky.xml"], metadata).json)
+    assert document["schema_version"] == 1
+    assert document["totals"] == {
+        "tests": 3,
+        "passed": 2,
+        "failed": 1,
+        "errors": 0,
+        "skipped": 0,
+        "flaky": 1,
+        "duration_seconds": pytest.approx(3.41),
+    }
+    assert document["pass_rate"] == pytest.approx(2 / 3, abs=1e-6)
+    assert document["metadata"]["run_id"] == "r-1"
+    failure = document["failures"][0]
+    assert set(failure) >= {"suite", "classname", "name", "file", "line", "kind", "message"}
+    assert set(failure) >= {"details"}
+    assert len(document["slowest"]) == 3
+    assert document["inputs"] == [
+        {"path": str(FIXTURES / "surefire_flaky.xml"), "ok": True, "error": None, "tests": 3}
+    ]
+
+
+def test_hostile_names_cannot_break_out_of_markdown():
+    xml = (
+        b'<testsuites><testsuite name="a|b&#10;# Heading"><testcase classname="x|y" '
+        b'name="&lt;script&gt;alert(1)&lt;/script&gt; `code` [link](http://evil)" time="3">'
+        b'<failure message="| fake | row |">&lt;/pre&gt;&lt;img src=x&gt;</failure>'
+        b"</testcase></testsuite></testsuites>"
+    )
+    markdown = summarize([("hostile.xml", io.BytesIO(xml))]).markdown
+    assert "<script>" not in markdown
+    assert "</pre><img" not in markdown
+    assert "\n# Heading" not in markdown
+    assert "[link](http://evil)" not in markdown
+    assert_tables_whole(markdown)
+
+
+def big_report():
+    cases = "".join(
+        f'<testsuite name="Suite{i} ünïcödé"><testcase classname="C{i}" name="test_{i} 😀" '
+        f'time="{i % 13}"><failure message="boom {i} ✗">{"trace line ✗ " * 400}</failure>'
+        f'</testcase><testcase classname="C{i}" name="ok_{i}"/></testsuite>'
+        for i in range(250)
+    )
+    xml = f"<testsuites>{cases}</testsuites>".encode()
+    return build_report([("big.xml", io.BytesIO(xml))], RunMetadata(run_id="big"))
+
+
+@pytest.mark.parametrize("cap", [1024, 2000, 5000, 20_000, 61_440])
+def test_markdown_respects_the_byte_cap_and_says_what_was_cut(cap):
+    markdown = to_markdown(big_report(), cap)
+    encoded = markdown.encode("utf-8")
+    assert len(encoded) <= cap
+    assert encoded.decode("utf-8") == markdown
+    assert "Cut to fit" in markdown
+    assert markdown.startswith("# ❌ Test report: failed")
+    assert_tables_whole(markdown)
+
+
+def test_least_important_detail_goes_first():
+    report = big_report()
+    roomy = to_markdown(report, 200_000)
+    assert "traces shortened" in roomy and "## Suites" in roomy
+    tight = to_markdown(report, 20_000)
+    assert "## Suites" not in tight and "## Slowest tests" not in tight
+    assert "## Failures (250)" in tight
+
+
+def test_a_small_report_is_not_cut():
+    markdown = to_markdown(build_report([FIXTURES / "go.xml"]))
+    assert "Cut to fit" not in markdown
+
+
+def test_cap_below_minimum_is_refused():
+    with pytest.raises(ValueError, match="at least 1024"):
+        to_markdown(build_report([FIXTURES / "go.xml"]), 1000)
+
+
+def test_lone_surrogates_and_huge_metadata_still_give_valid_utf8_under_cap():
+    report = replace(
+        build_report([FIXTURES / "go.xml"]),
+        metadata=RunMetadata(run_id="\ud800" * 50, command="&" * 5000, project="p" * 5000),
+        inputs=tuple(InputResult(f"shard-{i}.xml", False, "x" * 400) for i in range(100)),
+    )
+    markdown = to_markdown(report, 1024)
+    assert len(markdown.encode("utf-8")) <= 1024
+    json.loads(to_json(replace(report, metadata=RunMetadata(run_id="ok"))))
