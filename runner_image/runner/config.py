@@ -1,0 +1,129 @@
+"""The runner's configuration, read once from the environment and validated."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .artifacts import DEFAULT_ARTIFACT_GLOBS, check_glob
+from .commands import DEFAULT_COMMANDS
+
+DEFAULT_APP_DIR = "/var/task/app"  # where runner_image/Dockerfile installs the Laravel app
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the variable and an example of a good value."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    app_dir: Path
+    php: str
+    results_bucket: str | None
+    db_secret_arn: str | None
+    commands: tuple[str, ...]
+    artifact_globs: Mapping[str, tuple[str, ...]]
+    project: str | None
+    environment: str | None
+    work_root: Path
+    deadline_margin_seconds: float
+    kill_grace_seconds: float
+    timeout_seconds: float | None
+    app_version: str | None
+    image_version: str | None
+
+    def globs_for(self, command: str) -> tuple[str, ...]:
+        return self.artifact_globs.get(command, ())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerConfig:
+        env = os.environ if env is None else env
+        app_dir = Path(env.get("RUNNER_APP_DIR") or DEFAULT_APP_DIR)
+        margin = _number(env, "RUNNER_DEADLINE_MARGIN_SECONDS", 30.0)
+        grace = _number(env, "RUNNER_KILL_GRACE_SECONDS", 5.0)
+        if grace >= margin:
+            raise ConfigError(
+                f"RUNNER_KILL_GRACE_SECONDS ({grace:g}) must be below "
+                f"RUNNER_DEADLINE_MARGIN_SECONDS ({margin:g}): the margin has to cover the "
+                "grace period and the uploads"
+            )
+        timeout = env.get("RUNNER_TIMEOUT_SECONDS")
+        return cls(
+            app_dir=app_dir,
+            php=env.get("RUNNER_PHP") or "php",
+            results_bucket=env.get("RESULTS_BUCKET") or None,
+            db_secret_arn=env.get("DB_SECRET_ARN") or None,
+            commands=_commands(env.get("RUNNER_COMMANDS")),
+            artifact_globs=_artifact_globs(env.get("RUNNER_ARTIFACTS")),
+            project=env.get("PROJECT") or None,
+            environment=env.get("ENVIRONMENT") or None,
+            work_root=Path(env.get("TMPDIR") or tempfile.gettempdir()),
+            deadline_margin_seconds=margin,
+            kill_grace_seconds=grace,
+            timeout_seconds=_number(env, "RUNNER_TIMEOUT_SECONDS", 0.0) if timeout else None,
+            app_version=env.get("APP_VERSION") or _composer_version(app_dir),
+            image_version=env.get("IMAGE_VERSION") or None,
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r}: use a positive number of seconds, like {default:g}")
+    return value
+
+
+def _commands(raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return DEFAULT_COMMANDS
+    example = '\'["test", "scribe:generate"]\''
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"RUNNER_COMMANDS is not JSON ({error}); use {example}") from None
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(c, str) and c and c.strip() == c for c in value)
+    ):
+        raise ConfigError(f"RUNNER_COMMANDS must be a non-empty JSON list of names, like {example}")
+    return tuple(value)
+
+
+def _artifact_globs(raw: str | None) -> dict[str, tuple[str, ...]]:
+    globs = dict(DEFAULT_ARTIFACT_GLOBS)
+    if not raw:
+        return globs
+    example = '\'{"scribe:generate": ["public/docs/**"]}\''
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"RUNNER_ARTIFACTS is not JSON ({error}); use {example}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"RUNNER_ARTIFACTS must be a JSON object, like {example}")
+    for command, patterns in value.items():
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ConfigError(f"RUNNER_ARTIFACTS[{command!r}] must be a list of globs")
+        try:
+            globs[command] = tuple(check_glob(p) for p in patterns)
+        except ValueError as error:
+            raise ConfigError(f"RUNNER_ARTIFACTS[{command!r}]: {error}") from None
+    return globs
+
+
+def _composer_version(app_dir: Path) -> str | None:
+    try:
+        version = json.loads((app_dir / "composer.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None

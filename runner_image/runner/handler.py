@@ -1,0 +1,33 @@
+"""Lambda entry point: `runner.handler.handler(event, context)`."""
+
+from __future__ import annotations
+
+import time
+
+from .config import ConfigError, RunnerConfig
+from .events import RejectedInput, parse_event
+from .shell import configure_logging, misconfigured, rejected, run, utc_now
+
+# Below this, a run could not do anything useful before it had to be stopped.
+MIN_RUN_SECONDS = 5.0
+
+configure_logging()
+
+
+def handler(event, context) -> dict:
+    try:
+        config = RunnerConfig.from_env()
+    except ConfigError as error:
+        return misconfigured(str(error))
+    try:
+        request = parse_event(event, config.commands, utc_now())
+    except RejectedInput as error:
+        return rejected(str(error))
+
+    usable = context.get_remaining_time_in_millis() / 1000 - config.deadline_margin_seconds
+    if usable < MIN_RUN_SECONDS:
+        return misconfigured(
+            f"only {usable:.1f}s left after the {config.deadline_margin_seconds:g}s margin: "
+            "raise the function timeout or lower RUNNER_DEADLINE_MARGIN_SECONDS"
+        )
+    return run(request, config, deadline=time.monotonic() + usable).response()

@@ -1,0 +1,118 @@
+"""Runs the child (an argv list, never a shell) to its end or to a deadline.
+
+Output (stdout and stderr merged, in order) is redacted, streamed to a callback line by line
+as it comes, written in full to a file, and kept in memory only as a bounded tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .redact import Redactor
+
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    exit_code: int | None
+    timed_out: bool
+    output_bytes: int
+    tail: bytes
+
+
+class _Tail:
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        while self.size - len(self.chunks[0]) >= self.limit:
+            self.size -= len(self.chunks.popleft())
+
+    def value(self) -> bytes:
+        return b"".join(self.chunks)[-self.limit :]
+
+
+def run_child(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    redactor: Redactor,
+    on_output: Callable[[bytes], None],
+    deadline: float | None,
+    kill_grace_seconds: float,
+    tail_bytes: int,
+    popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+) -> ChildResult:
+    """`deadline` is a time.monotonic() value; at it the child's process group gets SIGTERM,
+    then SIGKILL after `kill_grace_seconds`."""
+    process = popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=dict(env),
+        # Its own process group: artisan starts PHPUnit as a grandchild, and both must stop.
+        start_new_session=True,
+        close_fds=True,
+    )
+    tail = _Tail(tail_bytes)
+    written = [0]
+    stream = redactor.stream()
+
+    def pump() -> None:
+        with log_path.open("wb") as log:
+
+            def emit(data: bytes) -> None:
+                if data:
+                    log.write(data)
+                    log.flush()
+                    written[0] += len(data)
+                    tail.add(data)
+                    on_output(data)
+
+            while chunk := process.stdout.readline(READ_CHUNK):
+                emit(stream.feed(chunk))
+            emit(stream.flush())
+
+    reader = threading.Thread(target=pump, name="child-output", daemon=True)
+    reader.start()
+
+    timed_out = False
+    try:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=kill_grace_seconds)
+        except subprocess.TimeoutExpired:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+    # Whatever the child left behind in its group would hold the pipe open: end it too.
+    _signal_group(process.pid, signal.SIGKILL)
+    reader.join(timeout=kill_grace_seconds + 5)
+    process.stdout.close()
+    return ChildResult(process.returncode, timed_out, written[0], tail.value())
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
