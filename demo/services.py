@@ -127,6 +127,7 @@ class MotoServer:
     @contextlib.contextmanager
     def start(cls, region: str = "us-east-1", log_dir: Path | None = None) -> Iterator[MotoServer]:
         port = free_port()
+        owns_log_dir = log_dir is None
         log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ltr-moto-"))
         log_path = log_dir / "moto_server.log"
         env = {
@@ -150,8 +151,13 @@ class MotoServer:
         try:
             _wait_until(server._is_ready, 60, "moto server", log_path, process)
             yield server
+        except BaseException:
+            owns_log_dir = False  # keep the log: the error message points at it
+            raise
         finally:
             _stop(process)
+            if owns_log_dir:
+                shutil.rmtree(log_dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
