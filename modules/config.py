@@ -1,0 +1,854 @@
+"""Stack configuration: one JSON file per environment, loaded into frozen dataclasses.
+
+This module is deliberately free of cdktf and AWS imports so the `ltr` CLI, the demo and the
+tests can read the deployed names in milliseconds (importing the provider bindings takes ~20 s).
+
+Every problem in a file is collected and reported at once, each naming the field and the fix,
+so a user fixes a config in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "config"
+DEFAULT_CONFIG_PATH = CONFIG_DIR / "example.json"
+
+STACK_NAME = "lambda-test-runner"
+KNOWN_COMMANDS = ("test", "scribe:generate", "api:export-markdown")
+DEFAULT_METRICS_NAMESPACE = "LambdaTestRunner"
+NIGHTLY_CRON = "cron(0 2 * * ? *)"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+# Fargate CPU units and the memory (MiB) range each allows.
+FARGATE_MEMORY_BY_CPU = {
+    256: (512, 2048),
+    512: (1024, 4096),
+    1024: (2048, 8192),
+    2048: (4096, 16384),
+    4096: (8192, 30720),
+    8192: (16384, 61440),
+    16384: (32768, 122880),
+}
+
+_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+_ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SG_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+_ROUTE_TABLE_RE = re.compile(r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SECRET_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[\w/+=.@-]+$"
+)
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_COMMAND_RE = re.compile(r"^[a-z][a-z0-9-]*(:[a-z0-9-]+)*$")
+_SCHEDULE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_CRON_RE = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+_RATE_RE = re.compile(r"^rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9/_.#:-]{1,255}$")
+
+
+class ConfigError(ValueError):
+    """A configuration file is unusable; `.problems` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the configuration:\n{lines}")
+
+
+# --------------------------------------------------------------------------- typed config
+
+
+@dataclass(frozen=True)
+class VpcConfig:
+    vpc_id: str
+    private_subnet_ids: tuple[str, ...]
+    # The S3 gateway endpoint is attached to these route tables (those of the private subnets).
+    private_route_table_ids: tuple[str, ...]
+    # False when the private subnets already reach AWS through a NAT gateway.
+    create_vpc_endpoints: bool
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    security_group_id: str
+    port: int
+    secret_arn: str
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    tag: str | None
+    digest: str | None
+
+    @property
+    def reference(self) -> str:
+        """What follows the repository URL: `:tag` or `@sha256:...`."""
+        return f"@{self.digest}" if self.digest else f":{self.tag}"
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    memory_mb: int
+    timeout_seconds: int
+    ephemeral_storage_mb: int
+    reserved_concurrency: int | None
+    commands: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportProcessorConfig:
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int | None
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    command: str
+    args: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        return self.command.replace(":", "-")
+
+    def lambda_event(self) -> dict[str, Any]:
+        """The JSON input EventBridge hands the runner Lambda."""
+        return {"command": self.command, "args": list(self.args)}
+
+    def fargate_command(self) -> list[str]:
+        """Container command after the image's `python -m runner` entry point."""
+        return ["run", self.command, *self.args]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    expression: str
+    target: str  # "lambda" or "fargate"
+    runs: tuple[ScheduledRun, ...]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    pass_rate_threshold: float
+    missing_result_hours: int
+    runner_errors_threshold: int
+    runner_throttles_threshold: int
+    email: str | None
+
+
+@dataclass(frozen=True)
+class FargateConfig:
+    enabled: bool
+    cpu: int
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    log_days: int
+    results_days: int
+    noncurrent_version_days: int
+    keep_images: int
+
+
+@dataclass(frozen=True)
+class S3StateBackend:
+    bucket: str
+    key: str
+    region: str
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Every deployed name, derived in one place (the CLI and the demo read these)."""
+
+    stack: str
+    prefix: str
+    repository: str
+    runner_function: str
+    report_function: str
+    results_bucket: str
+    cluster: str
+    task_family: str
+    container: str
+    dashboard: str
+    alerts_topic: str
+    runner_dlq: str
+    report_dlq: str
+    runner_log_group: str
+    report_log_group: str
+    task_log_group: str
+    runner_role: str
+    report_role: str
+    task_role: str
+    task_execution_role: str
+    events_role: str
+    runner_security_group: str
+    endpoints_security_group: str
+    pass_rate_alarm: str
+    missing_result_alarm: str
+    runner_errors_alarm: str
+    runner_throttles_alarm: str
+    runner_failures_alarm: str
+    report_failures_alarm: str
+    local_state_file: str
+
+    def schedule_rule(self, schedule_name: str) -> str:
+        return f"{self.prefix}-{schedule_name}"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    environment: str
+    region: str
+    vpc: VpcConfig
+    database: DatabaseConfig
+    image: ImageConfig
+    runner: RunnerConfig
+    report_processor: ReportProcessorConfig
+    schedules: tuple[Schedule, ...]
+    alarms: AlarmConfig
+    fargate: FargateConfig
+    retention: RetentionConfig
+    metrics_namespace: str
+    results_bucket_name: str | None
+    state_backend: S3StateBackend | None
+    source: str
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    @property
+    def names(self) -> ResourceNames:
+        prefix = f"{self.project}-{self.environment}"
+        runner_function = f"{prefix}-runner"
+        report_function = f"{prefix}-report-processor"
+        return ResourceNames(
+            stack=STACK_NAME,
+            prefix=prefix,
+            repository=f"{prefix}-runner",
+            runner_function=runner_function,
+            report_function=report_function,
+            results_bucket=self.results_bucket_name or f"{prefix}-test-results",
+            cluster=f"{prefix}-runner",
+            task_family=f"{prefix}-runner",
+            container="runner",
+            dashboard=f"{prefix}-tests",
+            alerts_topic=f"{prefix}-test-alerts",
+            runner_dlq=f"{prefix}-runner-failures",
+            report_dlq=f"{prefix}-report-failures",
+            runner_log_group=f"/aws/lambda/{runner_function}",
+            report_log_group=f"/aws/lambda/{report_function}",
+            task_log_group=f"/ecs/{prefix}-runner",
+            runner_role=f"{prefix}-runner",
+            report_role=f"{prefix}-report-processor",
+            task_role=f"{prefix}-runner-task",
+            task_execution_role=f"{prefix}-runner-task-execution",
+            events_role=f"{prefix}-events-run-task",
+            runner_security_group=f"{prefix}-runner",
+            endpoints_security_group=f"{prefix}-vpc-endpoints",
+            pass_rate_alarm=f"{prefix}-pass-rate-low",
+            missing_result_alarm=f"{prefix}-nightly-result-missing",
+            runner_errors_alarm=f"{prefix}-runner-errors",
+            runner_throttles_alarm=f"{prefix}-runner-throttles",
+            runner_failures_alarm=f"{prefix}-runner-failures-queued",
+            report_failures_alarm=f"{prefix}-report-failures-queued",
+            local_state_file=f"terraform.{prefix}.tfstate",
+        )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Walks the raw JSON, recording problems instead of raising on the first one."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, field: str, message: str) -> None:
+        self.problems.append(f"{field}: {message}")
+
+    def section(self, raw: Mapping[str, Any], key: str, field: str, allowed: set[str]) -> dict:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(field, f"must be an object like {{...}}, got {_kind(value)}")
+            return {}
+        self.unknown_keys(value, field, allowed)
+        return value
+
+    def unknown_keys(self, raw: Mapping[str, Any], field: str, allowed: set[str]) -> None:
+        for key in raw:
+            if key.startswith("//") or key in allowed:
+                continue
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = (
+                f'; did you mean "{close[0]}"?'
+                if close
+                else f"; known: {', '.join(sorted(allowed))}"
+            )
+            self.problem(f"{field}.{key}" if field else key, f"unknown field{hint}")
+
+    def string(
+        self,
+        raw: Mapping[str, Any],
+        key: str,
+        field: str,
+        pattern: re.Pattern[str],
+        example: str,
+        default: str | None = None,
+        required: bool = True,
+    ) -> str | None:
+        if key not in raw or raw[key] is None:
+            if default is not None or not required:
+                return default
+            self.problem(field, f'is required, e.g. "{example}"')
+            return None
+        value = raw[key]
+        if not isinstance(value, str) or not pattern.match(value):
+            self.problem(field, f'{_show(value)} is not valid; use a value like "{example}"')
+            return None
+        return value
+
+    def integer(
+        self, raw: Mapping[str, Any], key: str, field: str, default: int | None, low: int, high: int
+    ) -> int | None:
+        if key not in raw:
+            if default is None:
+                self.problem(field, f"is required: a whole number from {low} to {high}")
+            return default
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(field, f"must be a whole number from {low} to {high}, got {_show(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(field, f"{value} is out of range; use {low} to {high}")
+            return default
+        return value
+
+    def number(
+        self, raw: Mapping[str, Any], key: str, field: str, default: float, low: float, high: float
+    ) -> float:
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(field, f"must be a number from {low:g} to {high:g}, got {_show(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(field, f"{value:g} is out of range; use {low:g} to {high:g}")
+            return default
+        return float(value)
+
+    def boolean(self, raw: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(field, f"must be true or false, got {_show(value)}")
+            return default
+        return value
+
+    def string_list(
+        self,
+        raw: Mapping[str, Any],
+        key: str,
+        field: str,
+        pattern: re.Pattern[str],
+        example: str,
+        minimum: int,
+        default: list[str] | None = None,
+    ) -> tuple[str, ...]:
+        value = raw.get(key, default)
+        noun = key.removeprefix("private_").replace("_", " ")  # "subnet ids", "commands"
+        if minimum == 1 and noun.endswith("s"):
+            noun = noun[:-1]
+        need = f'need at least {minimum} {noun} like "{example}"'
+        if value is None:
+            if minimum:
+                self.problem(field, need)
+            return ()
+        if not isinstance(value, list):
+            self.problem(field, f'must be a list, e.g. ["{example}"]; {need}')
+            return ()
+        good = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not pattern.match(item):
+                self.problem(f"{field}[{index}]", f'{_show(item)} is not valid; use "{example}"')
+            else:
+                good.append(item)
+        if len(value) < minimum:
+            self.problem(field, need)
+        duplicates = sorted({item for item in good if good.count(item) > 1})
+        if duplicates:
+            self.problem(field, f"lists {', '.join(duplicates)} more than once; list each once")
+        return tuple(dict.fromkeys(good))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_TOP_LEVEL = {
+    "project",
+    "environment",
+    "region",
+    "vpc",
+    "database",
+    "image",
+    "runner",
+    "report_processor",
+    "schedules",
+    "alarms",
+    "fargate",
+    "retention",
+    "metrics_namespace",
+    "results_bucket_name",
+    "state_backend",
+}
+
+
+def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
+    """Validate raw JSON data; raise ConfigError listing every problem."""
+    reader = _Reader()
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [f"the file must hold a JSON object, got {_kind(raw)}"])
+    reader.unknown_keys(raw, "", _TOP_LEVEL)
+
+    project = reader.string(raw, "project", "project", _PROJECT_RE, "ltr", required=True)
+    if project is None and "project" in raw:
+        reader.problems[-1] += " (2-20 characters: lowercase letters, digits, dashes)"
+    environment = reader.string(raw, "environment", "environment", _ENVIRONMENT_RE, "dev")
+    if environment is None and "environment" in raw:
+        reader.problems[-1] += " (1-12 characters: lowercase letters, digits, dashes)"
+    region = reader.string(raw, "region", "region", _REGION_RE, "eu-west-1")
+
+    vpc = _parse_vpc(reader, raw)
+    database = _parse_database(reader, raw, region)
+    image = _parse_image(reader, raw)
+    runner = _parse_runner(reader, raw)
+    report_processor = _parse_report_processor(reader, raw)
+    fargate = _parse_fargate(reader, raw)
+    schedules = _parse_schedules(reader, raw, runner.commands, fargate.enabled)
+    alarms = _parse_alarms(reader, raw)
+    retention = _parse_retention(reader, raw)
+    namespace = reader.string(
+        raw,
+        "metrics_namespace",
+        "metrics_namespace",
+        _NAMESPACE_RE,
+        DEFAULT_METRICS_NAMESPACE,
+        default=DEFAULT_METRICS_NAMESPACE,
+    )
+    bucket_name = reader.string(
+        raw,
+        "results_bucket_name",
+        "results_bucket_name",
+        _BUCKET_RE,
+        "acme-ltr-dev-test-results",
+        required=False,
+    )
+    if bucket_name and (".." in bucket_name or bucket_name.startswith("xn--")):
+        reader.problem("results_bucket_name", "is not a valid S3 bucket name")
+    state_backend = _parse_state_backend(reader, raw)
+
+    if reader.problems:
+        raise ConfigError(source, reader.problems)
+    assert project and environment and region and namespace  # guaranteed when no problems
+    return StackConfig(
+        project=project,
+        environment=environment,
+        region=region,
+        vpc=vpc,
+        database=database,
+        image=image,
+        runner=runner,
+        report_processor=report_processor,
+        schedules=schedules,
+        alarms=alarms,
+        fargate=fargate,
+        retention=retention,
+        metrics_namespace=namespace,
+        results_bucket_name=bucket_name,
+        state_backend=state_backend,
+        source=source,
+    )
+
+
+def _parse_vpc(reader: _Reader, raw: Mapping[str, Any]) -> VpcConfig:
+    allowed = {"vpc_id", "private_subnet_ids", "private_route_table_ids", "create_vpc_endpoints"}
+    if "vpc" not in raw:
+        reader.problem("vpc", 'is required: {"vpc_id": ..., "private_subnet_ids": [...]}')
+    section = reader.section(raw, "vpc", "vpc", allowed)
+    vpc_id = reader.string(section, "vpc_id", "vpc.vpc_id", _VPC_RE, "vpc-0abc1234def567890")
+    subnets = reader.string_list(
+        section,
+        "private_subnet_ids",
+        "vpc.private_subnet_ids",
+        _SUBNET_RE,
+        "subnet-0abc1234def567890",
+        minimum=2,
+    )
+    endpoints = reader.boolean(section, "create_vpc_endpoints", "vpc.create_vpc_endpoints", True)
+    route_tables = reader.string_list(
+        section,
+        "private_route_table_ids",
+        "vpc.private_route_table_ids",
+        _ROUTE_TABLE_RE,
+        "rtb-0abc1234def567890",
+        minimum=0,
+    )
+    if endpoints and not route_tables and "private_route_table_ids" not in section:
+        reader.problem(
+            "vpc.private_route_table_ids",
+            'need the private subnets\' route table ids like "rtb-0abc1234def567890" for the S3 '
+            'gateway endpoint, or set "create_vpc_endpoints": false when a NAT gateway exists',
+        )
+    return VpcConfig(vpc_id or "", subnets, route_tables, endpoints)
+
+
+def _parse_database(reader: _Reader, raw: Mapping[str, Any], region: str | None) -> DatabaseConfig:
+    if "database" not in raw:
+        reader.problem(
+            "database", 'is required: {"security_group_id": ..., "port": 5432, "secret_arn": ...}'
+        )
+    section = reader.section(
+        raw, "database", "database", {"security_group_id", "port", "secret_arn"}
+    )
+    group = reader.string(
+        section, "security_group_id", "database.security_group_id", _SG_RE, "sg-0abc1234def567890"
+    )
+    port = reader.integer(section, "port", "database.port", 5432, 1, 65535)
+    secret = reader.string(
+        section,
+        "secret_arn",
+        "database.secret_arn",
+        _SECRET_ARN_RE,
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ltr/db-AbCdEf",
+    )
+    if secret and region:
+        secret_region = _SECRET_ARN_RE.match(secret)["region"]  # type: ignore[index]
+        if secret_region != region:
+            reader.problem(
+                "database.secret_arn",
+                f"is in {secret_region} but the stack is in {region}; the runner reads the "
+                "secret through the stack region's endpoint, so use a secret in the same region",
+            )
+    return DatabaseConfig(group or "", port or 5432, secret or "")
+
+
+def _parse_image(reader: _Reader, raw: Mapping[str, Any]) -> ImageConfig:
+    section = reader.section(raw, "image", "image", {"tag", "digest"})
+    tag = reader.string(section, "tag", "image.tag", _TAG_RE, "v1.4.2", required=False)
+    digest = reader.string(
+        section, "digest", "image.digest", _DIGEST_RE, "sha256:" + "0" * 64, required=False
+    )
+    if "tag" in section and "digest" in section:
+        reader.problem("image", 'set either "tag" or "digest", not both')
+    elif "tag" not in section and "digest" not in section:
+        reader.problem("image", 'is required: {"tag": "v1.4.2"} or {"digest": "sha256:..."}')
+    if tag == "latest":
+        reader.problem(
+            "image.tag",
+            '"latest" cannot be pushed twice to an immutable repository; '
+            'use a version like "v1.4.2"',
+        )
+    return ImageConfig(tag=tag, digest=digest)
+
+
+def _parse_runner(reader: _Reader, raw: Mapping[str, Any]) -> RunnerConfig:
+    allowed = {"memory_mb", "timeout_seconds", "ephemeral_storage_mb", "reserved_concurrency"}
+    allowed |= {"commands"}
+    section = reader.section(raw, "runner", "runner", allowed)
+    memory = reader.integer(section, "memory_mb", "runner.memory_mb", 2048, 128, 10240)
+    timeout = reader.integer(section, "timeout_seconds", "runner.timeout_seconds", 900, 1, 900)
+    if "timeout_seconds" in section and timeout == 900 and section["timeout_seconds"] != 900:
+        reader.problems[-1] += " (Lambda stops at 15 minutes; use the Fargate path for longer runs)"
+    storage = reader.integer(
+        section, "ephemeral_storage_mb", "runner.ephemeral_storage_mb", 1024, 512, 10240
+    )
+    concurrency = None
+    if section.get("reserved_concurrency") is not None:
+        concurrency = reader.integer(
+            section, "reserved_concurrency", "runner.reserved_concurrency", None, 1, 1000
+        )
+    commands = reader.string_list(
+        section,
+        "commands",
+        "runner.commands",
+        _COMMAND_RE,
+        "scribe:generate",
+        minimum=1,
+        default=list(KNOWN_COMMANDS),
+    )
+    return RunnerConfig(memory or 2048, timeout or 900, storage or 1024, concurrency, commands)
+
+
+def _parse_report_processor(reader: _Reader, raw: Mapping[str, Any]) -> ReportProcessorConfig:
+    field = "report_processor"
+    allowed = {"memory_mb", "timeout_seconds", "reserved_concurrency"}
+    section = reader.section(raw, field, field, allowed)
+    memory = reader.integer(section, "memory_mb", f"{field}.memory_mb", 512, 128, 10240)
+    timeout = reader.integer(section, "timeout_seconds", f"{field}.timeout_seconds", 120, 1, 900)
+    concurrency = None
+    if section.get("reserved_concurrency") is not None:
+        concurrency = reader.integer(
+            section, "reserved_concurrency", f"{field}.reserved_concurrency", None, 1, 1000
+        )
+    return ReportProcessorConfig(memory or 512, timeout or 120, concurrency)
+
+
+def _parse_fargate(reader: _Reader, raw: Mapping[str, Any]) -> FargateConfig:
+    section = reader.section(raw, "fargate", "fargate", {"enabled", "cpu", "memory_mb"})
+    enabled = reader.boolean(section, "enabled", "fargate.enabled", False)
+    cpu = section.get("cpu", 1024)
+    if cpu not in FARGATE_MEMORY_BY_CPU or isinstance(cpu, bool):
+        choices = ", ".join(str(c) for c in FARGATE_MEMORY_BY_CPU)
+        reader.problem(
+            "fargate.cpu", f"{_show(cpu)} is not a Fargate CPU size; use one of {choices}"
+        )
+        cpu = 1024
+    low, high = FARGATE_MEMORY_BY_CPU[cpu]
+    memory = reader.integer(section, "memory_mb", "fargate.memory_mb", max(low, 4096), 512, 122880)
+    if memory is not None and not low <= memory <= high:
+        reader.problem(
+            "fargate.memory_mb", f"{memory} does not fit cpu {cpu}; use {low} to {high} MiB"
+        )
+    return FargateConfig(enabled, cpu, memory or low)
+
+
+def _parse_schedules(
+    reader: _Reader, raw: Mapping[str, Any], commands: tuple[str, ...], fargate_enabled: bool
+) -> tuple[Schedule, ...]:
+    default = [
+        {"name": "nightly", "cron": NIGHTLY_CRON, "runs": [{"command": c} for c in KNOWN_COMMANDS]}
+    ]
+    value = raw.get("schedules", default)
+    if not isinstance(value, list):
+        reader.problem("schedules", "must be a list of {name, cron, runs}")
+        return ()
+    schedules = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        field = f"schedules[{index}]"
+        if not isinstance(item, dict):
+            reader.problem(field, 'must be an object like {"name": "nightly", "cron": ...}')
+            continue
+        reader.unknown_keys(item, field, {"name", "cron", "target", "runs", "enabled"})
+        name = reader.string(item, "name", f"{field}.name", _SCHEDULE_NAME_RE, "nightly")
+        if name in seen:
+            reader.problem(f"{field}.name", f'"{name}" is used twice; schedule names must differ')
+        seen.add(name or "")
+        expression = item.get("cron", NIGHTLY_CRON)
+        if not isinstance(expression, str) or not (
+            _CRON_RE.match(expression) or _RATE_RE.match(expression)
+        ):
+            reader.problem(
+                f"{field}.cron",
+                f'{_show(expression)} is not an EventBridge schedule; use "cron(0 2 * * ? *)" '
+                '(six fields, UTC) or "rate(1 day)"',
+            )
+        target = item.get("target", "lambda")
+        if target not in ("lambda", "fargate"):
+            reader.problem(
+                f"{field}.target", f'{_show(target)} is not valid; use "lambda" or "fargate"'
+            )
+        elif target == "fargate" and not fargate_enabled:
+            reader.problem(
+                f"{field}.target",
+                '"fargate" needs the Fargate path; '
+                'set "fargate": {"enabled": true} or use "lambda"',
+            )
+        enabled = reader.boolean(item, "enabled", f"{field}.enabled", True)
+        runs = _parse_runs(reader, item.get("runs"), f"{field}.runs", commands)
+        if name and isinstance(expression, str):
+            schedules.append(Schedule(name, expression, str(target), runs, enabled))
+    return tuple(schedules)
+
+
+def _parse_runs(
+    reader: _Reader, value: Any, field: str, commands: tuple[str, ...]
+) -> tuple[ScheduledRun, ...]:
+    if not isinstance(value, list) or not value:
+        reader.problem(field, 'need at least 1 run like {"command": "test", "args": []}')
+        return ()
+    if len(value) > 5:
+        reader.problem(
+            field,
+            f"has {len(value)} runs; EventBridge allows 5 targets per rule, "
+            "so split them over several schedules",
+        )
+    runs = []
+    for index, item in enumerate(value):
+        run_field = f"{field}[{index}]"
+        if not isinstance(item, dict):
+            reader.problem(run_field, 'must be an object like {"command": "test", "args": []}')
+            continue
+        reader.unknown_keys(item, run_field, {"command", "args"})
+        command = item.get("command")
+        if command not in commands:
+            reader.problem(
+                f"{run_field}.command",
+                f"{_show(command)} is not in runner.commands ({', '.join(commands)}); "
+                "add it there or pick one of those",
+            )
+            continue
+        args = item.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+            reader.problem(
+                f"{run_field}.args", 'must be a list of strings like ["--filter", "Api"]'
+            )
+            continue
+        for arg_index, arg in enumerate(args):
+            if any(ch in arg for ch in "\x00\r\n") or len(arg) > 512:
+                reader.problem(
+                    f"{run_field}.args[{arg_index}]",
+                    "must be at most 512 characters without NUL or line breaks",
+                )
+        runs.append(ScheduledRun(command, tuple(args)))
+    return tuple(runs)
+
+
+def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
+    allowed = {"pass_rate_threshold", "missing_result_hours", "runner_errors_threshold"}
+    allowed |= {"runner_throttles_threshold", "email"}
+    section = reader.section(raw, "alarms", "alarms", allowed)
+    threshold = reader.number(
+        section, "pass_rate_threshold", "alarms.pass_rate_threshold", 100, 0, 100
+    )
+    hours = reader.integer(
+        section, "missing_result_hours", "alarms.missing_result_hours", 24, 1, 24
+    )
+    errors = reader.integer(
+        section, "runner_errors_threshold", "alarms.runner_errors_threshold", 1, 1, 1000
+    )
+    throttles = reader.integer(
+        section, "runner_throttles_threshold", "alarms.runner_throttles_threshold", 1, 1, 1000
+    )
+    email = reader.string(
+        section, "email", "alarms.email", _EMAIL_RE, "team@example.com", required=False
+    )
+    return AlarmConfig(threshold, hours or 24, errors or 1, throttles or 1, email)
+
+
+def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig:
+    allowed = {"log_days", "results_days", "noncurrent_version_days", "keep_images"}
+    section = reader.section(raw, "retention", "retention", allowed)
+    log_days = section.get("log_days", 30)
+    if log_days not in LOG_RETENTION_DAYS or isinstance(log_days, bool):
+        choices = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        reader.problem(
+            "retention.log_days",
+            f"{_show(log_days)} is not allowed by CloudWatch Logs; use one of {choices}",
+        )
+        log_days = 30
+    results = reader.integer(section, "results_days", "retention.results_days", 90, 1, 3650)
+    noncurrent = reader.integer(
+        section, "noncurrent_version_days", "retention.noncurrent_version_days", 30, 1, 3650
+    )
+    keep = reader.integer(section, "keep_images", "retention.keep_images", 20, 1, 1000)
+    return RetentionConfig(log_days, results or 90, noncurrent or 30, keep or 20)
+
+
+def _parse_state_backend(reader: _Reader, raw: Mapping[str, Any]) -> S3StateBackend | None:
+    if raw.get("state_backend") is None:
+        return None
+    section = reader.section(raw, "state_backend", "state_backend", {"s3"})
+    s3 = reader.section(section, "s3", "state_backend.s3", {"bucket", "key", "region"})
+    if not s3:
+        reader.problem(
+            "state_backend.s3", 'is required: {"bucket": ..., "key": ..., "region": ...}'
+        )
+        return None
+    bucket = reader.string(s3, "bucket", "state_backend.s3.bucket", _BUCKET_RE, "acme-tf-state")
+    key = reader.string(
+        s3, "key", "state_backend.s3.key", re.compile(r"^[\w./-]{1,1024}$"), "ltr/dev.tfstate"
+    )
+    region = reader.string(s3, "region", "state_backend.s3.region", _REGION_RE, "eu-west-1")
+    if bucket and key and region:
+        return S3StateBackend(bucket, key, region)
+    return None
+
+
+# --------------------------------------------------------------------------- locating files
+
+
+def load_config(path_or_env: str | os.PathLike[str]) -> StackConfig:
+    """Load `config/<env>.json` when given an environment name, else the file at that path."""
+    path = _config_path(path_or_env)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+        raise ConfigError(
+            source,
+            [
+                "file not found; create it (copy config/example.json) or pick one of: "
+                + ", ".join(known)
+            ],
+        ) from None
+    except OSError as error:
+        raise ConfigError(source, [f"cannot read the file: {error.strerror}"]) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            source, [f"not valid JSON at line {error.lineno} column {error.colno}: {error.msg}"]
+        ) from None
+    return parse_config(raw, source)
+
+
+def _config_path(path_or_env: str | os.PathLike[str]) -> Path:
+    text = os.fspath(path_or_env)
+    if re.fullmatch(r"[a-z][a-z0-9-]{0,31}", text) and not Path(text).exists():
+        return CONFIG_DIR / f"{text}.json"
+    return Path(text)
+
+
+def resolve_config_source(
+    environ: Mapping[str, str] | None = None, context: Mapping[str, Any] | None = None
+) -> str:
+    """Which config to use: LTR_CONFIG (a path), LTR_ENV (an environment name), then the cdktf
+    context keys `ltrConfig` / `ltrEnv`, else config/example.json."""
+    environ = os.environ if environ is None else environ
+    context = context or {}
+    for value in (
+        environ.get("LTR_CONFIG"),
+        environ.get("LTR_ENV"),
+        context.get("ltrConfig"),
+        context.get("ltrEnv"),
+    ):
+        if value:
+            return str(value)
+    return str(DEFAULT_CONFIG_PATH)

@@ -1,0 +1,150 @@
+"""The Fargate path for runs longer than Lambda's 15 minutes: same image, same network.
+
+The task runs the runner's command-line entry (`python -m runner run COMMAND ARGS...`) instead
+of the Lambda runtime interface client that the image's default entrypoint starts.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster
+from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
+from constructs import Construct
+
+from modules.config import StackConfig
+from modules.iam import Statement, log_stream_statement, service_role
+from modules.results import ResultsBucket
+from modules.runner import runner_data_statements, runner_environment
+
+ENTRY_POINT = ["python", "-m", "runner"]
+DEFAULT_COMMAND = ["run", "test"]
+SCRATCH_VOLUME = "scratch"
+
+
+class FargateRunner(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        config: StackConfig,
+        *,
+        image_uri: str,
+        repository_arn: str,
+        results: ResultsBucket,
+    ) -> None:
+        super().__init__(scope, id_)
+        names = config.names
+        settings = config.fargate
+
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "log_group",
+            name=names.task_log_group,
+            retention_in_days=config.retention.log_days,
+        )
+        self.execution_role, _ = service_role(
+            self,
+            "execution_role",
+            name=names.task_execution_role,
+            service="ecs-tasks.amazonaws.com",
+            description="Lambda Test Runner: pull the runner image and ship task logs",
+            statements=[
+                Statement(
+                    sid="GetRegistryToken",
+                    # The registry login token is account-wide: AWS requires "*".
+                    actions=["ecr:GetAuthorizationToken"],
+                    resources=["*"],
+                ),
+                Statement(
+                    sid="PullRunnerImage",
+                    actions=[
+                        "ecr:BatchCheckLayerAvailability",
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                    ],
+                    resources=[repository_arn],
+                ),
+                log_stream_statement("WriteTaskLogs", self.log_group.arn),
+            ],
+        )
+        self.task_role, _ = service_role(
+            self,
+            "task_role",
+            name=names.task_role,
+            service="ecs-tasks.amazonaws.com",
+            description="Lambda Test Runner: long runs on Fargate",
+            statements=runner_data_statements(config, results),
+        )
+        self.cluster = EcsCluster(
+            self,
+            "cluster",
+            name=names.cluster,
+            setting=[{"name": "containerInsights", "value": "enabled"}],
+        )
+        environment = runner_environment(config, results.bucket_name)
+        container = {
+            "name": names.container,
+            "image": image_uri,
+            "essential": True,
+            "entryPoint": ENTRY_POINT,
+            "command": DEFAULT_COMMAND,
+            "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+            # As on Lambda, only /tmp is writable.
+            "readonlyRootFilesystem": True,
+            "mountPoints": [
+                {"sourceVolume": SCRATCH_VOLUME, "containerPath": "/tmp", "readOnly": False}  # noqa: S108
+            ],
+            # An init process reaps the PHP children the runner stops at its deadline.
+            "linuxParameters": {"initProcessEnabled": True},
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": self.log_group.name,
+                    "awslogs-region": config.region,
+                    "awslogs-stream-prefix": names.container,
+                },
+            },
+        }
+        self.task_definition = EcsTaskDefinition(
+            self,
+            "task",
+            family=names.task_family,
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(settings.cpu),
+            memory=str(settings.memory_mb),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            volume=[{"name": SCRATCH_VOLUME}],
+            container_definitions=json.dumps([container]),
+        )
+
+        self.events_role, _ = service_role(
+            self,
+            "events_role",
+            name=names.events_role,
+            service="events.amazonaws.com",
+            description="Lambda Test Runner: scheduled long runs on Fargate",
+            statements=[
+                Statement(
+                    sid="RunRunnerTask",
+                    actions=["ecs:RunTask"],
+                    resources=[
+                        self.task_definition.arn_without_revision,
+                        f"{self.task_definition.arn_without_revision}:*",
+                    ],
+                    conditions=[("ArnEquals", "ecs:cluster", [self.cluster.arn])],
+                ),
+                Statement(
+                    sid="PassTaskRoles",
+                    actions=["iam:PassRole"],
+                    resources=[self.execution_role.arn, self.task_role.arn],
+                    conditions=[
+                        ("StringEquals", "iam:PassedToService", ["ecs-tasks.amazonaws.com"])
+                    ],
+                ),
+            ],
+        )

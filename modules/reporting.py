@@ -1,0 +1,154 @@
+"""The report processor: a zip Lambda triggered by JUnit XML landing under `runs/`.
+
+It reads the run's objects, writes summaries under `reports/` (never under the prefix that
+triggers it, so it cannot trigger itself) and emits metrics as Embedded Metric Format log lines,
+so it needs no CloudWatch API permission.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdktf import AssetType, TerraformAsset
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
+from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
+    LambdaFunctionEventInvokeConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.s3_bucket_notification import (
+    S3BucketNotification,
+    S3BucketNotificationLambdaFunction,
+)
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from constructs import Construct
+
+from modules.config import StackConfig
+from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
+from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
+from modules.runner import FOURTEEN_DAYS
+
+HANDLER = "report_processor.handler.handler"
+RUNTIME = "python3.12"
+JUNIT_SUFFIX = ".xml"
+SERVICE_NAME = "report-processor"
+
+
+class ReportProcessor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        config: StackConfig,
+        *,
+        results: ResultsBucket,
+        bundle_dir: Path,
+    ) -> None:
+        super().__init__(scope, id_)
+        names = config.names
+        settings = config.report_processor
+
+        self.bundle = TerraformAsset(self, "bundle", path=str(bundle_dir), type=AssetType.ARCHIVE)
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "log_group",
+            name=names.report_log_group,
+            retention_in_days=config.retention.log_days,
+        )
+        self.dead_letter_queue = SqsQueue(
+            self,
+            "failures",
+            name=names.report_dlq,
+            message_retention_seconds=FOURTEEN_DAYS,
+            sqs_managed_sse_enabled=True,
+        )
+        self.role, role_policy = service_role(
+            self,
+            "role",
+            name=names.report_role,
+            service="lambda.amazonaws.com",
+            description="Lambda Test Runner: summarize JUnit results",
+            statements=[
+                log_stream_statement("WriteOwnLogs", self.log_group.arn),
+                Statement(
+                    sid="ReadRunResults",
+                    actions=["s3:GetObject"],
+                    resources=[results.objects_arn(RUNS_PREFIX)],
+                ),
+                Statement(
+                    sid="WriteAndReadReports",
+                    actions=["s3:PutObject", "s3:GetObject"],
+                    resources=[results.objects_arn(REPORTS_PREFIX)],
+                ),
+                Statement(
+                    # Without it a missing manifest.json reads as AccessDenied instead of 404.
+                    sid="ListResultsBucket",
+                    actions=["s3:ListBucket"],
+                    resources=[results.bucket_arn],
+                ),
+                Statement(
+                    sid="ReportFailedInvocations",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.dead_letter_queue.arn],
+                ),
+                XRAY_STATEMENT,
+            ],
+        )
+        self.function = LambdaFunction(
+            self,
+            "function",
+            function_name=names.report_function,
+            description="Summarizes JUnit XML from test runs into markdown, JSON and metrics",
+            role=self.role.arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            filename=self.bundle.path,
+            source_code_hash=self.bundle.asset_hash,
+            memory_size=settings.memory_mb,
+            timeout=settings.timeout_seconds,
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            environment={
+                "variables": {
+                    "PROJECT": config.project,
+                    "ENVIRONMENT": config.environment,
+                    "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                }
+            },
+            tracing_config={"mode": "Active"},
+            depends_on=[self.log_group, role_policy],
+        )
+        LambdaFunctionEventInvokeConfig(
+            self,
+            "async",
+            function_name=self.function.function_name,
+            maximum_retry_attempts=2,
+            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
+            depends_on=[role_policy],
+        )
+        self.permission = LambdaPermission(
+            self,
+            "allow_bucket",
+            statement_id="AllowResultsBucketNotifications",
+            action="lambda:InvokeFunction",
+            function_name=self.function.function_name,
+            principal="s3.amazonaws.com",
+            source_arn=results.bucket_arn,
+        )
+        self.notification = S3BucketNotification(
+            self,
+            "notification",
+            bucket=results.bucket.id,
+            lambda_function=[
+                S3BucketNotificationLambdaFunction(
+                    id="junit-to-report-processor",
+                    lambda_function_arn=self.function.arn,
+                    events=["s3:ObjectCreated:*"],
+                    filter_prefix=RUNS_PREFIX,
+                    filter_suffix=JUNIT_SUFFIX,
+                )
+            ],
+            # S3 test-invokes the target when the notification is saved: permission first.
+            depends_on=[self.permission],
+        )
+        self.function_name = self.function.function_name

@@ -1,0 +1,151 @@
+"""The results bucket: private, encrypted, versioned, TLS-only, expiring old runs.
+
+Layout (CONTRACTS.md): the runner writes `runs/` and `docs/latest/`, the report processor
+writes `reports/`. The ObjectCreated notification lives in reporting.py next to its function.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
+from constructs import Construct
+
+from modules.config import StackConfig
+
+RUNS_PREFIX = "runs/"
+REPORTS_PREFIX = "reports/"
+DOCS_PREFIX = "docs/latest/"
+
+
+class ResultsBucket(Construct):
+    def __init__(self, scope: Construct, id_: str, config: StackConfig) -> None:
+        super().__init__(scope, id_)
+        retention = config.retention
+
+        self.bucket = S3Bucket(self, "bucket", bucket=config.names.results_bucket)
+        self.bucket_name = self.bucket.bucket
+        self.bucket_arn = self.bucket.arn
+
+        self.public_access_block = S3BucketPublicAccessBlock(
+            self,
+            "public_access_block",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        S3BucketOwnershipControls(
+            self,
+            "ownership",
+            bucket=self.bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            bucket=self.bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    # The AWS-managed key: no key policy to maintain; bucket keys cut KMS calls.
+                    apply_server_side_encryption_by_default=(
+                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm="aws:kms"
+                        )
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+        )
+        S3BucketVersioningA(
+            self,
+            "versioning",
+            bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"},
+        )
+        S3BucketPolicy(
+            self,
+            "tls_only",
+            bucket=self.bucket.id,
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                self.bucket.arn,
+                                f"{self.bucket.arn}/*",
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                }
+            ),
+            # S3 rejects a bucket policy while the public access block is being applied.
+            depends_on=[self.public_access_block],
+        )
+        noncurrent = [
+            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                noncurrent_days=retention.noncurrent_version_days
+            )
+        ]
+        dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX}
+        rules = [
+            S3BucketLifecycleConfigurationRule(
+                id=f"expire-old-{name}",
+                status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
+                expiration=[
+                    S3BucketLifecycleConfigurationRuleExpiration(days=retention.results_days)
+                ],
+                noncurrent_version_expiration=noncurrent,
+            )
+            for name, prefix in dated_prefixes.items()
+        ]
+        rules.append(
+            S3BucketLifecycleConfigurationRule(
+                id="expire-replaced-docs",
+                status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=DOCS_PREFIX)],
+                noncurrent_version_expiration=noncurrent,
+            )
+        )
+        rules.append(
+            S3BucketLifecycleConfigurationRule(
+                id="abort-incomplete-uploads",
+                status="Enabled",
+                # An empty prefix applies the rule to the whole bucket.
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                abort_incomplete_multipart_upload=[
+                    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                        days_after_initiation=1
+                    )
+                ],
+            )
+        )
+        S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.bucket.id, rule=rules)
+
+    def objects_arn(self, prefix: str) -> str:
+        return f"{self.bucket.arn}/{prefix}*"

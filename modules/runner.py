@@ -1,0 +1,154 @@
+"""The runner Lambda: the container image in the private subnets, invoked asynchronously.
+
+Asynchronous invocations are not retried (a test run is not idempotent and is expensive), and a
+failed invocation lands in an SQS queue so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
+from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
+    LambdaFunctionEventInvokeConfig,
+)
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from constructs import Construct
+
+from modules.config import StackConfig
+from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
+from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
+    """Environment shared by the Lambda runner and the Fargate task (CONTRACTS.md)."""
+    return {
+        "RESULTS_BUCKET": bucket_name,
+        "DB_SECRET_ARN": config.database.secret_arn,
+        "RUNNER_COMMANDS": json.dumps(list(config.runner.commands)),
+        "PROJECT": config.project,
+        "ENVIRONMENT": config.environment,
+    }
+
+
+def runner_data_statements(config: StackConfig, results: ResultsBucket) -> list[Statement]:
+    """What a run needs, whether on Lambda or Fargate: write results, read the DB secret."""
+    return [
+        Statement(
+            sid="WriteRunResultsAndDocs",
+            actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[results.objects_arn(RUNS_PREFIX), results.objects_arn(DOCS_PREFIX)],
+        ),
+        Statement(
+            sid="ReadDatabaseSecret",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[config.database.secret_arn],
+        ),
+    ]
+
+
+class RunnerFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        config: StackConfig,
+        *,
+        image_uri: str,
+        security_group_id: str,
+        results: ResultsBucket,
+    ) -> None:
+        super().__init__(scope, id_)
+        names = config.names
+        runner = config.runner
+        ec2 = f"arn:{config.partition}:ec2:{config.region}:*"
+
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "log_group",
+            name=names.runner_log_group,
+            retention_in_days=config.retention.log_days,
+        )
+        self.dead_letter_queue = SqsQueue(
+            self,
+            "failures",
+            name=names.runner_dlq,
+            message_retention_seconds=FOURTEEN_DAYS,
+            sqs_managed_sse_enabled=True,
+        )
+        self.role, role_policy = service_role(
+            self,
+            "role",
+            name=names.runner_role,
+            service="lambda.amazonaws.com",
+            description="Lambda Test Runner: run allowlisted artisan commands",
+            statements=[
+                log_stream_statement("WriteOwnLogs", self.log_group.arn),
+                *runner_data_statements(config, results),
+                Statement(
+                    sid="ReportFailedInvocations",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.dead_letter_queue.arn],
+                ),
+                Statement(
+                    sid="DescribeNetworkInterfaces",
+                    # These Describe calls accept only "*" (AWS Lambda developer guide).
+                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+                    resources=["*"],
+                ),
+                Statement(
+                    sid="CreateNetworkInterfacesInPrivateSubnets",
+                    actions=["ec2:CreateNetworkInterface"],
+                    resources=[
+                        f"{ec2}:network-interface/*",
+                        f"{ec2}:security-group/{security_group_id}",
+                        *(f"{ec2}:subnet/{subnet}" for subnet in config.vpc.private_subnet_ids),
+                    ],
+                ),
+                Statement(
+                    sid="ManageOwnNetworkInterfaces",
+                    actions=[
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    resources=[f"{ec2}:network-interface/*"],
+                ),
+                XRAY_STATEMENT,
+            ],
+        )
+        self.function = LambdaFunction(
+            self,
+            "function",
+            function_name=names.runner_function,
+            description="Runs allowlisted artisan commands (tests, docs) and stores results in S3",
+            role=self.role.arn,
+            package_type="Image",
+            image_uri=image_uri,
+            memory_size=runner.memory_mb,
+            timeout=runner.timeout_seconds,
+            ephemeral_storage={"size": runner.ephemeral_storage_mb},
+            reserved_concurrent_executions=runner.reserved_concurrency,
+            environment={"variables": runner_environment(config, results.bucket_name)},
+            vpc_config={
+                "subnet_ids": list(config.vpc.private_subnet_ids),
+                "security_group_ids": [security_group_id],
+            },
+            tracing_config={"mode": "Active"},
+            # The log group must exist first (or Lambda creates one that never expires), and the
+            # policy too: creating a VPC function checks the role may create network interfaces.
+            depends_on=[self.log_group, role_policy],
+        )
+        LambdaFunctionEventInvokeConfig(
+            self,
+            "async",
+            function_name=self.function.function_name,
+            maximum_retry_attempts=0,
+            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
+            depends_on=[role_policy],
+        )
+        self.function_name = self.function.function_name
+        self.function_arn = self.function.arn

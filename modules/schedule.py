@@ -1,0 +1,119 @@
+"""EventBridge schedules: one rule per schedule, one target per command with its JSON input."""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
+
+from modules.config import Schedule, ScheduledRun, StackConfig
+from modules.fargate import FargateRunner
+
+
+def target_ids(runs: tuple[ScheduledRun, ...]) -> list[str]:
+    """Readable, unique target ids: the command slug, numbered only when a command repeats."""
+    slugs = [run.slug for run in runs]
+    return [
+        slug if slugs.count(slug) == 1 else f"{slug}-{slugs[:index].count(slug) + 1}"
+        for index, slug in enumerate(slugs)
+    ]
+
+
+class Schedules(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        config: StackConfig,
+        *,
+        runner_function_name: str,
+        runner_function_arn: str,
+        security_group_id: str,
+        fargate: FargateRunner | None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.rules: dict[str, CloudwatchEventRule] = {}
+        for schedule in config.schedules:
+            rule = CloudwatchEventRule(
+                self,
+                f"{schedule.name}_rule",
+                name=config.names.schedule_rule(schedule.name),
+                description=_describe(schedule),
+                schedule_expression=schedule.expression,
+                state="ENABLED" if schedule.enabled else "DISABLED",
+            )
+            self.rules[schedule.name] = rule
+            if schedule.target == "fargate":
+                assert fargate is not None  # config validation guarantees it
+                self._fargate_targets(config, schedule, rule, fargate, security_group_id)
+            else:
+                self._lambda_targets(schedule, rule, runner_function_name, runner_function_arn)
+
+    def _lambda_targets(
+        self,
+        schedule: Schedule,
+        rule: CloudwatchEventRule,
+        function_name: str,
+        function_arn: str,
+    ) -> None:
+        LambdaPermission(
+            self,
+            f"{schedule.name}_permission",
+            statement_id=f"AllowSchedule-{schedule.name}",
+            action="lambda:InvokeFunction",
+            function_name=function_name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+        )
+        for target_id, run in zip(target_ids(schedule.runs), schedule.runs, strict=True):
+            CloudwatchEventTarget(
+                self,
+                f"{schedule.name}_{target_id}",
+                rule=rule.name,
+                target_id=target_id,
+                arn=function_arn,
+                input=json.dumps(run.lambda_event()),
+            )
+
+    def _fargate_targets(
+        self,
+        config: StackConfig,
+        schedule: Schedule,
+        rule: CloudwatchEventRule,
+        fargate: FargateRunner,
+        security_group_id: str,
+    ) -> None:
+        for target_id, run in zip(target_ids(schedule.runs), schedule.runs, strict=True):
+            overrides = {
+                "containerOverrides": [
+                    {"name": config.names.container, "command": run.fargate_command()}
+                ]
+            }
+            CloudwatchEventTarget(
+                self,
+                f"{schedule.name}_{target_id}",
+                rule=rule.name,
+                target_id=target_id,
+                arn=fargate.cluster.arn,
+                role_arn=fargate.events_role.arn,
+                input=json.dumps(overrides),
+                ecs_target={
+                    "task_definition_arn": fargate.task_definition.arn_without_revision,
+                    "launch_type": "FARGATE",
+                    "platform_version": "LATEST",
+                    "task_count": 1,
+                    "network_configuration": {
+                        "subnets": list(config.vpc.private_subnet_ids),
+                        "security_groups": [security_group_id],
+                        "assign_public_ip": False,
+                    },
+                },
+            )
+
+
+def _describe(schedule: Schedule) -> str:
+    commands = ", ".join(run.command for run in schedule.runs)
+    return f"Lambda Test Runner {schedule.name} ({schedule.target}): {commands}"

@@ -1,0 +1,124 @@
+"""The stack: composes one construct per concern. Nothing here but wiring and outputs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider
+from constructs import Construct
+
+from modules.config import StackConfig
+from modules.fargate import FargateRunner
+from modules.monitoring import Monitoring
+from modules.network import RunnerNetwork
+from modules.packaging import stage_report_processor
+from modules.registry import RunnerRepository
+from modules.reporting import ReportProcessor
+from modules.results import ResultsBucket
+from modules.runner import RunnerFunction
+from modules.schedule import Schedules
+
+# Local state lands in the repository root (three levels above cdktf.out/stacks/<stack>/),
+# beside the config it belongs to, and survives `rm -rf cdktf.out`.
+LOCAL_STATE_DIR = "../../.."
+
+
+class LambdaTestRunnerStack(TerraformStack):
+    def __init__(self, scope: Construct, config: StackConfig, *, report_bundle_dir: Path) -> None:
+        names = config.names
+        super().__init__(scope, names.stack)
+        self._backend(config)
+        AwsProvider(
+            self,
+            "aws",
+            region=config.region,
+            default_tags=[
+                {
+                    "tags": {
+                        "Project": config.project,
+                        "Environment": config.environment,
+                        "ManagedBy": "cdktf:lambda-test-runner",
+                    }
+                }
+            ],
+        )
+
+        self.network = RunnerNetwork(self, "network", config)
+        self.repository = RunnerRepository(self, "registry", config)
+        self.results = ResultsBucket(self, "results", config)
+        self.runner = RunnerFunction(
+            self,
+            "runner",
+            config,
+            image_uri=self.repository.image_uri,
+            security_group_id=self.network.security_group_id,
+            results=self.results,
+        )
+        self.reporting = ReportProcessor(
+            self, "reporting", config, results=self.results, bundle_dir=report_bundle_dir
+        )
+        self.fargate = (
+            FargateRunner(
+                self,
+                "fargate",
+                config,
+                image_uri=self.repository.image_uri,
+                repository_arn=self.repository.repository_arn,
+                results=self.results,
+            )
+            if config.fargate.enabled
+            else None
+        )
+        self.schedules = Schedules(
+            self,
+            "schedules",
+            config,
+            runner_function_name=self.runner.function_name,
+            runner_function_arn=self.runner.function_arn,
+            security_group_id=self.network.security_group_id,
+            fargate=self.fargate,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "monitoring",
+            config,
+            runner_dlq_name=self.runner.dead_letter_queue.name,
+            report_dlq_name=self.reporting.dead_letter_queue.name,
+        )
+        self._outputs()
+
+    def _backend(self, config: StackConfig) -> None:
+        state = config.state_backend
+        if state is None:
+            LocalBackend(self, path=f"{LOCAL_STATE_DIR}/{config.names.local_state_file}")
+            return
+        backend = S3Backend(self, bucket=state.bucket, key=state.key, region=state.region)
+        backend.add_override("encrypt", True)
+        # S3-native state locking (Terraform >= 1.10); cdktf 0.21 has no typed field for it.
+        backend.add_override("use_lockfile", True)
+
+    def _outputs(self) -> None:
+        outputs = {
+            "repository_url": self.repository.repository_url,
+            "runner_function_name": self.runner.function_name,
+            "report_function_name": self.reporting.function_name,
+            "results_bucket": self.results.bucket_name,
+            "dashboard_name": self.monitoring.dashboard.dashboard_name,
+            "alerts_topic_arn": self.monitoring.topic.arn,
+        }
+        if self.fargate is not None:
+            outputs["cluster_name"] = self.fargate.cluster.name
+            outputs["task_definition_arn"] = self.fargate.task_definition.arn
+        for name, value in outputs.items():
+            TerraformOutput(self, name, value=value)
+
+
+def synthesize(app: App, config: StackConfig) -> Path:
+    """Add the stack to `app`, synthesize, and return the path of the stack's cdk.tf.json."""
+    with tempfile.TemporaryDirectory(prefix="ltr-report-bundle-") as staging:
+        bundle = stage_report_processor(Path(staging) / "report_processor_bundle")
+        LambdaTestRunnerStack(app, config, report_bundle_dir=bundle)
+        app.synth()
+    return Path(app.outdir) / "stacks" / config.names.stack / "cdk.tf.json"

@@ -1,0 +1,310 @@
+"""Config loading and validation: every error names the field and the fix (no cdktf needed)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+
+from modules.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    load_config,
+    parse_config,
+    resolve_config_source,
+)
+
+EXAMPLE = json.loads(DEFAULT_CONFIG_PATH.read_text())
+
+
+def mutated(change) -> dict:
+    raw = copy.deepcopy(EXAMPLE)
+    change(raw)
+    return raw
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, "test.json")
+    return caught.value.problems
+
+
+def test_example_config_loads_with_every_optional_feature_on(example_config):
+    config = example_config
+    assert config.vpc.create_vpc_endpoints
+    assert config.fargate.enabled
+    assert config.alarms.email
+    assert config.runner.reserved_concurrency
+    assert config.report_processor.reserved_concurrency
+    assert {schedule.target for schedule in config.schedules} == {"lambda", "fargate"}
+    assert config.schedules[0].expression == "cron(0 2 * * ? *)"
+    assert [run.command for run in config.schedules[0].runs] == [
+        "test",
+        "scribe:generate",
+        "api:export-markdown",
+    ]
+
+
+def test_names_are_derived_in_one_place(example_config):
+    names = example_config.names
+    assert names.stack == "lambda-test-runner"
+    assert names.repository == "ltr-example-runner"
+    assert names.runner_function == "ltr-example-runner"
+    assert names.report_function == "ltr-example-report-processor"
+    assert names.results_bucket == "ltr-example-test-results"
+    assert names.cluster == "ltr-example-runner"
+    assert names.task_family == "ltr-example-runner"
+    assert names.dashboard == "ltr-example-tests"
+    assert names.runner_log_group == "/aws/lambda/ltr-example-runner"
+    assert names.schedule_rule("nightly") == "ltr-example-nightly"
+
+
+def test_loading_the_config_is_cheap_and_imports_no_cdktf():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from modules.config import load_config; load_config('example')\n"
+        "assert not any(m.startswith(('cdktf', 'jsii', 'constructs')) for m in sys.modules), "
+        "sorted(m for m in sys.modules if m.startswith(('cdktf', 'jsii')))\n"
+        "print(time.perf_counter() - t)"
+    )
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started < 10
+
+
+def test_minimal_config_gets_sensible_defaults():
+    raw = {
+        "project": "acme",
+        "environment": "dev",
+        "region": "eu-west-1",
+        "vpc": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"],
+            "create_vpc_endpoints": False,
+        },
+        "database": {
+            "security_group_id": "sg-0123456789abcdef0",
+            "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+        },
+        "image": {"digest": "sha256:" + "a" * 64},
+    }
+    config = parse_config(raw)
+    assert config.database.port == 5432
+    assert config.runner.timeout_seconds == 900
+    assert config.runner.commands == ("test", "scribe:generate", "api:export-markdown")
+    assert config.schedules[0].name == "nightly"
+    assert config.schedules[0].expression == "cron(0 2 * * ? *)"
+    assert not config.fargate.enabled
+    assert config.alarms.email is None
+    assert config.image.reference == "@sha256:" + "a" * 64
+    assert config.retention.log_days == 30
+    assert config.state_backend is None
+
+
+CASES = {
+    "one_subnet": (
+        lambda raw: raw["vpc"].update(private_subnet_ids=["subnet-0a1b2c3d4e5f60718"]),
+        'vpc.private_subnet_ids: need at least 2 subnet ids like "subnet-',
+    ),
+    "bad_subnet_id": (
+        lambda raw: raw["vpc"]["private_subnet_ids"].append("subnet-XYZ"),
+        'vpc.private_subnet_ids[2]: "subnet-XYZ" is not valid; use "subnet-',
+    ),
+    "duplicate_subnet": (
+        lambda raw: raw["vpc"]["private_subnet_ids"].append(raw["vpc"]["private_subnet_ids"][0]),
+        "vpc.private_subnet_ids: lists subnet-0a1b2c3d4e5f60718 more than once",
+    ),
+    "bad_vpc_id": (
+        lambda raw: raw["vpc"].update(vpc_id="my-vpc"),
+        'vpc.vpc_id: "my-vpc" is not valid; use a value like "vpc-',
+    ),
+    "endpoints_without_route_tables": (
+        lambda raw: raw["vpc"].pop("private_route_table_ids"),
+        "vpc.private_route_table_ids: need the private subnets' route table ids",
+    ),
+    "missing_vpc": (lambda raw: raw.pop("vpc"), "vpc: is required"),
+    "bad_security_group": (
+        lambda raw: raw["database"].update(security_group_id="default"),
+        'database.security_group_id: "default" is not valid; use a value like "sg-',
+    ),
+    "bad_port": (
+        lambda raw: raw["database"].update(port=70000),
+        "database.port: 70000 is out of range; use 1 to 65535",
+    ),
+    "bad_secret_arn": (
+        lambda raw: raw["database"].update(secret_arn="my-db-secret"),
+        'database.secret_arn: "my-db-secret" is not valid; use a value like "arn:aws:',
+    ),
+    "secret_in_other_region": (
+        lambda raw: raw["database"].update(
+            secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
+        ),
+        "database.secret_arn: is in eu-west-1 but the stack is in us-east-1",
+    ),
+    "tag_and_digest": (
+        lambda raw: raw["image"].update(digest="sha256:" + "0" * 64),
+        'image: set either "tag" or "digest", not both',
+    ),
+    "no_image": (lambda raw: raw.update(image={}), 'image: is required: {"tag": "v1.4.2"}'),
+    "latest_tag": (
+        lambda raw: raw["image"].update(tag="latest"),
+        'image.tag: "latest" cannot be pushed twice to an immutable repository',
+    ),
+    "bad_digest": (
+        lambda raw: raw.update(image={"digest": "sha256:abc"}),
+        'image.digest: "sha256:abc" is not valid',
+    ),
+    "timeout_over_900": (
+        lambda raw: raw["runner"].update(timeout_seconds=1800),
+        "runner.timeout_seconds: 1800 is out of range; use 1 to 900 (Lambda stops at 15 minutes; "
+        "use the Fargate path",
+    ),
+    "memory_not_a_number": (
+        lambda raw: raw["runner"].update(memory_mb="2GB"),
+        'runner.memory_mb: must be a whole number from 128 to 10240, got "2GB"',
+    ),
+    "ephemeral_storage_too_small": (
+        lambda raw: raw["runner"].update(ephemeral_storage_mb=100),
+        "runner.ephemeral_storage_mb: 100 is out of range; use 512 to 10240",
+    ),
+    "zero_reserved_concurrency": (
+        lambda raw: raw["runner"].update(reserved_concurrency=0),
+        "runner.reserved_concurrency: 0 is out of range; use 1 to 1000",
+    ),
+    "bad_command_name": (
+        lambda raw: raw["runner"]["commands"].append("rm -rf"),
+        'runner.commands[3]: "rm -rf" is not valid',
+    ),
+    "scheduled_command_not_allowed": (
+        lambda raw: raw["schedules"][0]["runs"].append({"command": "migrate:fresh"}),
+        'schedules[0].runs[3].command: "migrate:fresh" is not in runner.commands',
+    ),
+    "bad_cron": (
+        lambda raw: raw["schedules"][0].update(cron="0 2 * * *"),
+        'schedules[0].cron: "0 2 * * *" is not an EventBridge schedule; use "cron(0 2 * * ? *)"',
+    ),
+    "fargate_schedule_without_fargate": (
+        lambda raw: raw["fargate"].update(enabled=False),
+        'schedules[1].target: "fargate" needs the Fargate path',
+    ),
+    "too_many_runs": (
+        lambda raw: raw["schedules"][0]["runs"].extend([{"command": "test"}] * 3),
+        "schedules[0].runs: has 6 runs; EventBridge allows 5 targets per rule",
+    ),
+    "arg_with_newline": (
+        lambda raw: raw["schedules"][0]["runs"][0].update(args=["--filter", "a\nb"]),
+        "schedules[0].runs[0].args[1]: must be at most 512 characters without NUL or line breaks",
+    ),
+    "duplicate_schedule_name": (
+        lambda raw: raw["schedules"][1].update(name="nightly"),
+        'schedules[1].name: "nightly" is used twice',
+    ),
+    "pass_rate_over_100": (
+        lambda raw: raw["alarms"].update(pass_rate_threshold=120),
+        "alarms.pass_rate_threshold: 120 is out of range; use 0 to 100",
+    ),
+    "bad_email": (
+        lambda raw: raw["alarms"].update(email="team"),
+        'alarms.email: "team" is not valid; use a value like "team@example.com"',
+    ),
+    "fargate_memory_does_not_fit_cpu": (
+        lambda raw: raw["fargate"].update(cpu=256, memory_mb=4096),
+        "fargate.memory_mb: 4096 does not fit cpu 256; use 512 to 2048 MiB",
+    ),
+    "fargate_cpu_not_a_size": (
+        lambda raw: raw["fargate"].update(cpu=1000),
+        "fargate.cpu: 1000 is not a Fargate CPU size; use one of 256, 512, 1024",
+    ),
+    "log_retention_not_allowed": (
+        lambda raw: raw["retention"].update(log_days=45),
+        "retention.log_days: 45 is not allowed by CloudWatch Logs; use one of 1, 3, 5",
+    ),
+    "unknown_field_with_suggestion": (
+        lambda raw: raw["vpc"].update(privte_subnet_ids=[]),
+        'vpc.privte_subnet_ids: unknown field; did you mean "private_subnet_ids"?',
+    ),
+    "bad_project": (
+        lambda raw: raw.update(project="My_Project"),
+        'project: "My_Project" is not valid; use a value like "ltr" (2-20 characters',
+    ),
+    "bad_region": (
+        lambda raw: raw.update(region="Europe"),
+        'region: "Europe" is not valid; use a value like "eu-west-1"',
+    ),
+    "bad_bucket_name": (
+        lambda raw: raw.update(results_bucket_name="Results_Bucket"),
+        'results_bucket_name: "Results_Bucket" is not valid',
+    ),
+    "incomplete_state_backend": (
+        lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),
+        'state_backend.s3.key: is required, e.g. "ltr/dev.tfstate"',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_validation_error_names_the_field_and_the_fix(case):
+    change, expected = CASES[case]
+    problems = problems_of(mutated(change))
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_all_problems_are_reported_at_once():
+    def break_many(raw):
+        raw["vpc"]["private_subnet_ids"] = ["subnet-0a1b2c3d4e5f60718"]
+        raw["runner"]["timeout_seconds"] = 901
+        raw["alarms"]["email"] = "nobody"
+        raw["image"] = {"tag": "latest"}
+
+    problems = problems_of(mutated(break_many))
+    assert len(problems) == 4, problems
+    message = str(ConfigError("dev.json", problems))
+    assert message.startswith("dev.json: 4 problem(s) in the configuration:")
+
+
+def test_non_object_file_is_rejected():
+    assert problems_of([]) == ["the file must hold a JSON object, got a list"]  # type: ignore[arg-type]
+
+
+def test_invalid_json_names_line_and_column(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "project": "ltr",\n}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "not valid JSON at line 3 column 1" in str(caught.value)
+
+
+def test_missing_environment_file_lists_known_environments():
+    with pytest.raises(ConfigError) as caught:
+        load_config("nosuchenv")
+    assert caught.value.source.endswith("config/nosuchenv.json")
+    assert "file not found" in str(caught.value) and "example" in str(caught.value)
+
+
+def test_environment_name_maps_to_config_file():
+    assert load_config("example").environment == "example"
+
+
+def test_config_source_precedence():
+    default = resolve_config_source({}, {})
+    assert default == str(DEFAULT_CONFIG_PATH)
+    assert resolve_config_source({"LTR_ENV": "dev"}, {"ltrEnv": "prod"}) == "dev"
+    assert resolve_config_source({"LTR_CONFIG": "/x.json", "LTR_ENV": "dev"}, {}) == "/x.json"
+    assert resolve_config_source({}, {"ltrEnv": "prod"}) == "prod"
+    assert resolve_config_source({}, {"ltrConfig": "a.json", "ltrEnv": "prod"}) == "a.json"
+
+
+def test_scheduled_run_shapes():
+    config = parse_config(EXAMPLE)
+    weekly = config.schedules[1]
+    assert weekly.runs[0].lambda_event() == {
+        "command": "test",
+        "args": ["--testsuite", "Integration"],
+    }
+    assert weekly.runs[0].fargate_command() == ["run", "test", "--testsuite", "Integration"]

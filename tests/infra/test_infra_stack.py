@@ -1,0 +1,463 @@
+"""Construct assertions on the synthesized stack (one synth per session, see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cdktf import Testing
+
+RUNNER = "runner/function"
+REPORT = "reporting/function"
+
+
+def has(synthesized, resource_type: str, properties: dict) -> bool:
+    return Testing.to_have_resource_with_properties(synthesized.text, resource_type, properties)
+
+
+# --------------------------------------------------------------------------- network
+
+
+def test_runner_function_runs_in_the_private_subnets_with_its_own_group(synthesized):
+    config = synthesized.config
+    runner = synthesized.resource("aws_lambda_function", RUNNER)
+    assert runner["vpc_config"]["subnet_ids"] == list(config.vpc.private_subnet_ids)
+    [group] = runner["vpc_config"]["security_group_ids"]
+    assert group.startswith("${aws_security_group.network_runner_")
+
+
+def test_runner_reaches_only_the_database_and_the_endpoints(synthesized):
+    config = synthesized.config
+    egress = synthesized.resources("aws_vpc_security_group_egress_rule").values()
+    rules = {
+        (rule["from_port"], rule.get("referenced_security_group_id") or rule.get("prefix_list_id"))
+        for rule in egress
+    }
+    assert (5432, config.database.security_group_id) in rules
+    assert all(rule["from_port"] in (443, 5432) for rule in egress)
+    assert not any("cidr_ipv4" in rule for rule in egress), "no internet egress with endpoints"
+    assert has(
+        synthesized,
+        "aws_vpc_security_group_ingress_rule",
+        {
+            "security_group_id": config.database.security_group_id,
+            "ip_protocol": "tcp",
+            "from_port": 5432,
+            "to_port": 5432,
+        },
+    )
+
+
+def test_vpc_endpoints_for_s3_secrets_logs_and_ecr(synthesized):
+    endpoints = synthesized.resources("aws_vpc_endpoint").values()
+    services = {e["service_name"].split("us-east-1.")[1]: e for e in endpoints}
+    assert set(services) == {"s3", "secretsmanager", "logs", "ecr.api", "ecr.dkr"}
+    assert services["s3"]["vpc_endpoint_type"] == "Gateway"
+    assert services["s3"]["route_table_ids"] == list(synthesized.config.vpc.private_route_table_ids)
+    for name in ("secretsmanager", "logs"):
+        assert services[name]["vpc_endpoint_type"] == "Interface"
+        assert services[name]["private_dns_enabled"] is True
+
+
+def test_every_security_group_rule_is_described(synthesized):
+    for kind in ("egress", "ingress"):
+        for rule in synthesized.resources(f"aws_vpc_security_group_{kind}_rule").values():
+            assert rule["description"]
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def test_runner_function_settings_and_environment(synthesized):
+    config = synthesized.config
+    assert has(
+        synthesized,
+        "aws_lambda_function",
+        {
+            "function_name": "ltr-example-runner",
+            "package_type": "Image",
+            "memory_size": config.runner.memory_mb,
+            "timeout": 900,
+            "ephemeral_storage": {"size": config.runner.ephemeral_storage_mb},
+            "reserved_concurrent_executions": config.runner.reserved_concurrency,
+        },
+    )
+    runner = synthesized.resource("aws_lambda_function", RUNNER)
+    assert runner["image_uri"].endswith("repository_url}:v1.0.0")
+    env = runner["environment"]["variables"]
+    assert env["RESULTS_BUCKET"].startswith("${aws_s3_bucket.results_bucket_")
+    assert env["DB_SECRET_ARN"] == config.database.secret_arn
+    assert json.loads(env["RUNNER_COMMANDS"]) == ["test", "scribe:generate", "api:export-markdown"]
+    assert (env["PROJECT"], env["ENVIRONMENT"]) == ("ltr", "example")
+
+
+def test_runner_async_invocations_are_not_retried_and_failures_go_to_sqs(synthesized):
+    invoke = synthesized.resource("aws_lambda_function_event_invoke_config", "runner/async")
+    assert invoke["maximum_retry_attempts"] == 0
+    assert invoke["destination_config"]["on_failure"]["destination"].startswith(
+        "${aws_sqs_queue.runner_failures_"
+    )
+    queue = synthesized.resource("aws_sqs_queue", "runner/failures")
+    assert queue["sqs_managed_sse_enabled"] is True
+
+
+def test_log_groups_have_retention(synthesized):
+    groups = {g["name"]: g for g in synthesized.resources("aws_cloudwatch_log_group").values()}
+    assert set(groups) == {
+        "/aws/lambda/ltr-example-runner",
+        "/aws/lambda/ltr-example-report-processor",
+        "/ecs/ltr-example-runner",
+    }
+    assert {g["retention_in_days"] for g in groups.values()} == {30}
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def all_statements(synthesized) -> list[dict]:
+    return [
+        statement
+        for body in synthesized.data["data"]["aws_iam_policy_document"].values()
+        for statement in body["statement"]
+    ]
+
+
+def test_no_wildcard_actions_anywhere(synthesized):
+    for statement in all_statements(synthesized):
+        for action in statement["actions"]:
+            assert "*" not in action, statement["sid"]
+
+
+ALLOWED_STAR_RESOURCES = {
+    "DescribeNetworkInterfaces",  # ec2:Describe* accept only "*"
+    "XRayTracing",  # X-Ray has no resource-level permissions
+    "GetRegistryToken",  # ecr:GetAuthorizationToken is account-wide
+}
+
+
+def test_star_resources_only_where_aws_requires_them(synthesized):
+    for statement in all_statements(synthesized):
+        if "*" in statement["resources"]:
+            assert statement["sid"] in ALLOWED_STAR_RESOURCES, statement
+
+
+def test_runner_policy_is_scoped_to_its_prefixes_secret_and_queue(synthesized):
+    statements = {s["sid"]: s for s in synthesized.policy_statements("runner/role_policy_document")}
+    write = statements["WriteRunResultsAndDocs"]
+    assert write["actions"] == ["s3:PutObject", "s3:AbortMultipartUpload"]
+    assert [r.split("}")[-1] for r in write["resources"]] == ["/runs/*", "/docs/latest/*"]
+    assert statements["ReadDatabaseSecret"]["resources"] == [synthesized.config.database.secret_arn]
+    assert statements["ReadDatabaseSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
+    create = statements["CreateNetworkInterfacesInPrivateSubnets"]["resources"]
+    assert "arn:aws:ec2:us-east-1:*:subnet/subnet-0a1b2c3d4e5f60718" in create
+    assert statements["WriteOwnLogs"]["resources"][0].startswith(
+        "${aws_cloudwatch_log_group.runner_log_group_"
+    )
+
+
+def test_report_processor_reads_runs_and_writes_reports_only(synthesized):
+    statements = {
+        s["sid"]: s for s in synthesized.policy_statements("reporting/role_policy_document")
+    }
+    assert statements["ReadRunResults"]["actions"] == ["s3:GetObject"]
+    assert statements["ReadRunResults"]["resources"][0].endswith("/runs/*")
+    assert statements["WriteAndReadReports"]["resources"][0].endswith("/reports/*")
+    writes = [s for s in statements.values() if "s3:PutObject" in s["actions"]]
+    assert all(r.endswith("/reports/*") for s in writes for r in s["resources"])
+
+
+def test_roles_trust_only_their_service(synthesized):
+    services = {
+        role["name"]: json.loads(role["assume_role_policy"])["Statement"][0]["Principal"]["Service"]
+        for role in synthesized.resources("aws_iam_role").values()
+    }
+    assert services == {
+        "ltr-example-runner": "lambda.amazonaws.com",
+        "ltr-example-report-processor": "lambda.amazonaws.com",
+        "ltr-example-runner-task": "ecs-tasks.amazonaws.com",
+        "ltr-example-runner-task-execution": "ecs-tasks.amazonaws.com",
+        "ltr-example-events-run-task": "events.amazonaws.com",
+    }
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_ecr_is_immutable_scanned_encrypted_and_bounded(synthesized):
+    assert has(
+        synthesized,
+        "aws_ecr_repository",
+        {
+            "name": "ltr-example-runner",
+            "image_tag_mutability": "IMMUTABLE",
+            "image_scanning_configuration": {"scan_on_push": True},
+            "encryption_configuration": [{"encryption_type": "KMS"}],
+        },
+    )
+    policy = json.loads(synthesized.resource("aws_ecr_lifecycle_policy", "lifecycle")["policy"])
+    selection = policy["rules"][0]["selection"]
+    assert selection == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 20}
+
+
+# --------------------------------------------------------------------------- results bucket
+
+
+def test_bucket_blocks_all_public_access(synthesized):
+    assert has(
+        synthesized,
+        "aws_s3_bucket_public_access_block",
+        {
+            "block_public_acls": True,
+            "block_public_policy": True,
+            "ignore_public_acls": True,
+            "restrict_public_buckets": True,
+        },
+    )
+
+
+def test_bucket_policy_denies_plain_http(synthesized):
+    policy = json.loads(synthesized.resource("aws_s3_bucket_policy", "tls_only")["policy"])
+    [statement] = policy["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Principal"] == "*" and statement["Action"] == "s3:*"
+
+
+def test_bucket_encryption_versioning_ownership_and_expiry(synthesized):
+    encryption = synthesized.resource(
+        "aws_s3_bucket_server_side_encryption_configuration", "results/encryption"
+    )
+    rule = encryption["rule"][0]
+    assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+    assert has(
+        synthesized, "aws_s3_bucket_versioning", {"versioning_configuration": {"status": "Enabled"}}
+    )
+    assert has(
+        synthesized,
+        "aws_s3_bucket_ownership_controls",
+        {"rule": {"object_ownership": "BucketOwnerEnforced"}},
+    )
+    rules = {
+        r["id"]: r
+        for r in synthesized.resource("aws_s3_bucket_lifecycle_configuration", "lifecycle")["rule"]
+    }
+    assert rules["expire-old-runs"]["filter"] == [{"prefix": "runs/"}]
+    assert rules["expire-old-runs"]["expiration"] == [{"days": 90}]
+    assert rules["abort-incomplete-uploads"]["abort_incomplete_multipart_upload"] == [
+        {"days_after_initiation": 1}
+    ]
+
+
+def test_junit_uploads_notify_the_report_processor_after_the_permission(synthesized):
+    notification = synthesized.resource("aws_s3_bucket_notification", "reporting/notification")
+    [target] = notification["lambda_function"]
+    assert target["filter_prefix"] == "runs/"
+    assert target["filter_suffix"] == ".xml"
+    assert target["events"] == ["s3:ObjectCreated:*"]
+    assert target["lambda_function_arn"].startswith("${aws_lambda_function.reporting_function_")
+    assert notification["depends_on"] == [
+        "aws_lambda_permission.reporting_allow_bucket_E87064A9"
+    ] or notification["depends_on"][0].startswith("aws_lambda_permission.reporting_allow_bucket")
+    permission = synthesized.resource("aws_lambda_permission", "reporting/allow_bucket")
+    assert permission["principal"] == "s3.amazonaws.com"
+    assert permission["source_arn"].startswith("${aws_s3_bucket.results_bucket_")
+
+
+# --------------------------------------------------------------------------- report processor
+
+
+def test_report_processor_is_a_python_312_zip_with_powertools_settings(synthesized):
+    report = synthesized.resource("aws_lambda_function", REPORT)
+    assert report["runtime"] == "python3.12"
+    assert report["handler"] == "report_processor.handler.handler"
+    assert report["filename"].startswith("assets/") and report["filename"].endswith(".zip")
+    assert report["source_code_hash"]
+    assert report["environment"]["variables"] == {
+        "PROJECT": "ltr",
+        "ENVIRONMENT": "example",
+        "POWERTOOLS_METRICS_NAMESPACE": "LambdaTestRunner",
+        "POWERTOOLS_SERVICE_NAME": "report-processor",
+    }
+    assert (synthesized.stack_dir / report["filename"]).is_file()
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def test_nightly_schedule_has_one_target_per_command_with_its_input(synthesized):
+    rule = synthesized.resource("aws_cloudwatch_event_rule", "schedules/nightly_rule")
+    assert rule["schedule_expression"] == "cron(0 2 * * ? *)"
+    assert rule["state"] == "ENABLED"
+    targets = {
+        t["target_id"]: t
+        for t in synthesized.resources("aws_cloudwatch_event_target").values()
+        if "nightly_rule" in t["rule"]
+    }
+    assert set(targets) == {"test", "scribe-generate", "api-export-markdown"}
+    assert json.loads(targets["scribe-generate"]["input"]) == {
+        "command": "scribe:generate",
+        "args": [],
+    }
+    assert all(
+        t["arn"].startswith("${aws_lambda_function.runner_function_") for t in targets.values()
+    )
+    assert has(
+        synthesized,
+        "aws_lambda_permission",
+        {"principal": "events.amazonaws.com", "action": "lambda:InvokeFunction"},
+    )
+
+
+def test_weekly_fargate_schedule_runs_the_task_in_the_private_subnets(synthesized):
+    target = next(
+        t
+        for t in synthesized.resources("aws_cloudwatch_event_target").values()
+        if "weekly-full_rule" in t["rule"]
+    )
+    ecs = target["ecs_target"]
+    assert ecs["launch_type"] == "FARGATE"
+    assert ecs["network_configuration"]["subnets"] == list(
+        synthesized.config.vpc.private_subnet_ids
+    )
+    assert ecs["network_configuration"]["assign_public_ip"] is False
+    overrides = json.loads(target["input"])["containerOverrides"][0]
+    assert overrides == {
+        "name": "runner",
+        "command": ["run", "test", "--testsuite", "Integration"],
+    }
+    assert target["role_arn"].startswith("${aws_iam_role.fargate_events_role_")
+
+
+# --------------------------------------------------------------------------- fargate
+
+
+def test_fargate_task_uses_the_runner_cli_and_a_read_only_root(synthesized):
+    task = synthesized.resource("aws_ecs_task_definition", "fargate/task")
+    assert task["requires_compatibilities"] == ["FARGATE"]
+    assert task["network_mode"] == "awsvpc"
+    assert (task["cpu"], task["memory"]) == ("1024", "4096")
+    assert task["execution_role_arn"] != task["task_role_arn"]
+    [container] = json.loads(task["container_definitions"])
+    assert container["entryPoint"] + container["command"] == [
+        "python",
+        "-m",
+        "runner",
+        "run",
+        "test",
+    ]
+    assert container["readonlyRootFilesystem"] is True
+    assert container["mountPoints"][0]["containerPath"] == "/tmp"
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert set(env) == {
+        "RESULTS_BUCKET",
+        "DB_SECRET_ARN",
+        "RUNNER_COMMANDS",
+        "PROJECT",
+        "ENVIRONMENT",
+    }
+    cluster = synthesized.resource("aws_ecs_cluster", "fargate/cluster")
+    assert cluster["setting"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+def test_events_role_may_only_run_this_task_and_pass_its_roles(synthesized):
+    statements = {
+        s["sid"]: s for s in synthesized.policy_statements("fargate/events_role_policy_document")
+    }
+    assert statements["RunRunnerTask"]["actions"] == ["ecs:RunTask"]
+    assert statements["RunRunnerTask"]["condition"][0]["variable"] == "ecs:cluster"
+    assert statements["PassTaskRoles"]["condition"][0]["values"] == ["ecs-tasks.amazonaws.com"]
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def alarm(synthesized, name: str) -> dict:
+    alarms = {
+        a["alarm_name"]: a for a in synthesized.resources("aws_cloudwatch_metric_alarm").values()
+    }
+    return alarms[name]
+
+
+TEST_DIMENSIONS = {"Project": "ltr", "Environment": "example", "Command": "test"}
+
+
+def test_pass_rate_alarm(synthesized):
+    pass_rate = alarm(synthesized, "ltr-example-pass-rate-low")
+    assert pass_rate["namespace"] == "LambdaTestRunner"
+    assert pass_rate["metric_name"] == "PassRate"
+    assert pass_rate["dimensions"] == TEST_DIMENSIONS
+    assert pass_rate["comparison_operator"] == "LessThanThreshold"
+    assert pass_rate["threshold"] == 95
+
+
+def test_missing_nightly_result_alarm_treats_missing_data_as_breaching(synthesized):
+    missing = alarm(synthesized, "ltr-example-nightly-result-missing")
+    assert missing["metric_name"] == "TestsTotal"
+    assert missing["statistic"] == "SampleCount"
+    assert missing["period"] == 24 * 3600
+    assert missing["treat_missing_data"] == "breaching"
+    assert missing["dimensions"] == TEST_DIMENSIONS
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_runner_error_and_throttle_alarms(synthesized, metric):
+    name = {"Errors": "ltr-example-runner-errors", "Throttles": "ltr-example-runner-throttles"}
+    watched = alarm(synthesized, name[metric])
+    assert (watched["namespace"], watched["metric_name"]) == ("AWS/Lambda", metric)
+    assert watched["dimensions"] == {"FunctionName": "ltr-example-runner"}
+    assert watched["threshold"] == 1
+
+
+def test_alarms_notify_the_topic_and_email_is_subscribed(synthesized):
+    for watched in synthesized.resources("aws_cloudwatch_metric_alarm").values():
+        assert watched["alarm_actions"] == [watched["ok_actions"][0]]
+        assert watched["alarm_actions"][0].startswith("${aws_sns_topic.monitoring_alerts_")
+    assert has(
+        synthesized,
+        "aws_sns_topic_subscription",
+        {"protocol": "email", "endpoint": "test-alerts@example.com"},
+    )
+
+
+def test_dashboard_shows_pass_rate_counts_durations_and_errors(synthesized):
+    dashboard = synthesized.resource("aws_cloudwatch_dashboard", "monitoring/dashboard")
+    assert dashboard["dashboard_name"] == "ltr-example-tests"
+    body = json.loads(dashboard["dashboard_body"])
+    metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
+    assert {"PassRate", "TestsPassed", "TestsFailed", "DurationSeconds"} <= metrics
+    assert {"Duration", "Errors", "Throttles"} <= metrics
+
+
+# --------------------------------------------------------------------------- stack level
+
+
+def test_outputs(synthesized):
+    assert set(synthesized.data["output"]) == {
+        "repository_url",
+        "runner_function_name",
+        "report_function_name",
+        "results_bucket",
+        "dashboard_name",
+        "alerts_topic_arn",
+        "cluster_name",
+        "task_definition_arn",
+    }
+
+
+def test_backend_is_local_with_a_relative_path_and_no_emulator_settings(synthesized):
+    assert synthesized.data["terraform"]["backend"] == {
+        "local": {"path": "../../../terraform.ltr-example.tfstate"}
+    }
+    provider = synthesized.data["provider"]["aws"][0]
+    assert provider["region"] == "us-east-1"
+    assert "endpoints" not in provider and "access_key" not in provider
+    assert "/work/" not in synthesized.text and "/tmp/" not in synthesized.text
+    assert Testing.to_have_provider_with_properties(
+        synthesized.text, "aws", {"region": "us-east-1"}
+    )
+
+
+def test_the_testing_matcher_rejects_what_is_not_there(synthesized):
+    # Guards every `has(...)` above against a matcher that always says yes.
+    assert not has(synthesized, "aws_lambda_function", {"timeout": 901})
+    assert not has(synthesized, "aws_ecr_repository", {"image_tag_mutability": "MUTABLE"})
