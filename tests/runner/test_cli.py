@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIXTURE_APP, RUNNER_IMAGE
+from tests.runner.conftest import FIXTURE_APP, RUNNER_IMAGE
 
 
 def cli(*args, env, timeout=120):

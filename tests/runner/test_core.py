@@ -227,8 +227,9 @@ def test_response_stays_under_256_kib_with_only_the_tail():
 
 def test_rejected_input_starts_no_process(monkeypatch, tmp_path):
     """Narrow check of the claim the handler tests make from the outside."""
-    from conftest import LambdaContext
     from runner import handler
+
+    from tests.runner.conftest import LambdaContext
 
     started = []
     monkeypatch.setattr(execution, "run_child", lambda *a, **k: started.append(a))

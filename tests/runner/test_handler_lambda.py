@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_APP, LambdaContext
 from runner.handler import handler
+
+from tests.runner.conftest import FIXTURE_APP, LambdaContext
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+
+from tests.runner.conftest import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "runner_image" / "Dockerfile"
 
