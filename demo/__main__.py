@@ -1,0 +1,199 @@
+"""`make demo`: deploy the stack to a local AWS emulator, run the nightly jobs as the deployed
+schedules define them, and show what the report processor made of them. No AWS account needed.
+
+Everything started here is stopped on the way out, whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections import defaultdict
+from pathlib import Path
+
+from demo.pipeline import (
+    REPO_ROOT,
+    EmulatedStack,
+    MetricValue,
+    PipelineError,
+    PipelineRun,
+    lambda_environment,
+    run_pipeline,
+)
+
+
+class Steps:
+    def __init__(self, total: int):
+        self.total, self.number, self.started = total, 0, time.monotonic()
+
+    def stamp(self) -> str:
+        return f"[{time.monotonic() - self.started:6.1f}s]"
+
+    def step(self, text: str) -> None:
+        self.number += 1
+        print(f"{self.stamp()} {self.number}/{self.total} {text}", flush=True)
+
+    def detail(self, text: str) -> None:
+        print(f"{self.stamp()}       {text}", flush=True)
+
+
+def _metric_lines(metrics: list[MetricValue]) -> list[str]:
+    by_dimensions: dict[tuple, list[MetricValue]] = defaultdict(list)
+    for metric in metrics:
+        key = (metric.namespace, tuple(sorted(metric.dimensions.items())))
+        by_dimensions[key].append(metric)
+    lines = []
+    for (namespace, dimensions), values in by_dimensions.items():
+        dims = ", ".join(f"{name}={value}" for name, value in dimensions)
+        lines.append(f"  namespace {namespace}, dimensions {dims}:")
+        for metric in values:
+            lines.append(f"    {metric.name:<18} {metric.value:g} {metric.unit}")
+    return lines
+
+
+def report(run: PipelineRun) -> None:
+    nightly = run.nightly
+    test_outcomes = [o for o in nightly.outcomes if o.report_prefixes]
+    for outcome in test_outcomes:
+        for prefix in outcome.report_prefixes:
+            print(f"\n===== s3://{run.bucket}/{prefix}summary.md " + "=" * 20)
+            print(run.text(prefix + "summary.md").rstrip())
+            print("=" * 60)
+    print("\nRuns (manifest status, from S3):")
+    for outcome in nightly.outcomes:
+        response = outcome.response
+        print(
+            f"  {outcome.job.command:<22} {response.get('status'):<10} exit "
+            f"{response.get('exit_code')}  {response.get('results_uri')}"
+        )
+    docs = nightly.docs_keys
+    print(f"\nGenerated docs ({len(docs)} objects under s3://{run.bucket}/docs/latest/):")
+    for key in docs[:12]:
+        print(f"  s3://{run.bucket}/{key}")
+    if len(docs) > 12:
+        print(f"  ... and {len(docs) - 12} more")
+    print("\nMetrics the report processor published (its Embedded Metric Format records):")
+    print("\n".join(_metric_lines(nightly.metrics)) or "  none")
+    if nightly.not_run:
+        print("\nScheduled targets not run here (the emulator cannot start ECS tasks):")
+        for job in nightly.not_run:
+            print(f"  rule {job.rule} ({job.schedule}) -> {job.target_arn}: {job.event}")
+
+
+def show_ltr(run: PipelineRun, config_path: Path) -> None:
+    """The same results through the CLI users type, against the emulator."""
+    from ltr.cli import main as ltr_main
+
+    env = {**os.environ, **run.emulator.env}
+    for argv in (["runs"], ["docs", "--expires", "900"]):
+        print(f"\n$ ltr {' '.join(argv)}   # AWS_ENDPOINT_URL={run.emulator.endpoint_url}")
+        out, err = io.StringIO(), io.StringIO()
+        with lambda_environment(env):
+            code = ltr_main([*argv, "--config", str(config_path)], out, err)
+        print(out.getvalue().rstrip() or err.getvalue().rstrip())
+        if code != 0:
+            print(f"(ltr exited {code})")
+
+
+def pipeline_problems(run: PipelineRun) -> list[str]:
+    """What makes the demo fail: a run that could not complete (tests failing on purpose in the
+    fixture app are results, not problems), a handler error, or no metrics at all."""
+    problems = list(run.nightly.errors)
+    for outcome in run.nightly.outcomes:
+        status = outcome.response.get("status")
+        if status not in ("passed", "failed"):
+            problems.append(
+                f"{outcome.job.command}: runner status {status}: "
+                f"{outcome.response.get('message') or outcome.response.get('reason')}"
+                f" {outcome.response.get('output_tail', '')[-300:]}"
+            )
+    if not run.nightly.metrics:
+        problems.append("the report processor published no metrics")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, default=REPO_ROOT / "config" / "example.json", help="stack config"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+
+    from demo.services import MotoServer, PostgresServer, ServiceError
+    from modules.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
+    steps = Steps(total=9)
+    work_dir = Path(tempfile.mkdtemp(prefix="ltr-demo-"))
+    stack = None
+    keep_work_dir = False
+    try:
+        with contextlib.ExitStack() as services:
+            steps.step("starting the AWS emulator (moto server)")
+            moto = services.enter_context(MotoServer.start(region=config.region))
+            steps.detail(f"moto {moto.endpoint_url}")
+            steps.step(
+                "creating the network the stack expects (VPC, subnets, DB security group); "
+                "synthesizing the stack in the background"
+            )
+            stack = EmulatedStack.start(moto, args.config, work_dir)
+            steps.detail(f"{stack.network.vpc_id}, {', '.join(stack.network.subnet_ids)}")
+            steps.detail(f"python main.py with {args.config} (only those ids swapped in)")
+            steps.step("starting PostgreSQL")
+            postgres = services.enter_context(PostgresServer.start())
+            steps.detail(f"PostgreSQL {postgres.host}:{postgres.port}")
+            log_path = work_dir / "functions.log"
+            log = services.enter_context(log_path.open("w", encoding="utf-8"))
+            # The handlers' own logging goes where Lambda would send it: here, a file.
+            logging.basicConfig(stream=log, level=logging.INFO, force=True)
+            steps.detail(f"the functions' output (their CloudWatch Logs) goes to {log_path}")
+            run = run_pipeline(stack, postgres, work_dir, steps.step, steps.detail, log=log)
+            steps.step("results")
+            report(run)
+            show_ltr(run, stack.config_path)
+            problems = pipeline_problems(run)
+            for problem in problems:
+                print(f"problem: {problem}", file=sys.stderr)
+            if problems:
+                keep_work_dir = True
+            steps.step("stopping the emulator and PostgreSQL")
+        print(f"{steps.stamp()} done: everything it started is stopped", flush=True)
+        return 1 if problems else 0
+    except (PipelineError, ServiceError) as error:
+        print(f"demo failed: {error}", file=sys.stderr)
+        keep_work_dir = True
+        return 1
+    except Exception:  # noqa: BLE001 (a demo shows what broke, then still cleans up)
+        trace = work_dir / "demo-error.txt"
+        trace.write_text(traceback.format_exc())
+        last = traceback.format_exc().strip().splitlines()[-1]
+        print(f"demo failed: {last} (traceback: {trace})", file=sys.stderr)
+        keep_work_dir = True
+        return 1
+    except KeyboardInterrupt:
+        print("demo interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+    finally:
+        if stack is not None:
+            stack.stop()
+        if args.keep or keep_work_dir:
+            print(f"work directory kept: {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

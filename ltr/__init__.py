@@ -1,0 +1,1 @@
+"""`ltr`: the command users type to run the Lambda Test Runner on demand and read its results."""

@@ -1,0 +1,3 @@
+from ltr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,266 @@
+"""The thin AWS shell of `ltr`: every boto3 call lives here, and every AWS failure leaves as an
+LtrError carrying one line that names the resource and the fix."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from ltr.core import (
+    DocsObject,
+    LtrError,
+    Observation,
+    ResultKey,
+    RunRecord,
+    RunRequest,
+    parse_result_key,
+    report_prefix,
+    run_prefix,
+    run_record,
+)
+
+MAX_JSON_BYTES = 1 << 20  # manifests and summaries are small; never read a huge object whole
+MAX_MARKDOWN_BYTES = 1 << 20
+
+_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+_CREDENTIAL_CODES = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+}
+
+
+def endpoint_description() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+
+
+@contextlib.contextmanager
+def aws_errors(action: str, resource: str, missing_hint: str = "") -> Iterator[None]:
+    """Turn whatever boto3 raises into one line: what we tried, on what, and what to do."""
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError):
+        raise LtrError(
+            f"cannot {action}: no AWS credentials found; set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (for the emulator any non-empty values do)"
+        ) from None
+    except NoRegionError:
+        raise LtrError(f"cannot {action}: no AWS region; set AWS_REGION") from None
+    except (EndpointConnectionError, ConnectTimeoutError) as error:
+        raise LtrError(
+            f"cannot {action}: endpoint unreachable ({error}); check AWS_ENDPOINT_URL "
+            "or your network"
+        ) from None
+    except ReadTimeoutError as error:
+        raise LtrError(f"cannot {action}: {endpoint_description()} timed out ({error})") from None
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        code = str(details.get("Code", "Unknown"))
+        message = str(details.get("Message", "")).splitlines()[0:1]
+        said = f"{code}: {message[0]}" if message and message[0] else code
+        if code in ("ResourceNotFoundException", "NoSuchBucket") or code in _NOT_FOUND_CODES:
+            raise LtrError(
+                f"cannot {action}: {resource} not found ({said}){missing_hint}"
+            ) from None
+        if code in _CREDENTIAL_CODES:
+            raise LtrError(
+                f"cannot {action}: AWS rejected the credentials ({said}); refresh them"
+            ) from None
+        if "AccessDenied" in code:
+            raise LtrError(f"cannot {action} on {resource}: access denied ({said})") from None
+        raise LtrError(f"cannot {action} on {resource}: {said}") from None
+    except BotoCoreError as error:
+        raise LtrError(f"cannot {action}: {error}") from None
+
+
+def _client(service: str, region: str, **config):
+    # No retries for an asynchronous invoke: a retried request whose first attempt did reach
+    # Lambda would start the run twice.
+    settings = Config(connect_timeout=5, read_timeout=30, **config)
+    with aws_errors(f"create a {service} client", region):
+        # A session of our own: the default one caches credentials for the whole process.
+        return boto3.session.Session().client(service, region_name=region, config=settings)
+
+
+@dataclass
+class Runner:
+    """The deployed runner function."""
+
+    function_name: str
+    region: str
+
+    _hint = ": deploy the stack (`cdktf deploy`) or pick the right --env"
+
+    @property
+    def _what(self) -> str:
+        return f"Lambda function {self.function_name!r} in {self.region}"
+
+    def timeout_seconds(self) -> int:
+        """The deployed timeout; asking first also turns a missing function into a clear error
+        before anything starts."""
+        client = _client("lambda", self.region)
+        with aws_errors("find the runner", self._what, self._hint):
+            config = client.get_function_configuration(FunctionName=self.function_name)
+        state = config.get("State", "Active")
+        if state not in ("Active", "Pending"):
+            reason = config.get("StateReason") or "no reason given"
+            raise LtrError(f"{self._what} is {state} ({reason}); fix the deployment first")
+        return int(config.get("Timeout", 900))
+
+    def invoke_async(self, request: RunRequest) -> int:
+        client = _client(
+            "lambda", self.region, retries={"total_max_attempts": 1, "mode": "standard"}
+        )
+        with aws_errors("start the run", self._what, self._hint):
+            response = client.invoke(
+                FunctionName=self.function_name,
+                InvocationType="Event",
+                Payload=json.dumps(request.event()).encode(),
+            )
+        status = response.get("StatusCode")
+        if status != 202:
+            raise LtrError(
+                f"Lambda did not accept the run for {self.function_name!r}: HTTP {status} "
+                f"(expected 202 for an asynchronous invocation)"
+            )
+        return status
+
+
+@dataclass
+class ResultsBucket:
+    """The results bucket, read-only from ltr's side."""
+
+    name: str
+    region: str
+
+    def __post_init__(self) -> None:
+        # SigV4 presigned links: SigV2 links are refused by buckets created since mid-2020.
+        self._s3 = _client(
+            "s3",
+            self.region,
+            retries={"max_attempts": 3, "mode": "standard"},
+            signature_version="s3v4",
+        )
+
+    @property
+    def _what(self) -> str:
+        return f"bucket {self.name!r} in {self.region}"
+
+    _hint = ": deploy the stack (`cdktf deploy`) or pick the right --env"
+
+    def uri(self, key: str = "") -> str:
+        return f"s3://{self.name}/{key}"
+
+    def check_exists(self) -> None:
+        with aws_errors("read the results", self._what, self._hint):
+            self._s3.head_bucket(Bucket=self.name)
+
+    def common_prefixes(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        with aws_errors("list results", self._what, self._hint):
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix, Delimiter="/"):
+                found.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
+        return found
+
+    def list_objects(self, prefix: str, limit: int | None = None) -> list[dict]:
+        found: list[dict] = []
+        with aws_errors("list results", self._what, self._hint):
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+                found.extend(page.get("Contents", []))
+                if limit is not None and len(found) >= limit:
+                    return found[:limit]
+        return found
+
+    def read_bytes(self, key: str, max_bytes: int) -> bytes | None:
+        """The object's bytes, or None when it does not exist; refuses oversized objects."""
+        with aws_errors("read results", f"{self.uri(key)}", self._hint):
+            try:
+                response = self._s3.get_object(Bucket=self.name, Key=key)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
+                    return None
+                raise
+            if response.get("ContentLength", 0) > max_bytes:
+                response["Body"].close()
+                raise LtrError(f"{self.uri(key)} is larger than {max_bytes} bytes; not reading it")
+            return response["Body"].read(max_bytes + 1)[:max_bytes]
+
+    def read_json(self, key: str) -> dict | None:
+        raw = self.read_bytes(key, MAX_JSON_BYTES)
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise LtrError(f"{self.uri(key)} is not valid JSON ({error})") from None
+        if not isinstance(value, dict):
+            raise LtrError(f"{self.uri(key)} is not a JSON object")
+        return value
+
+    def read_text(self, key: str) -> str | None:
+        raw = self.read_bytes(key, MAX_MARKDOWN_BYTES)
+        return None if raw is None else raw.decode("utf-8", errors="replace")
+
+    def presign(self, key: str, expires_seconds: int) -> str:
+        with aws_errors("presign a link", self.uri(key)):
+            return self._s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires_seconds
+            )
+
+    # ------------------------------------------------------------------ run-shaped reads
+
+    def record(self, key: ResultKey) -> RunRecord | None:
+        manifest = self.read_json(run_prefix(key.day, key.run_id, key.slug) + "manifest.json")
+        if manifest is None:
+            return None
+        summary = self.read_json(report_prefix(key.day, key.run_id, key.slug) + "summary.json")
+        return run_record(manifest, key, summary)
+
+    def observe(self, days: list[str], run_id: str, slug: str) -> Observation:
+        """One poll of a run's results: the manifest (any candidate day) and its summary."""
+        for day in days:
+            key = ResultKey("runs", day, run_id, slug, "manifest.json")
+            record = self.record(key)
+            if record is None:
+                continue
+            markdown = None
+            if record.counts is not None:
+                markdown = self.read_text(report_prefix(day, run_id, slug) + "summary.md")
+            return Observation(record, markdown)
+        return Observation(None)
+
+    def docs_objects(self, prefix: str) -> list[DocsObject]:
+        return [
+            DocsObject(item["Key"], int(item.get("Size", 0)), item["LastModified"])
+            for item in self.list_objects(prefix, limit=10_000)
+        ]
+
+    def manifest_keys(self, day: str) -> list[tuple[ResultKey, object]]:
+        """(key, LastModified) of every manifest filed under one day."""
+        found = []
+        for item in self.list_objects(f"runs/{day}/"):
+            key = parse_result_key(item["Key"])
+            if key is not None and key.name == "manifest.json":
+                found.append((key, item["LastModified"]))
+        return found

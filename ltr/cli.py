@@ -1,0 +1,295 @@
+"""`ltr`: start runs of the deployed Lambda Test Runner and read their results from S3.
+
+Exit codes: 0 the run passed (or the command succeeded), 1 the run did not pass (tests failed,
+the run errored or hit its deadline), 2 bad input or an AWS problem (one line on stderr),
+3 `--wait` gave up before the results arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from ltr.core import (
+    DOCS_PREFIX,
+    SUMMARY_FORMATS,
+    ExitCode,
+    LtrError,
+    Phase,
+    ResultKey,
+    candidate_days,
+    exit_code_for,
+    group_docs,
+    new_run_id,
+    newest_days_first,
+    outcome_line,
+    progress_text,
+    render_runs,
+    report_prefix,
+    run_prefix,
+    sort_newest_first,
+    split_run_argv,
+    still_running_message,
+    validate_run_id,
+    validate_run_request,
+    wait_for_run,
+)
+
+POLL_SECONDS = 3.0
+# Lambda's hard limit is 900 s; the report processor needs a few seconds more.
+DEFAULT_WAIT_MARGIN_SECONDS = 120
+MAX_DAYS_SCANNED = 400
+PRESIGN_DEFAULT_SECONDS = 3600
+
+
+class Progress:
+    """Progress on stderr: one rewritten line on a terminal, a line per change (and every
+    `quiet_every` seconds) otherwise, so CI logs stay short."""
+
+    def __init__(self, stream: TextIO, run_id: str, quiet_every: float = 30.0):
+        self.stream, self.run_id, self.quiet_every = stream, run_id, quiet_every
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last_phase: Phase | None = None
+        self.last_print = -1e9
+
+    def __call__(self, phase: Phase, elapsed: float) -> None:
+        text = progress_text(phase, self.run_id, elapsed)
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text + ("\n" if phase is Phase.DONE else ""))
+        elif phase is not self.last_phase or elapsed - self.last_print >= self.quiet_every:
+            self.stream.write(text + "\n")
+            self.last_print = elapsed
+        self.last_phase = phase
+        self.stream.flush()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as ltr's one line instead of a usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise LtrError(f"{message} (see `{self.prog} --help`)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    where = common.add_mutually_exclusive_group()
+    where.add_argument("--env", help="use config/<ENV>.json (default: $LTR_ENV or example)")
+    where.add_argument("--config", help="path of the stack's config file")
+
+    parser = _Parser(
+        prog="ltr",
+        description="Run the Lambda Test Runner on demand and read its results.",
+        epilog="Endpoint and credentials come from the usual AWS environment "
+        "(AWS_PROFILE, AWS_ENDPOINT_URL for an emulator, ...).",
+    )
+    commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    commands.add_parser(
+        "run",
+        help="start an allowlisted artisan command: ltr run COMMAND [ARGS...] [--wait]",
+        add_help=False,
+    )
+    runs = commands.add_parser("runs", parents=[common], help="list recent runs")
+    runs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    report = commands.add_parser("report", parents=[common], help="show one run's summary")
+    report.add_argument("run_id", metavar="RUN_ID", help="a run id from `ltr runs`, or latest")
+    report.add_argument("--format", choices=SUMMARY_FORMATS, default="markdown")
+    docs = commands.add_parser("docs", parents=[common], help="where the latest docs are")
+    docs.add_argument(
+        "--expires",
+        type=int,
+        default=PRESIGN_DEFAULT_SECONDS,
+        help=f"presigned link lifetime in seconds (default {PRESIGN_DEFAULT_SECONDS})",
+    )
+    return parser
+
+
+def _bucket(target):
+    from ltr.aws import ResultsBucket
+
+    return ResultsBucket(target.results_bucket, target.region)
+
+
+def cmd_run(
+    argv: Sequence[str],
+    out: TextIO,
+    err: TextIO,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    from ltr.aws import Runner
+    from ltr.rules import runner_argument_check
+    from ltr.target import load_target
+
+    parsed = split_run_argv(argv)
+    target = load_target(parsed.env, parsed.config)
+    started = datetime.now(UTC)
+    run_id = new_run_id(started, secrets.token_hex(4))
+    request = validate_run_request(
+        parsed.command, parsed.args, target.allowed_commands, run_id, runner_argument_check()
+    )
+    runner = Runner(target.runner_function, target.region)
+    function_timeout = runner.timeout_seconds()
+    bucket = _bucket(target) if parsed.wait else None
+    if bucket is not None:
+        bucket.check_exists()  # fail before starting anything, not after the wait
+    status = runner.invoke_async(request)
+    err.write(
+        f"started run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
+        + f" on {target.runner_function} (accepted, HTTP {status})\n"
+    )
+    where = f"s3://{target.results_bucket}/runs/<day>/{request.run_id}/{request.slug}/"
+    if bucket is None:
+        out.write(request.run_id + "\n")
+        err.write(f"results will appear under {where}; follow with `ltr report {request.run_id}`\n")
+        return ExitCode.OK
+
+    timeout = parsed.timeout or function_timeout + DEFAULT_WAIT_MARGIN_SECONDS
+
+    def poll():
+        days = candidate_days(started, datetime.now(UTC))
+        return bucket.observe(days, request.run_id, request.slug)
+
+    result = wait_for_run(poll, clock, sleep, timeout, POLL_SECONDS, Progress(err, request.run_id))
+    if result.phase is not Phase.DONE:
+        err.write(
+            still_running_message(result, request.run_id, where, target.runner_log_group) + "\n"
+        )
+        return ExitCode.STILL_RUNNING
+    record = result.observation.record
+    assert record is not None  # DONE implies a manifest
+    if result.observation.summary_markdown:
+        out.write(result.observation.summary_markdown.rstrip("\n") + "\n")
+    err.write(outcome_line(record) + "\n")
+    results = run_prefix(record.day, record.run_id, record.slug)
+    err.write(f"results: s3://{target.results_bucket}/{results}\n")
+    return exit_code_for(record)
+
+
+def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
+    from ltr.target import load_target
+
+    if not 1 <= args.limit <= 1000:
+        raise LtrError(f"--limit {args.limit}: give a number between 1 and 1000")
+    target = load_target(args.env, args.config)
+    bucket = _bucket(target)
+    bucket.check_exists()
+    candidates: list[tuple[ResultKey, object]] = []
+    for day in newest_days_first(bucket.common_prefixes("runs/"), "runs")[:MAX_DAYS_SCANNED]:
+        candidates.extend(bucket.manifest_keys(day))
+        if len(candidates) >= args.limit:
+            break
+    # Newest manifests first by upload time, so only `limit` manifests are ever downloaded.
+    candidates.sort(key=lambda pair: pair[1], reverse=True)
+    records = [r for key, _ in candidates[: args.limit] if (r := bucket.record(key)) is not None]
+    if not records:
+        out.write(f"no runs yet under s3://{target.results_bucket}/runs/\n")
+        return ExitCode.OK
+    out.write(render_runs(sort_newest_first(records)) + "\n")
+    return ExitCode.OK
+
+
+def _find_run(bucket, run_id: str) -> list[ResultKey]:
+    """Every command directory of a run, searching days newest first."""
+    for day in newest_days_first(bucket.common_prefixes("runs/"), "runs")[:MAX_DAYS_SCANNED]:
+        slugs = bucket.common_prefixes(f"runs/{day}/{run_id}/")
+        if slugs:
+            return [
+                ResultKey("runs", day, run_id, prefix.rstrip("/").rsplit("/", 1)[-1], "")
+                for prefix in slugs
+            ]
+    return []
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from ltr.target import load_target
+
+    target = load_target(args.env, args.config)
+    bucket = _bucket(target)
+    bucket.check_exists()
+    if args.run_id == "latest":
+        prefixes = ["reports/latest/"]
+    else:
+        run_id = validate_run_id(args.run_id)
+        found = _find_run(bucket, run_id)
+        if not found:
+            raise LtrError(
+                f"no run {run_id!r} under s3://{target.results_bucket}/runs/: "
+                "check the id with `ltr runs`"
+            )
+        prefixes = [report_prefix(key.day, key.run_id, key.slug) for key in found]
+    shown = 0
+    for prefix in prefixes:
+        if args.format == "json":
+            document = bucket.read_json(prefix + "summary.json")
+            text = None if document is None else json.dumps(document, indent=2, ensure_ascii=False)
+        else:
+            text = bucket.read_text(prefix + "summary.md")
+        if text is None:
+            continue
+        out.write(text.rstrip("\n") + "\n")
+        shown += 1
+    if shown:
+        return ExitCode.OK
+    if args.run_id == "latest":
+        raise LtrError(f"no summary under s3://{target.results_bucket}/reports/latest/ yet")
+    records = [
+        bucket.record(ResultKey("runs", key.day, key.run_id, key.slug, "manifest.json"))
+        for key in found
+    ]
+    described = "; ".join(outcome_line(r) for r in records if r is not None) or "no manifest yet"
+    raise LtrError(f"run {args.run_id} has no test summary ({described})")
+
+
+def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+    from ltr.target import load_target
+
+    if not 1 <= args.expires <= 604_800:
+        raise LtrError(f"--expires {args.expires}: give seconds between 1 and 604800 (7 days)")
+    target = load_target(args.env, args.config)
+    bucket = _bucket(target)
+    bucket.check_exists()
+    sets = group_docs(bucket.docs_objects(DOCS_PREFIX))
+    if not sets:
+        raise LtrError(
+            f"no docs under s3://{target.results_bucket}/{DOCS_PREFIX} yet: "
+            "run `ltr run scribe:generate --wait` or `ltr run api:export-markdown --wait`"
+        )
+    for docs in sets:
+        entry = docs.entry
+        out.write(
+            f"{docs.slug}: {bucket.uri(docs.prefix)} ({len(docs.objects)} "
+            f"file{'s' if len(docs.objects) != 1 else ''}, "
+            f"updated {docs.updated.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z)\n"
+            f"  open: {bucket.uri(entry.key)}\n"
+            f"  link (valid {args.expires}s): {bucket.presign(entry.key, args.expires)}\n"
+        )
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        if argv and argv[0] == "run":
+            if any(token in ("-h", "--help") for token in argv[1:2]):
+                from ltr.core import RUN_USAGE
+
+                out.write(RUN_USAGE + "\n")
+                return ExitCode.OK
+            return int(cmd_run(argv[1:], out, err))
+        args = _parser().parse_args(argv)
+        handler = {"runs": cmd_runs, "report": cmd_report, "docs": cmd_docs}[args.action]
+        return int(handler(args, out))
+    except LtrError as error:
+        err.write(f"ltr: {error}\n")
+        return int(ExitCode.USAGE_OR_AWS)
+    except KeyboardInterrupt:
+        err.write("ltr: interrupted; a started run keeps going: see `ltr runs`\n")
+        return 130

@@ -1,0 +1,560 @@
+"""The pure core of `ltr`: validate requests, lay out S3 keys, read results, decide, render.
+
+Nothing here talks to AWS or imports boto3; the shell (ltr/aws.py, ltr/cli.py) feeds it plain
+values, so every rule below is testable without an emulator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import IntEnum, StrEnum
+
+# The runner's own limits (runner_image/runner/events.py): ltr rejects early, so a bad request
+# never starts a Lambda whose rejection nobody would see (an asynchronous invocation discards the
+# function's response).
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_ARGS = 32
+MAX_ARG_CHARS = 512
+FORBIDDEN_ARG_CHARS = ("\x00", "\n", "\r")
+SUMMARY_FORMATS = ("markdown", "json")
+
+
+class LtrError(Exception):
+    """A problem the user can fix; `str()` is the one line `ltr` prints before exiting 2."""
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    RUN_NOT_PASSED = 1  # tests failed, the run errored or the runner hit its deadline
+    USAGE_OR_AWS = 2  # bad input, missing resource, no credentials, endpoint unreachable
+    STILL_RUNNING = 3  # --wait gave up before the results arrived
+
+
+def command_slug(command: str) -> str:
+    """The S3 path segment for a command, as the runner writes it (`scribe:generate` ->
+    `scribe-generate`)."""
+    return command.replace(":", "-")
+
+
+# --------------------------------------------------------------------------- run requests
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    command: str
+    args: tuple[str, ...]
+    run_id: str
+
+    @property
+    def slug(self) -> str:
+        return command_slug(self.command)
+
+    def event(self) -> dict:
+        """The runner's event, exactly as EventBridge targets shape it, plus our run id."""
+        return {"command": self.command, "args": list(self.args), "run_id": self.run_id}
+
+
+def new_run_id(now: datetime, entropy: str) -> str:
+    """Sortable by start time, unique by `entropy` (hex from the shell's random source)."""
+    run_id = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{entropy}"
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ValueError(f"generated run id {run_id!r} does not match {RUN_ID_PATTERN.pattern}")
+    return run_id
+
+
+def validate_run_id(run_id: str) -> str:
+    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise LtrError(
+            f"run id {run_id[:80]!r} is not valid: use letters, digits, '.', '_' and '-' "
+            "(at most 64 characters), as printed by `ltr runs`"
+        )
+    return run_id
+
+
+ArgumentCheck = Callable[[str, Sequence[str]], None]
+
+
+def validate_run_request(
+    command: str,
+    args: Sequence[str],
+    allowed_commands: Sequence[str],
+    run_id: str,
+    check_arguments: ArgumentCheck | None = None,
+) -> RunRequest:
+    """`check_arguments(command, args)` raises ValueError with the runner's own per-command
+    rules when they are available (see ltr/rules.py)."""
+    if command not in allowed_commands:
+        allowed = ", ".join(allowed_commands) or "(none)"
+        raise LtrError(
+            f"command {command!r} is not allowed: choose one of {allowed} "
+            "(the allowlist comes from the stack's config)"
+        )
+    if len(args) > MAX_ARGS:
+        raise LtrError(f"too many arguments ({len(args)}): at most {MAX_ARGS}")
+    for arg in args:
+        if any(char in arg for char in FORBIDDEN_ARG_CHARS):
+            raise LtrError(f"argument {arg!r} contains a NUL or line break: remove it")
+        if len(arg) > MAX_ARG_CHARS:
+            raise LtrError(f"argument {arg[:40]!r}... is too long: at most {MAX_ARG_CHARS} chars")
+    if check_arguments is not None:
+        try:
+            check_arguments(command, args)
+        except ValueError as error:
+            raise LtrError(f"{command}: {error}") from None
+    return RunRequest(command=command, args=tuple(args), run_id=validate_run_id(run_id))
+
+
+# --------------------------------------------------------------------------- S3 layout
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """A key under runs/ or reports/: `<area>/<day>/<run_id>/<slug>/<name>`."""
+
+    area: str
+    day: str
+    run_id: str
+    slug: str
+    name: str
+
+
+def run_prefix(day: str, run_id: str, slug: str) -> str:
+    return f"runs/{day}/{run_id}/{slug}/"
+
+
+def report_prefix(day: str, run_id: str, slug: str) -> str:
+    return f"reports/{day}/{run_id}/{slug}/"
+
+
+def parse_result_key(key: str) -> ResultKey | None:
+    parts = key.split("/")
+    if len(parts) < 5 or parts[0] not in ("runs", "reports"):
+        return None
+    area, day, run_id, slug = parts[:4]
+    name = "/".join(parts[4:])
+    if (
+        not DAY_PATTERN.fullmatch(day)
+        or not RUN_ID_PATTERN.fullmatch(run_id)
+        or not slug
+        or not name
+    ):
+        return None
+    return ResultKey(area, day, run_id, slug, name)
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def candidate_days(started: datetime, now: datetime) -> list[str]:
+    """The UTC days a run started at `started` may be filed under: the runner dates it by its own
+    start, which is ours give or take the invocation delay, so a run near midnight may land on the
+    next day (and, with a skewed client clock, the previous one)."""
+    first = started.astimezone(UTC).date() - timedelta(days=1)
+    last = max(now.astimezone(UTC).date(), first + timedelta(days=1)) + timedelta(days=1)
+    days: list[str] = []
+    current: date = first
+    while current <= last:
+        days.append(current.isoformat())
+        current += timedelta(days=1)
+    # Most likely first: the start day, then the next ones, then the day before.
+    start_day = started.astimezone(UTC).date().isoformat()
+    return sorted(days, key=lambda day: (day < start_day, day))
+
+
+def newest_days_first(prefixes: Iterable[str], area: str) -> list[str]:
+    """Day names from S3 common prefixes (`runs/2025-01-31/`), newest first, junk ignored."""
+    days = []
+    for prefix in prefixes:
+        day = prefix[len(area) + 1 :].rstrip("/")
+        if prefix.startswith(f"{area}/") and DAY_PATTERN.fullmatch(day):
+            days.append(day)
+    return sorted(set(days), reverse=True)
+
+
+# --------------------------------------------------------------------------- reading results
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SummaryCounts:
+    tests: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    pass_rate: float | None  # a fraction, 0..1, as the report processor writes it
+    status: str | None = None  # the report's own verdict: passed, failed, unusable, no_tests
+
+    @property
+    def broken(self) -> int:
+        return self.failed + self.errors
+
+    @property
+    def acceptable(self) -> bool:
+        return self.broken == 0 and self.status not in ("failed", "unusable")
+
+
+def summary_counts(summary: Mapping | None) -> SummaryCounts | None:
+    """Counts from a report processor summary.json; None when it is absent or not that shape."""
+    if not isinstance(summary, Mapping) or not isinstance(summary.get("totals"), Mapping):
+        return None
+    totals = summary["totals"]
+    counts = {}
+    for field_name in ("tests", "passed", "failed", "errors", "skipped"):
+        value = totals.get(field_name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return None
+        counts[field_name] = value
+    rate = _number(summary.get("pass_rate"))
+    if rate is not None and not 0.0 <= rate <= 1.0:
+        rate = None
+    return SummaryCounts(pass_rate=rate, status=_text(summary.get("status")), **counts)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One command of one run, as `ltr runs` lists it."""
+
+    run_id: str
+    command: str
+    status: str
+    exit_code: int | None
+    duration_seconds: float | None
+    started_at: str | None
+    day: str
+    slug: str
+    artifacts: tuple[str, ...]
+    counts: SummaryCounts | None = None
+    error: str | None = None
+
+    @property
+    def expects_report(self) -> bool:
+        """Only a run that uploaded JUnit XML triggers the report processor."""
+        return any(artifact.endswith(".xml") for artifact in self.artifacts)
+
+    @property
+    def passed(self) -> bool:
+        if self.status != "passed":
+            return False
+        return self.counts is None or self.counts.acceptable
+
+
+def run_record(manifest: Mapping, key: ResultKey, summary: Mapping | None = None) -> RunRecord:
+    """Build a record from an untrusted manifest.json: wrong types become unknowns, never a crash;
+    the path it was found under wins over what the file claims."""
+    artifacts = manifest.get("artifacts")
+    exit_code = manifest.get("exit_code")
+    if not isinstance(exit_code, int) or isinstance(exit_code, bool):
+        exit_code = None
+    return RunRecord(
+        run_id=key.run_id,
+        command=_text(manifest.get("command")) or key.slug,
+        status=_text(manifest.get("status")) or "unknown",
+        exit_code=exit_code,
+        duration_seconds=_number(manifest.get("duration_seconds")),
+        started_at=_text(manifest.get("started_at")),
+        day=key.day,
+        slug=key.slug,
+        artifacts=tuple(a for a in artifacts if isinstance(a, str))
+        if isinstance(artifacts, list)
+        else (),
+        counts=summary_counts(summary),
+        error=_text(manifest.get("error")) or _text(manifest.get("message")),
+    )
+
+
+def exit_code_for(record: RunRecord) -> ExitCode:
+    return ExitCode.OK if record.passed else ExitCode.RUN_NOT_PASSED
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def format_pass_rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_started(started_at: str | None) -> str:
+    """ISO 8601 to `YYYY-MM-DD HH:MM:SSZ` in UTC; anything unparseable is shown as given."""
+    if not started_at:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    except ValueError:
+        return started_at[:40]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+    separator = "  ".join("-" * width for width in widths)
+    return "\n".join([line(headers).rstrip(), separator, *(line(row).rstrip() for row in rows)])
+
+
+RUNS_HEADERS = ("RUN ID", "COMMAND", "STATUS", "PASS RATE", "TESTS", "DURATION", "STARTED")
+
+
+def render_runs(records: Sequence[RunRecord]) -> str:
+    rows = []
+    for record in records:
+        counts = record.counts
+        tests = "-" if counts is None else f"{counts.passed}/{counts.tests - counts.skipped}"
+        rows.append(
+            (
+                record.run_id,
+                record.command,
+                record.status,
+                format_pass_rate(counts.pass_rate if counts else None),
+                tests,
+                format_duration(record.duration_seconds),
+                format_started(record.started_at),
+            )
+        )
+    return render_table(RUNS_HEADERS, rows)
+
+
+def sort_newest_first(records: Iterable[RunRecord]) -> list[RunRecord]:
+    return sorted(records, key=lambda r: (r.day, r.started_at or "", r.run_id), reverse=True)
+
+
+def outcome_line(record: RunRecord) -> str:
+    parts = [f"run {record.run_id} {record.command}: {record.status}"]
+    if record.exit_code is not None:
+        parts.append(f"exit code {record.exit_code}")
+    if record.counts is not None:
+        counts = record.counts
+        parts.append(
+            f"{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, "
+            f"{counts.skipped} skipped, pass rate {format_pass_rate(counts.pass_rate)}"
+        )
+    parts.append(format_duration(record.duration_seconds))
+    line = ", ".join(parts)
+    if record.error:
+        line += f" ({record.error.splitlines()[0][:200]})"
+    return line
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+class Phase(StrEnum):
+    RUNNING = "waiting for the runner's manifest"
+    REPORTING = "waiting for the report processor's summary"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the shell found in S3 on one poll."""
+
+    record: RunRecord | None
+    summary_markdown: str | None = None
+
+
+def phase_of(observation: Observation) -> Phase:
+    record = observation.record
+    if record is None:
+        return Phase.RUNNING
+    if record.expects_report and (record.counts is None or observation.summary_markdown is None):
+        return Phase.REPORTING
+    return Phase.DONE
+
+
+def progress_text(phase: Phase, run_id: str, elapsed: float) -> str:
+    return f"run {run_id}: {phase.value} ({format_duration(elapsed)})"
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    phase: Phase
+    observation: Observation
+    elapsed: float
+
+
+def wait_for_run(
+    poll: Callable[[], Observation],
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    timeout: float,
+    interval: float,
+    on_progress: Callable[[Phase, float], None],
+) -> WaitResult:
+    """Poll until the run is done or `timeout` seconds passed; the last poll happens at or after
+    the deadline so a result that lands just in time is not missed."""
+    start = clock()
+    while True:
+        observation = poll()
+        elapsed = clock() - start
+        phase = phase_of(observation)
+        on_progress(phase, elapsed)
+        if phase is Phase.DONE or elapsed >= timeout:
+            return WaitResult(phase, observation, elapsed)
+        sleep(max(0.0, min(interval, timeout - elapsed)))
+
+
+def still_running_message(result: WaitResult, run_id: str, where: str, logs: str) -> str:
+    if result.phase is Phase.RUNNING:
+        return (
+            f"run {run_id}: no manifest under {where} after {format_duration(result.elapsed)}; "
+            f"it may still be running, or the runner rejected it: see {logs}, "
+            f"then `ltr report {run_id}`"
+        )
+    return (
+        f"run {run_id}: the runner finished but no summary appeared after "
+        f"{format_duration(result.elapsed)}; see the report processor's log, "
+        f"then `ltr report {run_id}`"
+    )
+
+
+# --------------------------------------------------------------------------- docs
+
+
+@dataclass(frozen=True)
+class DocsObject:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class DocsSet:
+    slug: str
+    prefix: str
+    objects: tuple[DocsObject, ...]
+
+    @property
+    def entry(self) -> DocsObject:
+        """The page to open first: an index.html, else a README/index markdown, else the
+        shallowest file."""
+
+        def rank(obj: DocsObject) -> tuple:
+            name = obj.key.rsplit("/", 1)[-1].lower()
+            preferred = {"index.html": 0, "index.md": 1, "readme.md": 2}.get(name, 3)
+            other_doc = 0 if name.endswith((".html", ".md")) else 1
+            return (preferred, obj.key.count("/"), other_doc, obj.key)
+
+        return min(self.objects, key=rank)
+
+    @property
+    def updated(self) -> datetime:
+        return max(obj.last_modified for obj in self.objects)
+
+
+DOCS_PREFIX = "docs/latest/"
+
+
+def group_docs(objects: Iterable[DocsObject]) -> list[DocsSet]:
+    by_slug: dict[str, list[DocsObject]] = {}
+    for obj in objects:
+        if not obj.key.startswith(DOCS_PREFIX):
+            continue
+        rest = obj.key[len(DOCS_PREFIX) :]
+        if "/" not in rest:
+            continue
+        by_slug.setdefault(rest.split("/", 1)[0], []).append(obj)
+    return [
+        DocsSet(slug, f"{DOCS_PREFIX}{slug}/", tuple(sorted(items, key=lambda o: o.key)))
+        for slug, items in sorted(by_slug.items())
+    ]
+
+
+# --------------------------------------------------------------------------- `ltr run` argv
+
+
+@dataclass(frozen=True)
+class RunArgv:
+    command: str
+    args: tuple[str, ...]
+    env: str | None = None
+    config: str | None = None
+    wait: bool = False
+    timeout: float | None = None
+
+
+_RUN_VALUE_OPTIONS = ("--env", "--config", "--timeout")
+RUN_USAGE = (
+    "usage: ltr run COMMAND [ARGS...] [--env ENV | --config FILE] [--wait] [--timeout SECONDS] "
+    "[-- ARGS...]"
+)
+
+
+def split_run_argv(argv: Sequence[str]) -> RunArgv:
+    """Separate ltr's own options from the artisan command's arguments.
+
+    ltr's options may come anywhere (`ltr run test --filter Unit --wait`), so that the command's
+    arguments read as they would after `php artisan`; everything after `--` goes to the command
+    untouched (`ltr run test --wait -- --env testing`)."""
+    options: dict[str, object] = {}
+    positional: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        index += 1
+        if word == "--":
+            positional.extend(argv[index:])
+            break
+        if word == "--wait":
+            options["wait"] = True
+            continue
+        name, has_value, value = word.partition("=")
+        if name in _RUN_VALUE_OPTIONS:
+            if not has_value:
+                if index >= len(argv):
+                    raise LtrError(f"{name} needs a value; {RUN_USAGE}")
+                value = argv[index]
+                index += 1
+            options[name[2:]] = value
+            continue
+        positional.append(word)
+    if not positional or positional[0].startswith("-"):
+        raise LtrError(f"which command? {RUN_USAGE}")
+    timeout = None
+    if "timeout" in options:
+        try:
+            timeout = float(str(options["timeout"]))
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= 86_400:
+            raise LtrError(f"--timeout {options['timeout']!r}: give seconds between 1 and 86400")
+    return RunArgv(
+        command=positional[0],
+        args=tuple(positional[1:]),
+        env=options.get("env"),  # type: ignore[arg-type]
+        config=options.get("config"),  # type: ignore[arg-type]
+        wait=bool(options.get("wait", False)),
+        timeout=timeout,
+    )

@@ -1,0 +1,369 @@
+"""The pure core of `ltr`: no AWS, no emulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ltr.core import (
+    RUN_ID_PATTERN,
+    DocsObject,
+    ExitCode,
+    LtrError,
+    Observation,
+    Phase,
+    ResultKey,
+    candidate_days,
+    command_slug,
+    exit_code_for,
+    format_duration,
+    format_pass_rate,
+    format_started,
+    group_docs,
+    new_run_id,
+    newest_days_first,
+    outcome_line,
+    parse_result_key,
+    phase_of,
+    render_runs,
+    run_record,
+    split_run_argv,
+    summary_counts,
+    validate_run_id,
+    validate_run_request,
+    wait_for_run,
+)
+
+ALLOWED = ("test", "scribe:generate", "api:export-markdown")
+KEY = ResultKey("runs", "2025-03-01", "r1", "test", "manifest.json")
+
+
+def manifest(**overrides):
+    value = {
+        "run_id": "r1",
+        "command": "test",
+        "args": [],
+        "status": "passed",
+        "exit_code": 0,
+        "started_at": "2025-03-01T02:00:01+00:00",
+        "finished_at": "2025-03-01T02:00:13+00:00",
+        "duration_seconds": 12.5,
+        "artifacts": ["runs/2025-03-01/r1/test/output.log", "runs/2025-03-01/r1/test/junit.xml"],
+    }
+    value.update(overrides)
+    return value
+
+
+def summary(tests=10, passed=8, failed=1, errors=0, skipped=1):
+    runnable = tests - skipped
+    return {
+        "totals": {
+            "tests": tests,
+            "passed": passed,
+            "failed": failed,
+            "errors": errors,
+            "skipped": skipped,
+        },
+        "pass_rate": passed / runnable if runnable else None,
+    }
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def test_run_request_event_carries_the_client_run_id():
+    request = validate_run_request("test", ["--filter", "Unit"], ALLOWED, "20250301T020000Z-ab")
+    assert request.event() == {
+        "command": "test",
+        "args": ["--filter", "Unit"],
+        "run_id": "20250301T020000Z-ab",
+    }
+    assert request.slug == "test"
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "fragment"),
+    [
+        ("migrate:fresh", [], "'migrate:fresh' is not allowed: choose one of test, scribe"),
+        ("test", ["--filter\nX"], "NUL or line break"),
+        ("test", ["a\x00"], "NUL or line break"),
+        ("test", ["x" * 600], "too long"),
+        ("test", ["-v"] * 40, "too many arguments"),
+    ],
+)
+def test_bad_run_requests_name_the_problem(command, args, fragment):
+    with pytest.raises(LtrError, match=None) as caught:
+        validate_run_request(command, args, ALLOWED, "r1")
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value).replace("\\n", "")
+
+
+@pytest.mark.parametrize("run_id", ["../etc", "a/b", "", "-x", "a" * 65, "a b", "r1\n", "a..b"])
+def test_run_ids_that_could_escape_a_prefix_are_rejected(run_id):
+    with pytest.raises(LtrError, match="is not valid"):
+        validate_run_id(run_id)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(9998, 1, 1), timezones=st.just(UTC)
+    ),
+    st.text("0123456789abcdef", min_size=8, max_size=8),
+)
+def test_generated_run_ids_are_valid_and_sort_by_time(moment, entropy):
+    run_id = new_run_id(moment, entropy)
+    assert RUN_ID_PATTERN.fullmatch(run_id)
+    later = new_run_id(moment.replace(year=min(moment.year + 1, 9999)), entropy)
+    assert later >= run_id
+
+
+def test_argument_check_errors_become_one_line():
+    def runner_rules(command, args):
+        raise ValueError("option '--bogus' is not accepted for test")
+
+    with pytest.raises(LtrError, match=r"^test: option '--bogus' is not accepted"):
+        validate_run_request("test", ["--bogus"], ALLOWED, "r1", runner_rules)
+
+
+def test_command_slug_matches_the_runner_layout():
+    assert command_slug("scribe:generate") == "scribe-generate"
+    assert command_slug("api:export-markdown") == "api-export-markdown"
+
+
+# --------------------------------------------------------------------------- argv
+
+
+def test_ltr_options_may_follow_the_command_arguments():
+    parsed = split_run_argv(["test", "--filter", "Integration", "--env", "dev", "--wait"])
+    assert parsed.command == "test"
+    assert parsed.args == ("--filter", "Integration")
+    assert parsed.env == "dev" and parsed.wait and parsed.timeout is None
+
+
+def test_double_dash_passes_everything_after_it_to_the_command():
+    parsed = split_run_argv(["test", "--timeout=60", "--", "--env", "testing", "--wait"])
+    assert parsed.args == ("--env", "testing", "--wait")
+    assert parsed.timeout == 60.0 and not parsed.wait and parsed.env is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ([], "which command?"),
+        (["--wait"], "which command?"),
+        (["test", "--env"], "--env needs a value"),
+        (["test", "--timeout", "soon"], "--timeout 'soon'"),
+        (["test", "--timeout", "0"], "between 1 and 86400"),
+    ],
+)
+def test_bad_run_argv(argv, fragment):
+    with pytest.raises(LtrError) as caught:
+        split_run_argv(argv)
+    assert fragment in str(caught.value)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_result_keys_parse_and_junk_is_ignored():
+    assert parse_result_key("reports/2025-03-01/r1/test/summary.md") == ResultKey(
+        "reports", "2025-03-01", "r1", "test", "summary.md"
+    )
+    assert parse_result_key("runs/2025-03-01/r1/scribe-generate/public/docs/index.html").name == (
+        "public/docs/index.html"
+    )
+    for junk in ("runs/x/r1/test/a", "docs/latest/a", "runs/2025-03-01/../test/a", "runs/a"):
+        assert parse_result_key(junk) is None
+
+
+def test_candidate_days_cover_midnight_and_skew_start_day_first():
+    started = datetime(2025, 3, 1, 23, 59, 50, tzinfo=UTC)
+    days = candidate_days(started, datetime(2025, 3, 2, 0, 0, 30, tzinfo=UTC))
+    assert days[0] == "2025-03-01"
+    assert set(days) >= {"2025-02-28", "2025-03-01", "2025-03-02"}
+
+
+def test_newest_days_first_ignores_foreign_prefixes():
+    prefixes = ["runs/2025-01-02/", "runs/latest/", "runs/2025-03-01/", "runs/../"]
+    assert newest_days_first(prefixes, "runs") == ["2025-03-01", "2025-01-02"]
+
+
+# --------------------------------------------------------------------------- records
+
+
+def test_records_from_untrusted_manifests_never_crash():
+    record = run_record(
+        {"status": 5, "exit_code": True, "artifacts": "x", "duration_seconds": "9"}, KEY
+    )
+    assert (record.status, record.exit_code, record.artifacts, record.duration_seconds) == (
+        "unknown",
+        None,
+        (),
+        None,
+    )
+    assert record.command == "test"  # the path it was found under
+
+
+def test_summary_counts_reject_impossible_values():
+    assert summary_counts(summary()).pass_rate == pytest.approx(8 / 9)
+    assert summary_counts({"totals": {"tests": -1}}) is None
+    assert summary_counts(None) is None
+    broken_rate = summary()
+    broken_rate["pass_rate"] = 3.0
+    assert summary_counts(broken_rate).pass_rate is None
+
+
+@pytest.mark.parametrize(
+    ("status", "counts", "expected"),
+    [
+        ("passed", summary(failed=0, passed=9), ExitCode.OK),
+        ("passed", None, ExitCode.OK),
+        ("failed", summary(), ExitCode.RUN_NOT_PASSED),
+        ("error", None, ExitCode.RUN_NOT_PASSED),
+        ("timed_out", None, ExitCode.RUN_NOT_PASSED),
+        # A manifest that says passed while the JUnit says otherwise does not pass.
+        ("passed", summary(failed=0, errors=1, passed=8), ExitCode.RUN_NOT_PASSED),
+        # JUnit uploaded but unusable: the report says so, and that is not a pass.
+        ("passed", {**summary(0, 0, 0, 0, 0), "status": "unusable"}, ExitCode.RUN_NOT_PASSED),
+    ],
+)
+def test_exit_code_decision(status, counts, expected):
+    assert exit_code_for(run_record(manifest(status=status), KEY, counts)) is expected
+
+
+def test_phase_waits_for_the_summary_only_when_junit_was_uploaded():
+    with_junit = run_record(manifest(), KEY)
+    assert phase_of(Observation(None)) is Phase.RUNNING
+    assert phase_of(Observation(with_junit)) is Phase.REPORTING
+    assert phase_of(Observation(run_record(manifest(), KEY, summary()), "# s")) is Phase.DONE
+    no_junit = run_record(manifest(status="error", artifacts=["runs/x/output.log"]), KEY)
+    assert phase_of(Observation(no_junit)) is Phase.DONE
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_formatting():
+    assert format_pass_rate(None) == "-"
+    assert format_pass_rate(8 / 9) == "88.9%"
+    assert format_duration(12.34) == "12.3s"
+    assert format_duration(125) == "2m05s"
+    assert format_duration(7260) == "2h01m"
+    assert format_started("2025-03-01T02:00:01Z") == "2025-03-01 02:00:01Z"
+    assert format_started("yesterday") == "yesterday"
+
+
+def test_runs_table_aligns_columns():
+    records = [
+        run_record(manifest(), KEY, summary()),
+        run_record(
+            manifest(command="scribe:generate", artifacts=[]),
+            ResultKey("runs", "2025-03-01", "r2-long-run-id", "scribe-generate", "manifest.json"),
+        ),
+    ]
+    lines = render_runs(records).splitlines()
+    assert lines[0].split() == [
+        "RUN", "ID", "COMMAND", "STATUS", "PASS", "RATE", "TESTS", "DURATION", "STARTED"
+    ]  # fmt: skip
+    assert lines[2].split()[:5] == ["r1", "test", "passed", "88.9%", "8/9"]
+    assert lines[3].split()[:4] == ["r2-long-run-id", "scribe:generate", "passed", "-"]
+    assert lines[2].index("test") == lines[3].index("scribe:generate")
+
+
+def test_outcome_line_says_what_happened():
+    line = outcome_line(run_record(manifest(status="failed", exit_code=1), KEY, summary()))
+    assert line.startswith("run r1 test: failed, exit code 1, 8 passed, 1 failed, 0 errors")
+    assert "pass rate 88.9%" in line
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_stops_when_done_and_reports_each_phase():
+    clock = FakeClock()
+    polls = iter(
+        [
+            Observation(None),
+            Observation(run_record(manifest(), KEY)),
+            Observation(run_record(manifest(), KEY, summary()), "# summary"),
+        ]
+    )
+    seen = []
+    result = wait_for_run(
+        lambda: next(polls), clock, clock.sleep, 100, 3, lambda p, e: seen.append(p)
+    )
+    assert result.phase is Phase.DONE
+    assert seen == [Phase.RUNNING, Phase.REPORTING, Phase.DONE]
+    assert result.elapsed == 6
+
+
+def test_wait_gives_up_at_the_timeout_after_a_last_poll():
+    clock = FakeClock()
+    result = wait_for_run(lambda: Observation(None), clock, clock.sleep, 10, 3, lambda p, e: None)
+    assert result.phase is Phase.RUNNING
+    assert result.elapsed == 10
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_docs_grouped_per_command_with_an_entry_page():
+    moment = datetime(2025, 3, 1, tzinfo=UTC)
+    objects = [
+        DocsObject("docs/latest/scribe-generate/.scribe/endpoints.yaml", 1, moment),
+        DocsObject("docs/latest/scribe-generate/public/docs/index.html", 1, moment),
+        DocsObject("docs/latest/api-export-markdown/docs/api.md", 1, moment),
+        DocsObject("docs/latest/stray.txt", 1, moment),
+    ]
+    sets = group_docs(objects)
+    assert [s.slug for s in sets] == ["api-export-markdown", "scribe-generate"]
+    assert sets[1].entry.key.endswith("public/docs/index.html")
+    assert sets[0].entry.key.endswith("api.md")
+
+
+def test_progress_off_a_terminal_prints_a_line_per_change():
+    import io
+
+    from ltr.cli import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream, "r1", quiet_every=30)
+    for phase, elapsed in [
+        (Phase.RUNNING, 0),
+        (Phase.RUNNING, 3),
+        (Phase.RUNNING, 31),
+        (Phase.REPORTING, 33),
+        (Phase.DONE, 36),
+    ]:
+        progress(phase, elapsed)
+    assert stream.getvalue().splitlines() == [
+        "run r1: waiting for the runner's manifest (0.0s)",
+        "run r1: waiting for the runner's manifest (31.0s)",
+        "run r1: waiting for the report processor's summary (33.0s)",
+        "run r1: done (36.0s)",
+    ]
+
+
+@given(
+    st.lists(st.text(min_size=1, max_size=12).filter(lambda a: a != "--"), max_size=6),
+    st.booleans(),
+)
+def test_everything_after_double_dash_reaches_the_command_untouched(tail, wait):
+    argv = ["test", *(["--wait"] if wait else []), "--", *tail]
+    parsed = split_run_argv(argv)
+    assert parsed.args == tuple(tail)
+    assert parsed.wait is wait
