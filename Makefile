@@ -23,7 +23,7 @@ help:
 	@echo "make demo         deploy to a local AWS emulator, run the nightly jobs, print the report"
 	@echo "make bench        run the benchmarks in bench/"
 
-$(VENV)/.synced: Pipfile.lock
+$(VENV)/.synced: Pipfile.lock pyproject.toml
 	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
 	$(PYTHON) -m pipenv sync --dev
 	@touch $@

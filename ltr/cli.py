@@ -131,7 +131,7 @@ def cmd_run(
     started = datetime.now(UTC)
     run_id = new_run_id(started, secrets.token_hex(4))
     request = validate_run_request(
-        parsed.command, parsed.args, target.allowed_commands, run_id, runner_argument_check()
+        parsed.command, parsed.args, target.allowed_commands, run_id, runner_argument_check
     )
     runner = Runner(target.runner_function, target.region)
     function_timeout = runner.timeout_seconds()

@@ -86,7 +86,7 @@ def validate_run_request(
     check_arguments: ArgumentCheck | None = None,
 ) -> RunRequest:
     """`check_arguments(command, args)` raises ValueError with the runner's own per-command
-    rules when they are available (see ltr/rules.py)."""
+    rules (see ltr/rules.py)."""
     if command not in allowed_commands:
         allowed = ", ".join(allowed_commands) or "(none)"
         raise LtrError(
