@@ -145,13 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             steps.step("starting the AWS emulator (moto server)")
             moto = services.enter_context(MotoServer.start(region=config.region))
             steps.detail(f"moto {moto.endpoint_url}")
-            steps.step(
-                "creating the network the stack expects (VPC, subnets, DB security group); "
-                "synthesizing the stack in the background"
-            )
+            steps.step("synthesizing the stack in the background")
             stack = EmulatedStack.start(moto, args.config, work_dir)
-            steps.detail(f"{stack.network.vpc_id}, {', '.join(stack.network.subnet_ids)}")
-            steps.detail(f"python main.py with {args.config} (only those ids swapped in)")
+            steps.detail(f"python main.py with {args.config}")
             steps.step("starting PostgreSQL")
             postgres = services.enter_context(PostgresServer.start())
             steps.detail(f"PostgreSQL {postgres.host}:{postgres.port}")

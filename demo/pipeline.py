@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote_plus
 
+from demo.services import MotoServer
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_APP = REPO_ROOT / "tests" / "laravel_app"
 RUNNER_SOURCE = REPO_ROOT / "runner_image"
@@ -38,47 +40,6 @@ Progress = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
-
-
-# --------------------------------------------------------------------------- the emulator
-
-
-@dataclass(frozen=True)
-class Emulator:
-    """Clients for the emulator in the stack's region (moto keeps each region apart)."""
-
-    endpoint_url: str
-    region: str
-    access_key: str = "testing"
-    secret_key: str = "testing"  # noqa: S105 (moto accepts any key)
-
-    @classmethod
-    def of(cls, moto, region: str) -> Emulator:
-        env = moto.env
-        return cls(
-            env["AWS_ENDPOINT_URL"], region, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-        )
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-        }
-
-    def client(self, service: str):
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-        )
 
 
 # --------------------------------------------------------------------------- Lambda execution
@@ -196,7 +157,7 @@ def cold_start(module: str, search_path: Path | None = None) -> Iterator[Any]:
             sys.path.remove(str(search_path))
 
 
-def function_env(function: DeployedFunction, emulator: Emulator) -> dict:
+def function_env(function: DeployedFunction, emulator: MotoServer) -> dict:
     """What Lambda puts in the environment, then the function's own variables, then only what
     must point at this machine."""
     return {
@@ -212,9 +173,7 @@ def function_env(function: DeployedFunction, emulator: Emulator) -> dict:
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
         **function.environment,
-        "AWS_ACCESS_KEY_ID": emulator.access_key,
-        "AWS_SECRET_ACCESS_KEY": emulator.secret_key,
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        **emulator.env,
     }
 
 
@@ -243,7 +202,7 @@ def function_log(stream: TextIO | None) -> Iterator[None]:
 
 
 def invoke_runner(
-    emulator: Emulator,
+    emulator: MotoServer,
     function: DeployedFunction,
     event: Mapping[str, Any],
     local: LocalRunnerSettings,
@@ -475,7 +434,7 @@ class Delivery:
 
 
 def invoke_report_processor(
-    emulator: Emulator, function: DeployedFunction, event: dict, log: TextIO | None = None
+    emulator: MotoServer, function: DeployedFunction, event: dict, log: TextIO | None = None
 ) -> tuple[Any, str]:
     """The report processor in-process; returns its response and everything it printed (the
     EMF records go to stdout, which Lambda ships to CloudWatch Logs)."""
@@ -505,7 +464,7 @@ class NotificationDelivery:
 
     MAX_ROUNDS = 5
 
-    def __init__(self, emulator: Emulator, bucket: str, log: TextIO | None = None):
+    def __init__(self, emulator: MotoServer, bucket: str, log: TextIO | None = None):
         self.emulator, self.bucket, self.region, self.log = emulator, bucket, emulator.region, log
         self.s3 = emulator.client("s3")
         self.lambda_client = emulator.client("lambda")
@@ -552,7 +511,7 @@ class NotificationDelivery:
 # --------------------------------------------------------------------------- the nightly run
 
 
-def store_database_secret(emulator: Emulator, secret_arn: str, secret_json: str) -> None:
+def store_database_secret(emulator: MotoServer, secret_arn: str, secret_json: str) -> None:
     """Give the secret the stack references (config database.secret_arn) a value pointing at the
     local PostgreSQL. In AWS it exists before the stack (RDS manages it); moto resolves a full ARN
     by the name after `secret:`, so that name is what we create."""
@@ -609,7 +568,7 @@ class NightlyResult:
 
 
 def run_nightly_jobs(
-    emulator: Emulator,
+    emulator: MotoServer,
     runner_function: str,
     bucket: str,
     local: LocalRunnerSettings | None = None,
@@ -643,7 +602,7 @@ def run_nightly_jobs(
     return NightlyResult(bucket, outcomes, not_run, keys)
 
 
-def read_text(emulator: Emulator, bucket: str, key: str) -> str:
+def read_text(emulator: MotoServer, bucket: str, key: str) -> str:
     body = emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     return body.read().decode("utf-8")
 
@@ -710,7 +669,7 @@ class Synthesis:
             self.process.wait()
 
 
-def deploy(stack_dir: Path, work_dir: Path, emulator: Emulator):
+def deploy(stack_dir: Path, work_dir: Path, emulator: MotoServer):
     """`terraform init` + `apply` of the synthesized stack against the emulator (demo/terraform.py
     keeps the emulator settings in an override file of its private copy)."""
     from demo.terraform import TerraformError, TerraformWorkspace
@@ -725,85 +684,27 @@ def deploy(stack_dir: Path, work_dir: Path, emulator: Emulator):
     return workspace
 
 
-# --------------------------------------------------------------------------- the existing network
-
-
-@dataclass(frozen=True)
-class ExistingNetwork:
-    """What the stack expects to exist before it is deployed (config `vpc` and `database`):
-    a VPC, private subnets with their route tables, and the database's security group."""
-
-    vpc_id: str
-    subnet_ids: tuple[str, ...]
-    route_table_ids: tuple[str, ...]
-    database_security_group_id: str
-
-
-def provision_existing_network(emulator: Emulator, subnets: int = 2) -> ExistingNetwork:
-    """Create that network in the emulator. moto picks its own ids, so the stack is then
-    synthesized from a copy of the config carrying them (write_emulator_config)."""
-    ec2 = emulator.client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
-    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
-    subnet_ids, route_table_ids = [], []
-    for index in range(subnets):
-        subnet = ec2.create_subnet(
-            VpcId=vpc_id,
-            CidrBlock=f"10.42.{index}.0/24",
-            AvailabilityZone=zones[index % len(zones)],
-        )["Subnet"]["SubnetId"]
-        table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
-        subnet_ids.append(subnet)
-        route_table_ids.append(table)
-    group = ec2.create_security_group(
-        GroupName="ltr-demo-database", Description="the private database", VpcId=vpc_id
-    )["GroupId"]
-    return ExistingNetwork(vpc_id, tuple(subnet_ids), tuple(route_table_ids), group)
-
-
-def write_emulator_config(config_path: Path, network: ExistingNetwork, out_path: Path) -> Path:
-    """The user's config with only the ids of pre-existing resources swapped for the
-    emulator's; names, commands, schedules, alarms and everything else stay as written."""
-    raw = json.loads(config_path.read_text(encoding="utf-8"))
-    raw["vpc"] = {
-        **raw.get("vpc", {}),
-        "vpc_id": network.vpc_id,
-        "private_subnet_ids": list(network.subnet_ids),
-        "private_route_table_ids": list(network.route_table_ids),
-    }
-    raw["database"] = {
-        **raw.get("database", {}),
-        "security_group_id": network.database_security_group_id,
-    }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
-    return out_path
-
-
 @dataclass
 class EmulatedStack:
-    """A stack being prepared for the emulator: its network exists, its synth is running."""
+    """A stack being prepared for the emulator: its synth is running in the background.
 
-    config: Any  # modules.config.StackConfig, of the emulator copy
+    The stack is synthesized from the user's config unchanged; the network it expects to exist
+    (VPC, subnets, route tables, the database's security group) is created in the emulator at
+    deploy time by demo/terraform.py, which maps the config's ids to the emulator's."""
+
+    config: Any  # modules.config.StackConfig
     config_path: Path
-    emulator: Emulator
-    network: ExistingNetwork
+    emulator: MotoServer
     synthesis: Synthesis
 
     @classmethod
     def start(cls, moto, config_path: Path, work_dir: Path) -> EmulatedStack:
         from modules.config import load_config
 
-        region = load_config(config_path).region
-        emulator = Emulator.of(moto, region)
-        network = provision_existing_network(emulator)
-        emulated_path = write_emulator_config(config_path, network, work_dir / "emulator.json")
-        config = load_config(emulated_path)
-        synthesis = Synthesis.start(emulated_path, work_dir / "cdktf.out", config.names.stack)
-        return cls(config, emulated_path, emulator, network, synthesis)
+        config = load_config(config_path)
+        emulator = moto.in_region(config.region)
+        synthesis = Synthesis.start(config_path, work_dir / "cdktf.out", config.names.stack)
+        return cls(config, config_path, emulator, synthesis)
 
     def stop(self) -> None:
         self.synthesis.stop()
@@ -816,7 +717,7 @@ class PolicyWorkaround:
     removed: tuple[dict, ...]  # statements the emulator cannot evaluate
 
 
-def relax_conditional_bucket_policy(emulator: Emulator, bucket: str) -> PolicyWorkaround:
+def relax_conditional_bucket_policy(emulator: MotoServer, bucket: str) -> PolicyWorkaround:
     """moto 5.2.5 evaluates no policy condition keys (S3 passes it no request context) and
     treats a statement whose condition it cannot confirm as a DENY, whatever its Effect
     (moto/iam/access_control.py, IAMPolicyStatement.is_action_permitted). So the standard
@@ -839,7 +740,7 @@ def relax_conditional_bucket_policy(emulator: Emulator, bucket: str) -> PolicyWo
 @dataclass
 class PipelineRun:
     config: Any  # modules.config.StackConfig
-    emulator: Emulator
+    emulator: MotoServer
     stack_dir: Path
     resources: list[str]
     policy_workaround: PolicyWorkaround
@@ -880,6 +781,8 @@ def run_pipeline(
     workspace = deploy(stack_dir, work_dir / "terraform", emulator)
     resources = workspace.state_resources()
     timings["apply"] = time.monotonic() - started
+    for configured, emulated in workspace.emulated_ids.items():
+        detail(f"existing network: {configured} -> {emulated} (created in the emulator)")
     detail(f"applied {len(resources)} resources in {timings['apply']:.0f}s")
     workaround = relax_conditional_bucket_policy(emulator, names.results_bucket)
     for statement in workaround.removed:

@@ -8,6 +8,7 @@ free port, so several can run side by side.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import os
@@ -98,6 +99,10 @@ class MotoServer:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
         }
+
+    def in_region(self, region: str) -> MotoServer:
+        """The same server seen from another region (moto keeps each region's resources apart)."""
+        return dataclasses.replace(self, region=region)
 
     def client(self, service: str):
         import boto3  # only the shell of a caller needs boto3; keep this module importable without

@@ -64,6 +64,17 @@ def find_terraform(environ: Mapping[str, str] | None = None) -> str | None:
     return shutil.which("terraform")
 
 
+def terraform_missing_reason(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(TERRAFORM_ENV)
+    where = (
+        f"{TERRAFORM_ENV}={explicit} is not a file"
+        if explicit
+        else f"not on PATH and {TERRAFORM_ENV} is unset"
+    )
+    return f"terraform is not installed ({where}); install Terraform >= 1.5 to validate or apply"
+
+
 def find_plugin_mirror(environ: Mapping[str, str] | None = None) -> Path | None:
     """The filesystem mirror holding hashicorp/aws: $LTR_TF_PLUGIN_MIRROR, else a usual place."""
     environ = os.environ if environ is None else environ
@@ -130,10 +141,7 @@ class TerraformWorkspace:
         """Copy `stack_dir` (cdk.tf.json and assets/) to `work_dir`, which must not exist."""
         terraform = terraform or find_terraform()
         if terraform is None:
-            raise TerraformError(
-                f"terraform is not installed (not on PATH, {TERRAFORM_ENV} unset); "
-                "install Terraform >= 1.5 to validate or apply the stack"
-            )
+            raise TerraformError(terraform_missing_reason())
         mirror = mirror or find_plugin_mirror()
         if mirror is None:
             raise TerraformError(
@@ -219,15 +227,26 @@ class TerraformWorkspace:
         for index, vpc in enumerate(vpcs):
             mapping[vpc] = ec2.create_vpc(CidrBlock=f"10.{40 + index}.0.0/16")["Vpc"]["VpcId"]
         vpc_id = mapping[vpcs[0]]
-        zones = [f"{region}{letter}" for letter in "abcdef"]
+        # Interface endpoints with private DNS need both attributes, as in a real VPC.
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+        subnets = []
         for index, subnet in enumerate(by_kind.get("subnet", [])):
             created = ec2.create_subnet(
-                VpcId=vpc_id, CidrBlock=f"10.40.{index}.0/24", AvailabilityZone=zones[index % 6]
+                VpcId=vpc_id,
+                CidrBlock=f"10.40.{index}.0/24",
+                AvailabilityZone=zones[index % len(zones)],
             )
             mapping[subnet] = created["Subnet"]["SubnetId"]
-        for route_table in by_kind.get("rtb", []):
+            subnets.append(mapping[subnet])
+        for index, route_table in enumerate(by_kind.get("rtb", [])):
             created = ec2.create_route_table(VpcId=vpc_id)
             mapping[route_table] = created["RouteTable"]["RouteTableId"]
+            if index < len(subnets):
+                ec2.associate_route_table(
+                    RouteTableId=mapping[route_table], SubnetId=subnets[index]
+                )
         for group in by_kind.get("sg", []):
             created = ec2.create_security_group(
                 GroupName=f"emulated-{group}", Description=f"stands in for {group}", VpcId=vpc_id

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.pipeline import EmulatedStack, Emulator, run_pipeline
+from demo.pipeline import EmulatedStack, run_pipeline
 from demo.services import MotoServer
 from demo.terraform import find_plugin_mirror, find_terraform
 from modules.config import load_config
@@ -49,7 +49,7 @@ def pipeline(postgres, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def emulator(pipeline) -> Emulator:
+def emulator(pipeline) -> MotoServer:
     return pipeline.emulator
 
 

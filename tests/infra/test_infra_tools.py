@@ -16,6 +16,7 @@ from demo.terraform import (
     emulator_override,
     find_plugin_mirror,
     find_terraform,
+    terraform_missing_reason,
     write_cli_config,
 )
 
@@ -25,7 +26,7 @@ CHECKOV = Path(sys.executable).parent / "checkov"
 
 def require_terraform() -> None:
     if find_terraform() is None:
-        pytest.skip("terraform is not installed (not on PATH and LTR_TERRAFORM unset)")
+        pytest.skip(terraform_missing_reason())
     if find_plugin_mirror() is None:
         pytest.skip(
             "no offline provider mirror holding hashicorp/aws; set LTR_TF_PLUGIN_MIRROR "

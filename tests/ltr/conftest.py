@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from demo.pipeline import Emulator
 from demo.services import MotoServer
 from modules.config import load_config
 
@@ -27,7 +26,7 @@ EXAMPLE_CONFIG = REPO_ROOT / "config" / "example.json"
 
 @dataclass
 class LtrStack:
-    emulator: Emulator
+    emulator: MotoServer
     config_path: Path
     bucket: str
     runner_function: str
@@ -56,7 +55,7 @@ def _zip_of(path: Path) -> bytes:
     return buffer.getvalue()
 
 
-def create_stack_resources(emulator: Emulator, config_path: Path) -> LtrStack:
+def create_stack_resources(emulator: MotoServer, config_path: Path) -> LtrStack:
     stack = load_config(config_path)
     names = stack.names
     iam = emulator.client("iam")
@@ -149,7 +148,7 @@ def ltr_moto():
 @pytest.fixture(scope="session")
 def ltr_stack(ltr_moto) -> LtrStack:
     region = load_config(EXAMPLE_CONFIG).region
-    return create_stack_resources(Emulator.of(ltr_moto, region), EXAMPLE_CONFIG)
+    return create_stack_resources(ltr_moto.in_region(region), EXAMPLE_CONFIG)
 
 
 @pytest.fixture
