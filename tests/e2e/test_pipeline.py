@@ -30,7 +30,7 @@ LAMBDA_COMMANDS = ("test", "scribe:generate", "api:export-markdown")
 pytestmark = pytest.mark.skipif(
     find_terraform() is None or find_plugin_mirror() is None,
     reason="terraform or its offline provider mirror is missing: the e2e test applies the "
-    "synthesized stack (see docs/demo_and_ltr.md)",
+    "synthesized stack (see the README, Try it locally)",
 )
 
 

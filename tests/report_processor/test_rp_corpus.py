@@ -2,7 +2,7 @@
 
 Every file not marked malformed parses, except the few the processor refuses on purpose (named
 below with the reason); where the source project recorded its own counts, the totals agree, or the
-intended difference is named here per file and in docs/report_processor.md.
+intended difference is named here per file and in the README (Count rule).
 """
 
 import csv
