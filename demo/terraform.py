@@ -38,6 +38,7 @@ EMULATED_SERVICES = (
     "ecs",
     "events",
     "iam",
+    "kms",
     "lambda",
     "logs",
     "s3",

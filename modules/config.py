@@ -165,6 +165,14 @@ class FargateConfig:
 
 
 @dataclass(frozen=True)
+class EncryptionConfig:
+    # One customer-managed KMS key for this stack (log groups, both functions' environment, the
+    # alerts topic, the failure queues and the results bucket). Off by default: AWS-managed and
+    # service-owned keys cost nothing, a customer key costs $1/month plus requests.
+    customer_managed_key: bool
+
+
+@dataclass(frozen=True)
 class RetentionConfig:
     log_days: int
     results_days: int
@@ -212,6 +220,7 @@ class ResourceNames:
     runner_throttles_alarm: str
     runner_failures_alarm: str
     report_failures_alarm: str
+    kms_alias: str
     local_state_file: str
 
     def schedule_rule(self, schedule_name: str) -> str:
@@ -232,6 +241,7 @@ class StackConfig:
     alarms: AlarmConfig
     fargate: FargateConfig
     retention: RetentionConfig
+    encryption: EncryptionConfig
     metrics_namespace: str
     results_bucket_name: str | None
     state_backend: S3StateBackend | None
@@ -280,6 +290,7 @@ class StackConfig:
             runner_throttles_alarm=f"{prefix}-runner-throttles",
             runner_failures_alarm=f"{prefix}-runner-failures-queued",
             report_failures_alarm=f"{prefix}-report-failures-queued",
+            kms_alias=f"alias/{prefix}",
             local_state_file=f"terraform.{prefix}.tfstate",
         )
 
@@ -432,6 +443,7 @@ _TOP_LEVEL = {
     "alarms",
     "fargate",
     "retention",
+    "encryption",
     "metrics_namespace",
     "results_bucket_name",
     "state_backend",
@@ -462,6 +474,7 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
     schedules = _parse_schedules(reader, raw, runner.commands, fargate.enabled)
     alarms = _parse_alarms(reader, raw)
     retention = _parse_retention(reader, raw)
+    encryption = _parse_encryption(reader, raw)
     namespace = reader.string(
         raw,
         "metrics_namespace",
@@ -498,6 +511,7 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
         alarms=alarms,
         fargate=fargate,
         retention=retention,
+        encryption=encryption,
         metrics_namespace=namespace,
         results_bucket_name=bucket_name,
         state_backend=state_backend,
@@ -764,6 +778,9 @@ def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
 def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig:
     allowed = {"log_days", "results_days", "noncurrent_version_days", "keep_images"}
     section = reader.section(raw, "retention", "retention", allowed)
+    # 30 days by default: test logs are also kept in the results bucket, and CloudWatch Logs
+    # storage is billed per GB-month. Compliance baselines (checkov CKV_AWS_338) want >= 365,
+    # which config/example.json sets.
     log_days = section.get("log_days", 30)
     if log_days not in LOG_RETENTION_DAYS or isinstance(log_days, bool):
         choices = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
@@ -778,6 +795,19 @@ def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig
     )
     keep = reader.integer(section, "keep_images", "retention.keep_images", 20, 1, 1000)
     return RetentionConfig(log_days, results or 90, noncurrent or 30, keep or 20)
+
+
+def _parse_encryption(reader: _Reader, raw: Mapping[str, Any]) -> EncryptionConfig:
+    section = reader.section(raw, "encryption", "encryption", {"customer_managed_key"})
+    value = section.get("customer_managed_key", False)
+    if not isinstance(value, bool):
+        reader.problem(
+            "encryption.customer_managed_key",
+            f"must be true (create a customer-managed KMS key for this stack) or false "
+            f"(AWS-managed keys), got {_show(value)}",
+        )
+        value = False
+    return EncryptionConfig(customer_managed_key=value)
 
 
 def _parse_state_backend(reader: _Reader, raw: Mapping[str, Any]) -> S3StateBackend | None:

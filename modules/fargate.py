@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.encryption import StackKey
 from modules.iam import Statement, log_stream_statement, service_role
 from modules.results import ResultsBucket
 from modules.runner import runner_data_statements, runner_environment
@@ -33,6 +34,7 @@ class FargateRunner(Construct):
         image_uri: str,
         repository_arn: str,
         results: ResultsBucket,
+        key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
@@ -43,6 +45,7 @@ class FargateRunner(Construct):
             "log_group",
             name=names.task_log_group,
             retention_in_days=config.retention.log_days,
+            kms_key_id=key.arn if key else None,
         )
         self.execution_role, _ = service_role(
             self,
@@ -75,7 +78,7 @@ class FargateRunner(Construct):
             name=names.task_role,
             service="ecs-tasks.amazonaws.com",
             description="Lambda Test Runner: long runs on Fargate",
-            statements=runner_data_statements(config, results),
+            statements=runner_data_statements(config, results, key),
         )
         self.cluster = EcsCluster(
             self,

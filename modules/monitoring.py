@@ -16,6 +16,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.encryption import StackKey
 
 TEST_COMMAND = "test"
 HOUR = 3600
@@ -31,6 +32,7 @@ class Monitoring(Construct):
         *,
         runner_dlq_name: str,
         report_dlq_name: str,
+        key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
@@ -42,7 +44,11 @@ class Monitoring(Construct):
             "Command": TEST_COMMAND,
         }
 
-        self.topic = SnsTopic(self, "alerts", name=names.alerts_topic)
+        # With the stack's key, whose policy lets CloudWatch alarms publish (the AWS-managed SNS
+        # key would not); otherwise SNS's default (no server-side encryption).
+        self.topic = SnsTopic(
+            self, "alerts", name=names.alerts_topic, kms_master_key_id=key.arn if key else None
+        )
         if alarms.email:
             SnsTopicSubscription(
                 self,

@@ -24,9 +24,10 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
-from modules.runner import FOURTEEN_DAYS
+from modules.runner import FOURTEEN_DAYS, failure_queue_encryption
 
 HANDLER = "report_processor.handler.handler"
 RUNTIME = "python3.12"
@@ -43,6 +44,7 @@ class ReportProcessor(Construct):
         *,
         results: ResultsBucket,
         bundle_dir: Path,
+        key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
@@ -54,13 +56,14 @@ class ReportProcessor(Construct):
             "log_group",
             name=names.report_log_group,
             retention_in_days=config.retention.log_days,
+            kms_key_id=key.arn if key else None,
         )
         self.dead_letter_queue = SqsQueue(
             self,
             "failures",
             name=names.report_dlq,
             message_retention_seconds=FOURTEEN_DAYS,
-            sqs_managed_sse_enabled=True,
+            **failure_queue_encryption(key),
         )
         self.role, role_policy = service_role(
             self,
@@ -91,6 +94,14 @@ class ReportProcessor(Construct):
                     actions=["sqs:SendMessage"],
                     resources=[self.dead_letter_queue.arn],
                 ),
+                *(
+                    [
+                        key.use_statement("EncryptResultsAndReports", ("s3",)),
+                        key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs")),
+                    ]
+                    if key
+                    else []
+                ),
                 XRAY_STATEMENT,
             ],
         )
@@ -115,6 +126,7 @@ class ReportProcessor(Construct):
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 }
             },
+            kms_key_arn=key.arn if key else None,
             tracing_config={"mode": "Active"},
             depends_on=[self.log_group, role_policy],
         )

@@ -29,6 +29,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.encryption import StackKey
 
 RUNS_PREFIX = "runs/"
 REPORTS_PREFIX = "reports/"
@@ -36,7 +37,9 @@ DOCS_PREFIX = "docs/latest/"
 
 
 class ResultsBucket(Construct):
-    def __init__(self, scope: Construct, id_: str, config: StackConfig) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, config: StackConfig, *, key: StackKey | None = None
+    ) -> None:
         super().__init__(scope, id_)
         retention = config.retention
 
@@ -65,10 +68,12 @@ class ResultsBucket(Construct):
             bucket=self.bucket.id,
             rule=[
                 S3BucketServerSideEncryptionConfigurationRuleA(
-                    # The AWS-managed key: no key policy to maintain; bucket keys cut KMS calls.
+                    # The stack's customer-managed key when configured, else the AWS-managed key
+                    # (no key policy to maintain). Bucket keys cut KMS calls either way.
                     apply_server_side_encryption_by_default=(
                         S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                            sse_algorithm="aws:kms"
+                            sse_algorithm="aws:kms",
+                            kms_master_key_id=key.arn if key else None,
                         )
                     ),
                     bucket_key_enabled=True,

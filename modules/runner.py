@@ -17,6 +17,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
 
@@ -34,9 +35,19 @@ def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
     }
 
 
-def runner_data_statements(config: StackConfig, results: ResultsBucket) -> list[Statement]:
-    """What a run needs, whether on Lambda or Fargate: write results, read the DB secret."""
-    return [
+def failure_queue_encryption(key: StackKey | None) -> dict[str, object]:
+    """SQS encryption settings: the stack's key when configured, else SQS-managed SSE."""
+    if key is None:
+        return {"sqs_managed_sse_enabled": True}
+    return {"kms_master_key_id": key.arn}
+
+
+def runner_data_statements(
+    config: StackConfig, results: ResultsBucket, key: StackKey | None = None
+) -> list[Statement]:
+    """What a run needs, whether on Lambda or Fargate: write results, read the DB secret (and,
+    with the stack's key, data keys for the results bucket through S3 only)."""
+    statements = [
         Statement(
             sid="WriteRunResultsAndDocs",
             actions=["s3:PutObject", "s3:AbortMultipartUpload"],
@@ -48,6 +59,9 @@ def runner_data_statements(config: StackConfig, results: ResultsBucket) -> list[
             resources=[config.database.secret_arn],
         ),
     ]
+    if key is not None:
+        statements.append(key.use_statement("EncryptRunResults", ("s3",)))
+    return statements
 
 
 class RunnerFunction(Construct):
@@ -60,6 +74,7 @@ class RunnerFunction(Construct):
         image_uri: str,
         security_group_id: str,
         results: ResultsBucket,
+        key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
@@ -71,13 +86,14 @@ class RunnerFunction(Construct):
             "log_group",
             name=names.runner_log_group,
             retention_in_days=config.retention.log_days,
+            kms_key_id=key.arn if key else None,
         )
         self.dead_letter_queue = SqsQueue(
             self,
             "failures",
             name=names.runner_dlq,
             message_retention_seconds=FOURTEEN_DAYS,
-            sqs_managed_sse_enabled=True,
+            **failure_queue_encryption(key),
         )
         self.role, role_policy = service_role(
             self,
@@ -87,7 +103,12 @@ class RunnerFunction(Construct):
             description="Lambda Test Runner: run allowlisted artisan commands",
             statements=[
                 log_stream_statement("WriteOwnLogs", self.log_group.arn),
-                *runner_data_statements(config, results),
+                *runner_data_statements(config, results, key),
+                *(
+                    [key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs"))]
+                    if key
+                    else []
+                ),
                 Statement(
                     sid="ReportFailedInvocations",
                     actions=["sqs:SendMessage"],
@@ -133,6 +154,7 @@ class RunnerFunction(Construct):
             ephemeral_storage={"size": runner.ephemeral_storage_mb},
             reserved_concurrent_executions=runner.reserved_concurrency,
             environment={"variables": runner_environment(config, results.bucket_name)},
+            kms_key_arn=key.arn if key else None,
             vpc_config={
                 "subnet_ids": list(config.vpc.private_subnet_ids),
                 "security_group_ids": [security_group_id],

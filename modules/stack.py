@@ -10,6 +10,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.encryption import StackKey
 from modules.fargate import FargateRunner
 from modules.monitoring import Monitoring
 from modules.network import RunnerNetwork
@@ -45,9 +46,12 @@ class LambdaTestRunnerStack(TerraformStack):
             ],
         )
 
+        self.key = (
+            StackKey(self, "encryption", config) if config.encryption.customer_managed_key else None
+        )
         self.network = RunnerNetwork(self, "network", config)
         self.repository = RunnerRepository(self, "registry", config)
-        self.results = ResultsBucket(self, "results", config)
+        self.results = ResultsBucket(self, "results", config, key=self.key)
         self.runner = RunnerFunction(
             self,
             "runner",
@@ -55,9 +59,15 @@ class LambdaTestRunnerStack(TerraformStack):
             image_uri=self.repository.image_uri,
             security_group_id=self.network.security_group_id,
             results=self.results,
+            key=self.key,
         )
         self.reporting = ReportProcessor(
-            self, "reporting", config, results=self.results, bundle_dir=report_bundle_dir
+            self,
+            "reporting",
+            config,
+            results=self.results,
+            bundle_dir=report_bundle_dir,
+            key=self.key,
         )
         self.fargate = (
             FargateRunner(
@@ -67,6 +77,7 @@ class LambdaTestRunnerStack(TerraformStack):
                 image_uri=self.repository.image_uri,
                 repository_arn=self.repository.repository_arn,
                 results=self.results,
+                key=self.key,
             )
             if config.fargate.enabled
             else None
@@ -86,6 +97,7 @@ class LambdaTestRunnerStack(TerraformStack):
             config,
             runner_dlq_name=self.runner.dead_letter_queue.name,
             report_dlq_name=self.reporting.dead_letter_queue.name,
+            key=self.key,
         )
         self._outputs()
 

@@ -60,12 +60,28 @@ def example_config():
     return load_config(DEFAULT_CONFIG_PATH)
 
 
-@pytest.fixture(scope="session")
-def synthesized(example_config, tmp_path_factory) -> Synthesized:
+def _synthesize(config, tmp_path_factory) -> Synthesized:
     from cdktf import App
 
     from modules.stack import synthesize
 
     outdir = tmp_path_factory.mktemp("cdktf-out")
-    path = synthesize(App(outdir=str(outdir)), example_config)
-    return Synthesized(example_config, path, path.read_text(encoding="utf-8"))
+    path = synthesize(App(outdir=str(outdir)), config)
+    return Synthesized(config, path, path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def synthesized(example_config, tmp_path_factory) -> Synthesized:
+    return _synthesize(example_config, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def synthesized_without_key(example_config, tmp_path_factory) -> Synthesized:
+    """The example with `encryption.customer_managed_key` off (the default): synthesized once,
+    only for the tests that check the flag-off stack keeps AWS-managed keys."""
+    from dataclasses import replace
+
+    from modules.config import EncryptionConfig
+
+    config = replace(example_config, encryption=EncryptionConfig(customer_managed_key=False))
+    return _synthesize(config, tmp_path_factory)

@@ -38,6 +38,8 @@ def test_example_config_loads_with_every_optional_feature_on(example_config):
     assert config.alarms.email
     assert config.runner.reserved_concurrency
     assert config.report_processor.reserved_concurrency
+    assert config.encryption.customer_managed_key
+    assert config.retention.log_days == 365
     assert {schedule.target for schedule in config.schedules} == {"lambda", "fargate"}
     assert config.schedules[0].expression == "cron(0 2 * * ? *)"
     assert [run.command for run in config.schedules[0].runs] == [
@@ -59,6 +61,7 @@ def test_names_are_derived_in_one_place(example_config):
     assert names.dashboard == "ltr-example-tests"
     assert names.runner_log_group == "/aws/lambda/ltr-example-runner"
     assert names.schedule_rule("nightly") == "ltr-example-nightly"
+    assert names.kms_alias == "alias/ltr-example"
 
 
 def test_loading_the_config_is_cheap_and_imports_no_cdktf():
@@ -104,6 +107,7 @@ def test_minimal_config_gets_sensible_defaults():
     assert config.alarms.email is None
     assert config.image.reference == "@sha256:" + "a" * 64
     assert config.retention.log_days == 30
+    assert config.encryption.customer_managed_key is False
     assert config.state_backend is None
 
 
@@ -240,6 +244,19 @@ CASES = {
     "bad_bucket_name": (
         lambda raw: raw.update(results_bucket_name="Results_Bucket"),
         'results_bucket_name: "Results_Bucket" is not valid',
+    ),
+    "customer_managed_key_not_a_boolean": (
+        lambda raw: raw["encryption"].update(customer_managed_key="yes"),
+        "encryption.customer_managed_key: must be true (create a customer-managed KMS key for "
+        'this stack) or false (AWS-managed keys), got "yes"',
+    ),
+    "encryption_not_an_object": (
+        lambda raw: raw.update(encryption=True),
+        "encryption: must be an object like {...}, got",
+    ),
+    "encryption_unknown_field_with_suggestion": (
+        lambda raw: raw["encryption"].update(customer_managed_keys=True),
+        'encryption.customer_managed_keys: unknown field; did you mean "customer_managed_key"?',
     ),
     "incomplete_state_backend": (
         lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),

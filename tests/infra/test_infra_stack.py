@@ -15,6 +15,16 @@ def has(synthesized, resource_type: str, properties: dict) -> bool:
     return Testing.to_have_resource_with_properties(synthesized.text, resource_type, properties)
 
 
+def key_arn(synthesized) -> str:
+    """The reference to the stack's one customer-managed key."""
+    [logical_id] = synthesized.resources("aws_kms_key")
+    return f"${{aws_kms_key.{logical_id}.arn}}"
+
+
+def key_policy(synthesized) -> dict:
+    return json.loads(synthesized.resource("aws_kms_key", "encryption/key")["policy"])
+
+
 # --------------------------------------------------------------------------- network
 
 
@@ -98,7 +108,7 @@ def test_runner_async_invocations_are_not_retried_and_failures_go_to_sqs(synthes
         "${aws_sqs_queue.runner_failures_"
     )
     queue = synthesized.resource("aws_sqs_queue", "runner/failures")
-    assert queue["sqs_managed_sse_enabled"] is True
+    assert queue["kms_master_key_id"] == key_arn(synthesized)  # else SQS-managed SSE
 
 
 def test_log_groups_have_retention(synthesized):
@@ -108,7 +118,7 @@ def test_log_groups_have_retention(synthesized):
         "/aws/lambda/ltr-example-report-processor",
         "/ecs/ltr-example-runner",
     }
-    assert {g["retention_in_days"] for g in groups.values()} == {30}
+    assert {g["retention_in_days"] for g in groups.values()} == {365}  # config/example.json
 
 
 # --------------------------------------------------------------------------- IAM
@@ -126,6 +136,9 @@ def test_no_wildcard_actions_anywhere(synthesized):
     for statement in all_statements(synthesized):
         for action in statement["actions"]:
             assert "*" not in action, statement["sid"]
+    for statement in key_policy(synthesized)["Statement"]:
+        for action in statement["Action"]:
+            assert "*" not in action, statement["Sid"]
 
 
 ALLOWED_STAR_RESOURCES = {
@@ -426,6 +439,179 @@ def test_dashboard_shows_pass_rate_counts_durations_and_errors(synthesized):
     metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
     assert {"PassRate", "TestsPassed", "TestsFailed", "DurationSeconds"} <= metrics
     assert {"Duration", "Errors", "Throttles"} <= metrics
+
+
+# --------------------------------------------------------------------------- encryption
+
+ACCOUNT = "${data.aws_caller_identity.encryption_account_"
+LOG_GROUP_ARNS = [
+    f"arn:aws:logs:us-east-1:{{account}}:log-group:{name}"
+    for name in (
+        "/aws/lambda/ltr-example-runner",
+        "/aws/lambda/ltr-example-report-processor",
+        "/ecs/ltr-example-runner",
+    )
+]
+
+
+def test_customer_managed_key_rotates_and_has_an_alias(synthesized):
+    assert has(
+        synthesized,
+        "aws_kms_key",
+        {"enable_key_rotation": True, "deletion_window_in_days": 30},
+    )
+    assert has(synthesized, "aws_kms_alias", {"name": "alias/ltr-example"})
+    alias = synthesized.resource("aws_kms_alias", "encryption/alias")
+    assert alias["target_key_id"] == key_arn(synthesized).replace(".arn}", ".key_id}")
+
+
+def key_statements(synthesized) -> dict[str, dict]:
+    return {s["Sid"]: s for s in key_policy(synthesized)["Statement"]}
+
+
+def test_key_policy_lets_exactly_the_stacks_services_use_the_key(synthesized):
+    statements = key_statements(synthesized)
+    assert set(statements) == {
+        "AccountAdministersTheKey",
+        "CloudWatchLogsForThisStacksLogGroups",
+        "CloudWatchAlarmsPublishToTheEncryptedTopic",
+        "AccountPrincipalsThroughLambdaS3Sqs",
+        "LambdaGrantsForFunctionEnvironment",
+    }
+    assert all(s["Effect"] == "Allow" and s["Resource"] == "*" for s in statements.values())
+    principals = {sid: s["Principal"] for sid, s in statements.items()}
+    root = principals["AccountAdministersTheKey"]["AWS"]
+    assert root.startswith("arn:aws:iam::" + ACCOUNT) and root.endswith(".account_id}:root")
+    assert principals["CloudWatchLogsForThisStacksLogGroups"] == {
+        "Service": "logs.us-east-1.amazonaws.com"
+    }
+    assert principals["CloudWatchAlarmsPublishToTheEncryptedTopic"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }
+    assert principals["AccountPrincipalsThroughLambdaS3Sqs"] == {"AWS": root}
+    assert principals["LambdaGrantsForFunctionEnvironment"] == {"AWS": root}
+    # Nobody outside the account, and no wildcard principal.
+    assert "*" not in json.dumps(list(principals.values()))
+
+
+def test_account_root_administers_but_cannot_use_the_key_directly(synthesized):
+    admin = key_statements(synthesized)["AccountAdministersTheKey"]["Action"]
+    assert {"kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"} <= set(admin)
+    crypto = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"}
+    assert not crypto & set(admin)
+
+
+def test_logs_may_use_the_key_only_for_this_stacks_log_groups(synthesized):
+    logs = key_statements(synthesized)["CloudWatchLogsForThisStacksLogGroups"]
+    [(test, conditions)] = logs["Condition"].items()
+    assert test == "ArnEquals"
+    [arns] = conditions.values()
+    assert list(conditions) == ["kms:EncryptionContext:aws:logs:arn"]
+    account = arns[0].split(":")[4]
+    assert account.startswith(ACCOUNT)
+    assert arns == [arn.format(account=account) for arn in LOG_GROUP_ARNS]
+
+
+def test_account_principals_use_the_key_only_through_lambda_s3_and_sqs(synthesized):
+    statements = key_statements(synthesized)
+    via = statements["AccountPrincipalsThroughLambdaS3Sqs"]
+    assert via["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "lambda.us-east-1.amazonaws.com",
+        "s3.us-east-1.amazonaws.com",
+        "sqs.us-east-1.amazonaws.com",
+    ]
+    assert via["Condition"]["StringEquals"]["kms:CallerAccount"].startswith(ACCOUNT)
+    grants = statements["LambdaGrantsForFunctionEnvironment"]
+    assert grants["Action"] == ["kms:CreateGrant"]
+    assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    assert grants["Condition"]["StringEquals"]["kms:ViaService"] == "lambda.us-east-1.amazonaws.com"
+    alarms = statements["CloudWatchAlarmsPublishToTheEncryptedTopic"]
+    assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_every_consumer_is_wired_to_the_key(synthesized):
+    arn = key_arn(synthesized)
+    groups = synthesized.resources("aws_cloudwatch_log_group").values()
+    assert [g["kms_key_id"] for g in groups] == [arn] * 3
+    for function in (RUNNER, REPORT):
+        assert synthesized.resource("aws_lambda_function", function)["kms_key_arn"] == arn
+    assert synthesized.resource("aws_sns_topic", "monitoring/alerts")["kms_master_key_id"] == arn
+    for queue in synthesized.resources("aws_sqs_queue").values():
+        assert queue["kms_master_key_id"] == arn
+        assert "sqs_managed_sse_enabled" not in queue
+    encryption = synthesized.resource(
+        "aws_s3_bucket_server_side_encryption_configuration", "results/encryption"
+    )
+    [rule] = encryption["rule"]
+    assert rule["apply_server_side_encryption_by_default"] == {
+        "sse_algorithm": "aws:kms",
+        "kms_master_key_id": arn,
+    }
+    assert rule["bucket_key_enabled"] is True
+    # ECR keeps the AWS-managed key: a repository's encryption cannot change after creation.
+    repository = synthesized.resource("aws_ecr_repository", "registry/repository")
+    assert repository["encryption_configuration"] == [{"encryption_type": "KMS"}]
+
+
+@pytest.mark.parametrize(
+    ("document", "sid", "services"),
+    [
+        ("runner/role_policy_document", "EncryptRunResults", ["s3"]),
+        ("runner/role_policy_document", "DecryptEnvironmentAndQueueFailures", ["lambda", "sqs"]),
+        ("reporting/role_policy_document", "EncryptResultsAndReports", ["s3"]),
+        ("reporting/role_policy_document", "DecryptEnvironmentAndQueueFailures", ["lambda", "sqs"]),
+        ("fargate/task_role_policy_document", "EncryptRunResults", ["s3"]),
+    ],
+)
+def test_roles_may_use_the_key_only_through_their_services(synthesized, document, sid, services):
+    statements = {s["sid"]: s for s in synthesized.policy_statements(document)}
+    statement = statements[sid]
+    assert statement["actions"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["resources"] == [key_arn(synthesized)]
+    assert statement["condition"] == [
+        {
+            "test": "StringEquals",
+            "variable": "kms:ViaService",
+            "values": [f"{service}.us-east-1.amazonaws.com" for service in services],
+        }
+    ]
+
+
+def test_only_the_roles_that_touch_encrypted_data_get_key_permissions(synthesized):
+    with_kms = {
+        body["//"]["metadata"]["path"].split("/")[-2]
+        + "/"
+        + body["//"]["metadata"]["path"].split("/")[-1]
+        for body in synthesized.data["data"]["aws_iam_policy_document"].values()
+        if any(a.startswith("kms:") for s in body["statement"] for a in s["actions"])
+    }
+    assert with_kms == {
+        "runner/role_policy_document",
+        "reporting/role_policy_document",
+        "fargate/task_role_policy_document",
+    }
+
+
+def test_without_the_flag_the_stack_keeps_aws_managed_keys(synthesized_without_key):
+    stack = synthesized_without_key
+    assert stack.resources("aws_kms_key") == {}
+    assert stack.resources("aws_kms_alias") == {}
+    assert "aws_caller_identity" not in stack.data.get("data", {})
+    assert "kms:" not in json.dumps(stack.data["data"]["aws_iam_policy_document"])
+    for group in stack.resources("aws_cloudwatch_log_group").values():
+        assert "kms_key_id" not in group
+    for function in (RUNNER, REPORT):
+        assert "kms_key_arn" not in stack.resource("aws_lambda_function", function)
+    assert "kms_master_key_id" not in stack.resource("aws_sns_topic", "monitoring/alerts")
+    for queue in stack.resources("aws_sqs_queue").values():
+        assert queue["sqs_managed_sse_enabled"] is True
+        assert "kms_master_key_id" not in queue
+    encryption = stack.resource(
+        "aws_s3_bucket_server_side_encryption_configuration", "results/encryption"
+    )
+    assert encryption["rule"][0]["apply_server_side_encryption_by_default"] == {
+        "sse_algorithm": "aws:kms"
+    }
 
 
 # --------------------------------------------------------------------------- stack level

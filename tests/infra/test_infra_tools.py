@@ -196,6 +196,40 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
             "MetricAlarms"
         ]
         assert missing["TreatMissingData"] == "breaching"
+
+        # The customer-managed key (config/example.json turns it on) and every consumer of it.
+        kms = moto_server.client("kms")
+        key = kms.describe_key(KeyId=names.kms_alias)["KeyMetadata"]
+        assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
+        assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
+        policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+        logs_statement = next(
+            s for s in policy["Statement"] if s["Sid"] == "CloudWatchLogsForThisStacksLogGroups"
+        )
+        assert logs_statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"][
+            0
+        ] == (f"arn:aws:logs:{config.region}:123456789012:log-group:{names.runner_log_group}")
+        groups = moto_server.client("logs").describe_log_groups(logGroupNamePrefix="/")
+        encrypted = {g["logGroupName"]: g.get("kmsKeyId") for g in groups["logGroups"]}
+        for group in (names.runner_log_group, names.report_log_group, names.task_log_group):
+            assert encrypted[group] == key["Arn"], group
+        assert runner["KMSKeyArn"] == key["Arn"]
+        report = lam.get_function_configuration(FunctionName=names.report_function)
+        assert report["KMSKeyArn"] == key["Arn"]
+        topic = moto_server.client("sns").get_topic_attributes(TopicArn=outputs["alerts_topic_arn"])
+        assert topic["Attributes"]["KmsMasterKeyId"] == key["Arn"]
+        sqs = moto_server.client("sqs")
+        for queue in (names.runner_dlq, names.report_dlq):
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            assert attributes["Attributes"]["KmsMasterKeyId"] == key["Arn"], queue
+        sse = s3.get_bucket_encryption(Bucket=names.results_bucket)
+        [sse_rule] = sse["ServerSideEncryptionConfiguration"]["Rules"]
+        assert sse_rule["ApplyServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": key["Arn"],
+        }
+        assert sse_rule["BucketKeyEnabled"] is True
     finally:
         workspace.destroy()
     assert workspace.state_resources() == []
