@@ -54,6 +54,19 @@ def runner_data_statements(
             resources=[results.objects_arn(RUNS_PREFIX), results.objects_arn(DOCS_PREFIX)],
         ),
         Statement(
+            # The runner refuses a caller-given run id that already has a manifest (HeadObject),
+            # rather than overwrite that run's results.
+            sid="CheckRunIdNotUsed",
+            actions=["s3:GetObject"],
+            resources=[results.objects_arn(RUNS_PREFIX)],
+        ),
+        Statement(
+            # Without it a missing manifest reads as 403 AccessDenied instead of 404.
+            sid="ListResultsBucket",
+            actions=["s3:ListBucket"],
+            resources=[results.bucket_arn],
+        ),
+        Statement(
             sid="ReadDatabaseSecret",
             actions=["secretsmanager:GetSecretValue"],
             resources=[config.database.secret_arn],

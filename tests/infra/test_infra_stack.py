@@ -161,6 +161,12 @@ def test_runner_policy_is_scoped_to_its_prefixes_secret_and_queue(synthesized):
     assert [r.split("}")[-1] for r in write["resources"]] == ["/runs/*", "/docs/latest/*"]
     assert statements["ReadDatabaseSecret"]["resources"] == [synthesized.config.database.secret_arn]
     assert statements["ReadDatabaseSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
+    # HeadObject on an earlier run's manifest (run id reuse) needs GetObject, and ListBucket
+    # so that a new run id reads as 404 rather than 403.
+    check = statements["CheckRunIdNotUsed"]
+    assert check["actions"] == ["s3:GetObject"]
+    assert [r.split("}")[-1] for r in check["resources"]] == ["/runs/*"]
+    assert statements["ListResultsBucket"]["actions"] == ["s3:ListBucket"]
     create = statements["CreateNetworkInterfacesInPrivateSubnets"]["resources"]
     assert "arn:aws:ec2:us-east-1:*:subnet/subnet-0a1b2c3d4e5f60718" in create
     assert statements["WriteOwnLogs"]["resources"][0].startswith(
