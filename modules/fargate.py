@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster
 from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
 from constructs import Construct
@@ -16,6 +15,7 @@ from constructs import Construct
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import Statement, log_stream_statement, service_role
+from modules.operations import log_group
 from modules.results import ResultsBucket
 from modules.runner import runner_data_statements, runner_environment
 
@@ -40,13 +40,7 @@ class FargateRunner(Construct):
         names = config.names
         settings = config.fargate
 
-        self.log_group = CloudwatchLogGroup(
-            self,
-            "log_group",
-            name=names.task_log_group,
-            retention_in_days=config.retention.log_days,
-            kms_key_id=key.arn if key else None,
-        )
+        self.log_group = log_group(self, names.task_log_group, config, key)
         self.execution_role, _ = service_role(
             self,
             "execution_role",

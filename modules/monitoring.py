@@ -1,7 +1,7 @@
 """Alarms, their SNS topic and the dashboard.
 
 The report processor publishes PassRate/Tests*/DurationSeconds under the configured namespace
-with dimensions Project, Environment, Command (CONTRACTS.md); the alarms watch the `test`
+with dimensions Project, Environment, Command; the alarms watch the `test`
 command's series, which is the one a nightly run must produce.
 """
 

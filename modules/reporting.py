@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from cdktf import AssetType, TerraformAsset
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
@@ -20,14 +19,13 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import (
     S3BucketNotification,
     S3BucketNotificationLambdaFunction,
 )
-from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
+from modules.operations import failure_queue, log_group
 from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
-from modules.runner import FOURTEEN_DAYS, failure_queue_encryption
 
 HANDLER = "report_processor.handler.handler"
 RUNTIME = "python3.12"
@@ -51,20 +49,8 @@ class ReportProcessor(Construct):
         settings = config.report_processor
 
         self.bundle = TerraformAsset(self, "bundle", path=str(bundle_dir), type=AssetType.ARCHIVE)
-        self.log_group = CloudwatchLogGroup(
-            self,
-            "log_group",
-            name=names.report_log_group,
-            retention_in_days=config.retention.log_days,
-            kms_key_id=key.arn if key else None,
-        )
-        self.dead_letter_queue = SqsQueue(
-            self,
-            "failures",
-            name=names.report_dlq,
-            message_retention_seconds=FOURTEEN_DAYS,
-            **failure_queue_encryption(key),
-        )
+        self.log_group = log_group(self, names.report_log_group, config, key)
+        self.dead_letter_queue = failure_queue(self, names.report_dlq, key)
         self.role, role_policy = service_role(
             self,
             "role",

@@ -1,6 +1,6 @@
 """The results bucket: private, encrypted, versioned, TLS-only, expiring old runs.
 
-Layout (CONTRACTS.md): the runner writes `runs/` and `docs/latest/`, the report processor
+Layout: the runner writes `runs/` and `docs/latest/`, the report processor
 writes `reports/`. The ObjectCreated notification lives in reporting.py next to its function.
 """
 

@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import json
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
 )
-from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
+from modules.operations import failure_queue, log_group
 from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
-
-FOURTEEN_DAYS = 14 * 24 * 3600
 
 
 def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
-    """Environment shared by the Lambda runner and the Fargate task (CONTRACTS.md)."""
+    """Environment shared by the Lambda runner and the Fargate task (read by runner.config)."""
     return {
         "RESULTS_BUCKET": bucket_name,
         "DB_SECRET_ARN": config.database.secret_arn,
@@ -33,13 +30,6 @@ def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
         "PROJECT": config.project,
         "ENVIRONMENT": config.environment,
     }
-
-
-def failure_queue_encryption(key: StackKey | None) -> dict[str, object]:
-    """SQS encryption settings: the stack's key when configured, else SQS-managed SSE."""
-    if key is None:
-        return {"sqs_managed_sse_enabled": True}
-    return {"kms_master_key_id": key.arn}
 
 
 def runner_data_statements(
@@ -94,20 +84,8 @@ class RunnerFunction(Construct):
         runner = config.runner
         ec2 = f"arn:{config.partition}:ec2:{config.region}:*"
 
-        self.log_group = CloudwatchLogGroup(
-            self,
-            "log_group",
-            name=names.runner_log_group,
-            retention_in_days=config.retention.log_days,
-            kms_key_id=key.arn if key else None,
-        )
-        self.dead_letter_queue = SqsQueue(
-            self,
-            "failures",
-            name=names.runner_dlq,
-            message_retention_seconds=FOURTEEN_DAYS,
-            **failure_queue_encryption(key),
-        )
+        self.log_group = log_group(self, names.runner_log_group, config, key)
+        self.dead_letter_queue = failure_queue(self, names.runner_dlq, key)
         self.role, role_policy = service_role(
             self,
             "role",

@@ -1,0 +1,40 @@
+"""What every compute part of the stack has alike: a log group with the configured retention and a
+queue for failed asynchronous invocations, both under the stack's key when there is one."""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from constructs import Construct
+
+from modules.config import StackConfig
+from modules.encryption import StackKey
+
+# SQS's maximum: a failed nightly run stays inspectable for two weeks.
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+def log_group(
+    scope: Construct, name: str, config: StackConfig, key: StackKey | None
+) -> CloudwatchLogGroup:
+    return CloudwatchLogGroup(
+        scope,
+        "log_group",
+        name=name,
+        retention_in_days=config.retention.log_days,
+        kms_key_id=key.arn if key else None,
+    )
+
+
+def failure_queue(scope: Construct, name: str, key: StackKey | None) -> SqsQueue:
+    """The on-failure destination of a function's asynchronous invocations."""
+    encryption: dict[str, object] = (
+        {"kms_master_key_id": key.arn} if key else {"sqs_managed_sse_enabled": True}
+    )
+    return SqsQueue(
+        scope,
+        "failures",
+        name=name,
+        message_retention_seconds=FOURTEEN_DAYS,
+        **encryption,
+    )
