@@ -33,6 +33,7 @@ TIME_RATIO_GOAL = 0.4
 RSS_GOAL_MIB = 128
 
 BASELINE_SCRIPT = """
+import json
 import sys
 from junitparser import JUnitXml, TestSuite
 
@@ -54,7 +55,7 @@ def walk(suite):
             counts["skipped"] += 1
 
 walk(xml)
-print(counts)
+print(json.dumps(counts))
 """
 
 
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             if totals[key] != expected[key]:
                 raise SystemExit(f"CLI counted {key}={totals[key]}, expected {expected[key]}")
         base_time, base_kib, base_out = measure([python, "-c", BASELINE_SCRIPT, str(report)])
+        if json.loads(base_out) != expected:
+            raise SystemExit(f"baseline counted {base_out.strip()}, expected {expected}")
 
     ratio = cli_time / base_time
     cli_mib = cli_kib / 1024
