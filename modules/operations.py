@@ -9,6 +9,7 @@ from constructs import Construct
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
+from modules.iam import Statement
 
 # SQS's maximum: a failed nightly run stays inspectable for two weeks.
 FOURTEEN_DAYS = 14 * 24 * 3600
@@ -37,4 +38,11 @@ def failure_queue(scope: Construct, name: str, key: StackKey | None) -> SqsQueue
         name=name,
         message_retention_seconds=FOURTEEN_DAYS,
         **encryption,
+    )
+
+
+def send_failures_statement(queue: SqsQueue) -> Statement:
+    """Lets a function's asynchronous-invocation failures reach its failure queue."""
+    return Statement(
+        sid="ReportFailedInvocations", actions=["sqs:SendMessage"], resources=[queue.arn]
     )

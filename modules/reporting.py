@@ -24,7 +24,7 @@ from constructs import Construct
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
-from modules.operations import failure_queue, log_group
+from modules.operations import failure_queue, log_group, send_failures_statement
 from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
 
 HANDLER = "report_processor.handler.handler"
@@ -69,17 +69,8 @@ class ReportProcessor(Construct):
                     actions=["s3:PutObject", "s3:GetObject"],
                     resources=[results.objects_arn(REPORTS_PREFIX)],
                 ),
-                Statement(
-                    # Without it a missing manifest.json reads as AccessDenied instead of 404.
-                    sid="ListResultsBucket",
-                    actions=["s3:ListBucket"],
-                    resources=[results.bucket_arn],
-                ),
-                Statement(
-                    sid="ReportFailedInvocations",
-                    actions=["sqs:SendMessage"],
-                    resources=[self.dead_letter_queue.arn],
-                ),
+                results.list_statement(),  # a missing manifest.json must read as 404
+                send_failures_statement(self.dead_letter_queue),
                 *(
                     [
                         key.use_statement("EncryptResultsAndReports", ("s3",)),

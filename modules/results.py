@@ -30,6 +30,7 @@ from constructs import Construct
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
+from modules.iam import Statement
 
 RUNS_PREFIX = "runs/"
 REPORTS_PREFIX = "reports/"
@@ -154,3 +155,10 @@ class ResultsBucket(Construct):
 
     def objects_arn(self, prefix: str) -> str:
         return f"{self.bucket.arn}/{prefix}*"
+
+    def list_statement(self) -> Statement:
+        """For readers that probe keys: without s3:ListBucket a missing object reads as 403
+        AccessDenied instead of 404."""
+        return Statement(
+            sid="ListResultsBucket", actions=["s3:ListBucket"], resources=[self.bucket_arn]
+        )

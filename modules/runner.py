@@ -17,7 +17,7 @@ from constructs import Construct
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
-from modules.operations import failure_queue, log_group
+from modules.operations import failure_queue, log_group, send_failures_statement
 from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
 
 
@@ -50,12 +50,7 @@ def runner_data_statements(
             actions=["s3:GetObject"],
             resources=[results.objects_arn(RUNS_PREFIX)],
         ),
-        Statement(
-            # Without it a missing manifest reads as 403 AccessDenied instead of 404.
-            sid="ListResultsBucket",
-            actions=["s3:ListBucket"],
-            resources=[results.bucket_arn],
-        ),
+        results.list_statement(),
         Statement(
             sid="ReadDatabaseSecret",
             actions=["secretsmanager:GetSecretValue"],
@@ -100,11 +95,7 @@ class RunnerFunction(Construct):
                     if key
                     else []
                 ),
-                Statement(
-                    sid="ReportFailedInvocations",
-                    actions=["sqs:SendMessage"],
-                    resources=[self.dead_letter_queue.arn],
-                ),
+                send_failures_statement(self.dead_letter_queue),
                 Statement(
                     sid="DescribeNetworkInterfaces",
                     # These Describe calls accept only "*" (AWS Lambda developer guide).
