@@ -14,7 +14,8 @@ export PIPENV_VERBOSITY := -1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help install system-deps synth lint test bench bench-report bench-runner demo clean
+# typecheck joins lint once the tree is clean (issue 8).
+.PHONY: help install system-deps synth lint typecheck test bench bench-report bench-runner demo clean
 
 help:
 	@echo "make install      create .venv from Pipfile.lock"
@@ -40,6 +41,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint runner_image/Dockerfile
+
+typecheck: install
+	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected no test; that must not fail CI on its own.
 test: system-deps install lint
