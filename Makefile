@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 # typecheck joins lint once the tree is clean (issue 8).
-.PHONY: help install system-deps synth lint typecheck test bench bench-report bench-runner demo clean
+.PHONY: help install system-deps synth lint typecheck test golden bench bench-report bench-runner demo clean
 
 help:
 	@echo "make install      create .venv from Pipfile.lock"
@@ -48,6 +48,10 @@ typecheck: install
 # pytest exits 5 when it collected no test; that must not fail CI on its own.
 test: system-deps install lint
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests ran"; rc=0; fi; exit $$rc
+
+# Rewrites every golden file (tests named *golden*) from the current output; review with git diff.
+golden: install
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q -k golden $(PYTEST_ARGS)
 
 bench: bench-report bench-runner
 
