@@ -1,4 +1,4 @@
-"""Golden files: what users read (summaries, the synthesized stack) is compared with a reviewed copy.
+"""Golden files: what users read (summaries, the synthesized stack) against a reviewed copy.
 
 `make golden` (UPDATE_GOLDEN=1) rewrites every golden file from the current output instead of
 comparing, so a change in output is reviewed as a git diff of exactly what users read.
