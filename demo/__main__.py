@@ -19,6 +19,8 @@ import traceback
 from collections import defaultdict
 from pathlib import Path
 
+from runner.layout import DOCS_PREFIX
+
 from demo.pipeline import (
     REPO_ROOT,
     EmulatedStack,
@@ -75,7 +77,7 @@ def report(run: PipelineRun) -> None:
             f"{response.get('exit_code')}  {response.get('results_uri')}"
         )
     docs = nightly.docs_keys
-    print(f"\nGenerated docs ({len(docs)} objects under s3://{run.bucket}/docs/latest/):")
+    print(f"\nGenerated docs ({len(docs)} objects under s3://{run.bucket}/{DOCS_PREFIX}):")
     for key in docs[:12]:
         print(f"  s3://{run.bucket}/{key}")
     if len(docs) > 12:

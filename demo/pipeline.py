@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote_plus
 
+from runner.layout import DOCS_PREFIX
+
 from demo.services import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -555,7 +557,7 @@ class NightlyResult:
 
     @property
     def docs_keys(self) -> list[str]:
-        return [key for key in self.keys if key.startswith("docs/latest/")]
+        return [key for key in self.keys if key.startswith(DOCS_PREFIX)]
 
     @property
     def errors(self) -> list[str]:

@@ -21,19 +21,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
+from runner.layout import MANIFEST, RunLocation, day_prefix, parse_result_key
 
-from ltr.core import (
-    DocsObject,
-    LtrError,
-    Observation,
-    ResultKey,
-    RunRecord,
-    RunRequest,
-    parse_result_key,
-    report_prefix,
-    run_prefix,
-    run_record,
-)
+from ltr.core import DocsObject, LtrError, Observation, RunRecord, RunRequest, run_record
 
 MAX_JSON_BYTES = 1 << 20  # manifests and summaries are small; never read a huge object whole
 MAX_MARKDOWN_BYTES = 1 << 20
@@ -230,23 +220,23 @@ class ResultsBucket:
 
     # ------------------------------------------------------------------ run-shaped reads
 
-    def record(self, key: ResultKey) -> RunRecord | None:
-        manifest = self.read_json(run_prefix(key.day, key.run_id, key.slug) + "manifest.json")
+    def record(self, location: RunLocation) -> RunRecord | None:
+        manifest = self.read_json(location.manifest_key)
         if manifest is None:
             return None
-        summary = self.read_json(report_prefix(key.day, key.run_id, key.slug) + "summary.json")
-        return run_record(manifest, key, summary)
+        summary = self.read_json(location.summary_json_key)
+        return run_record(manifest, location, summary)
 
     def observe(self, days: list[str], run_id: str, slug: str) -> Observation:
         """One poll of a run's results: the manifest (any candidate day) and its summary."""
         for day in days:
-            key = ResultKey("runs", day, run_id, slug, "manifest.json")
-            record = self.record(key)
+            location = RunLocation(day, run_id, slug)
+            record = self.record(location)
             if record is None:
                 continue
             markdown = None
             if record.counts is not None:
-                markdown = self.read_text(report_prefix(day, run_id, slug) + "summary.md")
+                markdown = self.read_text(location.summary_markdown_key)
             return Observation(record, markdown)
         return Observation(None)
 
@@ -256,11 +246,11 @@ class ResultsBucket:
             for item in self.list_objects(prefix, limit=10_000)
         ]
 
-    def manifest_keys(self, day: str) -> list[tuple[ResultKey, object]]:
-        """(key, LastModified) of every manifest filed under one day."""
+    def manifest_keys(self, day: str) -> list[tuple[RunLocation, object]]:
+        """(run location, LastModified) of every manifest filed under one day."""
         found = []
-        for item in self.list_objects(f"runs/{day}/"):
+        for item in self.list_objects(day_prefix(day)):
             key = parse_result_key(item["Key"])
-            if key is not None and key.name == "manifest.json":
-                found.append((key, item["LastModified"]))
+            if key is not None and key.name == MANIFEST:
+                found.append((key.location, item["LastModified"]))
         return found

@@ -16,23 +16,29 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
-from ltr.core import (
+from runner.layout import (
     DOCS_PREFIX,
+    LATEST_REPORT_PREFIX,
+    RUNS_PREFIX,
+    SUMMARY_JSON,
+    SUMMARY_MARKDOWN,
+    RunLocation,
+    days_from_prefixes,
+    run_id_prefix,
+)
+
+from ltr.core import (
     SUMMARY_FORMATS,
     ExitCode,
     LtrError,
     Phase,
-    ResultKey,
     candidate_days,
     exit_code_for,
     group_docs,
     new_run_id,
-    newest_days_first,
     outcome_line,
     progress_text,
     render_runs,
-    report_prefix,
-    run_prefix,
     sort_newest_first,
     split_run_argv,
     still_running_message,
@@ -143,7 +149,10 @@ def cmd_run(
         f"started run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
         + f" on {target.runner_function} (accepted, HTTP {status})\n"
     )
-    where = f"s3://{target.results_bucket}/runs/<day>/{request.run_id}/{request.slug}/"
+    where = (
+        f"s3://{target.results_bucket}/"
+        + RunLocation("<day>", request.run_id, request.slug).run_prefix
+    )
     if bucket is None:
         out.write(request.run_id + "\n")
         err.write(f"results will appear under {where}; follow with `ltr report {request.run_id}`\n")
@@ -166,8 +175,7 @@ def cmd_run(
     if result.observation.summary_markdown:
         out.write(result.observation.summary_markdown.rstrip("\n") + "\n")
     err.write(outcome_line(record) + "\n")
-    results = run_prefix(record.day, record.run_id, record.slug)
-    err.write(f"results: s3://{target.results_bucket}/{results}\n")
+    err.write(f"results: s3://{target.results_bucket}/{record.location.run_prefix}\n")
     return exit_code_for(record)
 
 
@@ -179,8 +187,8 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     target = load_target(args.env, args.config)
     bucket = _bucket(target)
     bucket.check_exists()
-    candidates: list[tuple[ResultKey, object]] = []
-    for day in newest_days_first(bucket.common_prefixes("runs/"), "runs")[:MAX_DAYS_SCANNED]:
+    candidates: list[tuple[RunLocation, object]] = []
+    for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
         candidates.extend(bucket.manifest_keys(day))
         if len(candidates) >= args.limit:
             break
@@ -188,20 +196,19 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     candidates.sort(key=lambda pair: pair[1], reverse=True)
     records = [r for key, _ in candidates[: args.limit] if (r := bucket.record(key)) is not None]
     if not records:
-        out.write(f"no runs yet under s3://{target.results_bucket}/runs/\n")
+        out.write(f"no runs yet under s3://{target.results_bucket}/{RUNS_PREFIX}\n")
         return ExitCode.OK
     out.write(render_runs(sort_newest_first(records)) + "\n")
     return ExitCode.OK
 
 
-def _find_run(bucket, run_id: str) -> list[ResultKey]:
+def _find_run(bucket, run_id: str) -> list[RunLocation]:
     """Every command directory of a run, searching days newest first."""
-    for day in newest_days_first(bucket.common_prefixes("runs/"), "runs")[:MAX_DAYS_SCANNED]:
-        slugs = bucket.common_prefixes(f"runs/{day}/{run_id}/")
+    for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
+        slugs = bucket.common_prefixes(run_id_prefix(day, run_id))
         if slugs:
             return [
-                ResultKey("runs", day, run_id, prefix.rstrip("/").rsplit("/", 1)[-1], "")
-                for prefix in slugs
+                RunLocation(day, run_id, prefix.rstrip("/").rsplit("/", 1)[-1]) for prefix in slugs
             ]
     return []
 
@@ -213,7 +220,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     bucket = _bucket(target)
     bucket.check_exists()
     if args.run_id == "latest":
-        prefixes = ["reports/latest/"]
+        prefixes = [LATEST_REPORT_PREFIX]
     else:
         run_id = validate_run_id(args.run_id)
         found = _find_run(bucket, run_id)
@@ -222,14 +229,14 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
                 f"no run {run_id!r} under s3://{target.results_bucket}/runs/: "
                 "check the id with `ltr runs`"
             )
-        prefixes = [report_prefix(key.day, key.run_id, key.slug) for key in found]
+        prefixes = [location.report_prefix for location in found]
     shown = 0
     for prefix in prefixes:
         if args.format == "json":
-            document = bucket.read_json(prefix + "summary.json")
+            document = bucket.read_json(prefix + SUMMARY_JSON)
             text = None if document is None else json.dumps(document, indent=2, ensure_ascii=False)
         else:
-            text = bucket.read_text(prefix + "summary.md")
+            text = bucket.read_text(prefix + SUMMARY_MARKDOWN)
         if text is None:
             continue
         out.write(text.rstrip("\n") + "\n")
@@ -237,11 +244,8 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     if shown:
         return ExitCode.OK
     if args.run_id == "latest":
-        raise LtrError(f"no summary under s3://{target.results_bucket}/reports/latest/ yet")
-    records = [
-        bucket.record(ResultKey("runs", key.day, key.run_id, key.slug, "manifest.json"))
-        for key in found
-    ]
+        raise LtrError(f"no summary under s3://{target.results_bucket}/{LATEST_REPORT_PREFIX} yet")
+    records = [bucket.record(location) for location in found]
     described = "; ".join(outcome_line(r) for r in records if r is not None) or "no manifest yet"
     raise LtrError(f"run {args.run_id} has no test summary ({described})")
 

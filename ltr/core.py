@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum, StrEnum
 
+from runner.layout import DOCS_PREFIX, RunLocation, command_slug, day_of
+
 # The runner's own limits (runner_image/runner/events.py): ltr rejects early, so a bad request
 # never starts a Lambda whose rejection nobody would see (an asynchronous invocation discards the
 # function's response).
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_ARGS = 32
 MAX_ARG_CHARS = 512
 FORBIDDEN_ARG_CHARS = ("\x00", "\n", "\r")
@@ -32,12 +33,6 @@ class ExitCode(IntEnum):
     RUN_NOT_PASSED = 1  # tests failed, the run errored or the runner hit its deadline
     USAGE_OR_AWS = 2  # bad input, missing resource, no credentials, endpoint unreachable
     STILL_RUNNING = 3  # --wait gave up before the results arrived
-
-
-def command_slug(command: str) -> str:
-    """The S3 path segment for a command, as the runner writes it (`scribe:generate` ->
-    `scribe-generate`)."""
-    return command.replace(":", "-")
 
 
 # --------------------------------------------------------------------------- run requests
@@ -111,45 +106,6 @@ def validate_run_request(
 # --------------------------------------------------------------------------- S3 layout
 
 
-@dataclass(frozen=True)
-class ResultKey:
-    """A key under runs/ or reports/: `<area>/<day>/<run_id>/<slug>/<name>`."""
-
-    area: str
-    day: str
-    run_id: str
-    slug: str
-    name: str
-
-
-def run_prefix(day: str, run_id: str, slug: str) -> str:
-    return f"runs/{day}/{run_id}/{slug}/"
-
-
-def report_prefix(day: str, run_id: str, slug: str) -> str:
-    return f"reports/{day}/{run_id}/{slug}/"
-
-
-def parse_result_key(key: str) -> ResultKey | None:
-    parts = key.split("/")
-    if len(parts) < 5 or parts[0] not in ("runs", "reports"):
-        return None
-    area, day, run_id, slug = parts[:4]
-    name = "/".join(parts[4:])
-    if (
-        not DAY_PATTERN.fullmatch(day)
-        or not RUN_ID_PATTERN.fullmatch(run_id)
-        or not slug
-        or not name
-    ):
-        return None
-    return ResultKey(area, day, run_id, slug, name)
-
-
-def day_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
-
-
 def candidate_days(started: datetime, now: datetime) -> list[str]:
     """The UTC days a run started at `started` may be filed under: the runner dates it by its own
     start, which is ours give or take the invocation delay, so a run near midnight may land on the
@@ -159,21 +115,11 @@ def candidate_days(started: datetime, now: datetime) -> list[str]:
     days: list[str] = []
     current: date = first
     while current <= last:
-        days.append(current.isoformat())
+        days.append(day_of(current))
         current += timedelta(days=1)
     # Most likely first: the start day, then the next ones, then the day before.
-    start_day = started.astimezone(UTC).date().isoformat()
+    start_day = day_of(started.astimezone(UTC))
     return sorted(days, key=lambda day: (day < start_day, day))
-
-
-def newest_days_first(prefixes: Iterable[str], area: str) -> list[str]:
-    """Day names from S3 common prefixes (`runs/2025-01-31/`), newest first, junk ignored."""
-    days = []
-    for prefix in prefixes:
-        day = prefix[len(area) + 1 :].rstrip("/")
-        if prefix.startswith(f"{area}/") and DAY_PATTERN.fullmatch(day):
-            days.append(day)
-    return sorted(set(days), reverse=True)
 
 
 # --------------------------------------------------------------------------- reading results
@@ -229,22 +175,28 @@ def summary_counts(summary: Mapping | None) -> SummaryCounts | None:
 class RunRecord:
     """One command of one run, as `ltr runs` lists it."""
 
-    run_id: str
+    location: RunLocation
     command: str
     status: str
     exit_code: int | None
     duration_seconds: float | None
     started_at: str | None
-    day: str
-    slug: str
     artifacts: tuple[str, ...]
     counts: SummaryCounts | None = None
     error: str | None = None
 
     @property
+    def run_id(self) -> str:
+        return self.location.run_id
+
+    @property
+    def day(self) -> str:
+        return self.location.day
+
+    @property
     def expects_report(self) -> bool:
-        """Only a run that uploaded JUnit XML triggers the report processor."""
-        return any(artifact.endswith(".xml") for artifact in self.artifacts)
+        """Only a run that uploaded its JUnit XML triggers the report processor."""
+        return self.location.junit_key in self.artifacts
 
     @property
     def passed(self) -> bool:
@@ -253,7 +205,11 @@ class RunRecord:
         return self.counts is None or self.counts.acceptable
 
 
-def run_record(manifest: Mapping, key: ResultKey, summary: Mapping | None = None) -> RunRecord:
+def run_record(
+    manifest: Mapping[str, object],
+    location: RunLocation,
+    summary: Mapping[str, object] | None = None,
+) -> RunRecord:
     """Build a record from an untrusted manifest.json: wrong types become unknowns, never a crash;
     the path it was found under wins over what the file claims."""
     artifacts = manifest.get("artifacts")
@@ -261,14 +217,12 @@ def run_record(manifest: Mapping, key: ResultKey, summary: Mapping | None = None
     if not isinstance(exit_code, int) or isinstance(exit_code, bool):
         exit_code = None
     return RunRecord(
-        run_id=key.run_id,
-        command=_text(manifest.get("command")) or key.slug,
+        location=location,
+        command=_text(manifest.get("command")) or location.slug,
         status=_text(manifest.get("status")) or "unknown",
         exit_code=exit_code,
         duration_seconds=_number(manifest.get("duration_seconds")),
         started_at=_text(manifest.get("started_at")),
-        day=key.day,
-        slug=key.slug,
         artifacts=tuple(a for a in artifacts if isinstance(a, str))
         if isinstance(artifacts, list)
         else (),
@@ -472,9 +426,6 @@ class DocsSet:
     @property
     def updated(self) -> datetime:
         return max(obj.last_modified for obj in self.objects)
-
-
-DOCS_PREFIX = "docs/latest/"
 
 
 def group_docs(objects: Iterable[DocsObject]) -> list[DocsSet]:

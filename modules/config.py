@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.layout import command_slug
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "example.json"
@@ -128,7 +130,7 @@ class ScheduledRun:
 
     @property
     def slug(self) -> str:
-        return self.command.replace(":", "-")
+        return command_slug(self.command)
 
     def lambda_event(self) -> dict[str, Any]:
         """The JSON input EventBridge hands the runner Lambda."""

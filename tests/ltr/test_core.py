@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from runner.layout import ResultKey, RunLocation, days_from_prefixes, parse_result_key
 
 from ltr.core import (
     RUN_ID_PATTERN,
@@ -15,18 +16,14 @@ from ltr.core import (
     LtrError,
     Observation,
     Phase,
-    ResultKey,
     candidate_days,
-    command_slug,
     exit_code_for,
     format_duration,
     format_pass_rate,
     format_started,
     group_docs,
     new_run_id,
-    newest_days_first,
     outcome_line,
-    parse_result_key,
     phase_of,
     render_runs,
     run_record,
@@ -38,7 +35,7 @@ from ltr.core import (
 )
 
 ALLOWED = ("test", "scribe:generate", "api:export-markdown")
-KEY = ResultKey("runs", "2025-03-01", "r1", "test", "manifest.json")
+KEY = RunLocation("2025-03-01", "r1", "test")
 
 
 def manifest(**overrides):
@@ -128,11 +125,6 @@ def test_argument_check_errors_become_one_line():
         validate_run_request("test", ["--bogus"], ALLOWED, "r1", runner_rules)
 
 
-def test_command_slug_matches_the_runner_layout():
-    assert command_slug("scribe:generate") == "scribe-generate"
-    assert command_slug("api:export-markdown") == "api-export-markdown"
-
-
 # --------------------------------------------------------------------------- argv
 
 
@@ -170,7 +162,7 @@ def test_bad_run_argv(argv, fragment):
 
 def test_result_keys_parse_and_junk_is_ignored():
     assert parse_result_key("reports/2025-03-01/r1/test/summary.md") == ResultKey(
-        "reports", "2025-03-01", "r1", "test", "summary.md"
+        "reports", RunLocation("2025-03-01", "r1", "test"), "summary.md"
     )
     assert parse_result_key("runs/2025-03-01/r1/scribe-generate/public/docs/index.html").name == (
         "public/docs/index.html"
@@ -188,7 +180,7 @@ def test_candidate_days_cover_midnight_and_skew_start_day_first():
 
 def test_newest_days_first_ignores_foreign_prefixes():
     prefixes = ["runs/2025-01-02/", "runs/latest/", "runs/2025-03-01/", "runs/../"]
-    assert newest_days_first(prefixes, "runs") == ["2025-03-01", "2025-01-02"]
+    assert days_from_prefixes(prefixes) == ["2025-03-01", "2025-01-02"]
 
 
 # --------------------------------------------------------------------------- records
@@ -261,7 +253,7 @@ def test_runs_table_aligns_columns():
         run_record(manifest(), KEY, summary()),
         run_record(
             manifest(command="scribe:generate", artifacts=[]),
-            ResultKey("runs", "2025-03-01", "r2-long-run-id", "scribe-generate", "manifest.json"),
+            RunLocation("2025-03-01", "r2-long-run-id", "scribe-generate"),
         ),
     ]
     lines = render_runs(records).splitlines()
