@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
+from runner.events import new_run_id
 from runner.layout import (
     DOCS_PREFIX,
     LATEST_REPORT_PREFIX,
@@ -35,7 +35,6 @@ from ltr.core import (
     candidate_days,
     exit_code_for,
     group_docs,
-    new_run_id,
     outcome_line,
     progress_text,
     render_runs,
@@ -129,15 +128,13 @@ def cmd_run(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     from ltr.aws import Runner
-    from ltr.rules import runner_argument_check
     from ltr.target import load_target
 
     parsed = split_run_argv(argv)
     target = load_target(parsed.env, parsed.config)
     started = datetime.now(UTC)
-    run_id = new_run_id(started, secrets.token_hex(4))
     request = validate_run_request(
-        parsed.command, parsed.args, target.allowed_commands, run_id, runner_argument_check
+        parsed.command, parsed.args, target.allowed_commands, new_run_id(started)
     )
     runner = Runner(target.runner_function, target.region)
     function_timeout = runner.timeout_seconds()

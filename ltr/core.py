@@ -6,21 +6,15 @@ values, so every rule below is testable without an emulator.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum, StrEnum
 
-from runner.layout import DOCS_PREFIX, RunLocation, command_slug, day_of
+from runner.commands import ArgumentError, spec_for, validate_args
+from runner.layout import DOCS_PREFIX, InvalidRunId, RunLocation, command_slug, day_of
+from runner.layout import validate_run_id as layout_validate_run_id
 
-# The runner's own limits (runner_image/runner/events.py): ltr rejects early, so a bad request
-# never starts a Lambda whose rejection nobody would see (an asynchronous invocation discards the
-# function's response).
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-MAX_ARGS = 32
-MAX_ARG_CHARS = 512
-FORBIDDEN_ARG_CHARS = ("\x00", "\n", "\r")
 SUMMARY_FORMATS = ("markdown", "json")
 
 
@@ -53,53 +47,30 @@ class RunRequest:
         return {"command": self.command, "args": list(self.args), "run_id": self.run_id}
 
 
-def new_run_id(now: datetime, entropy: str) -> str:
-    """Sortable by start time, unique by `entropy` (hex from the shell's random source)."""
-    run_id = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{entropy}"
-    if not RUN_ID_PATTERN.fullmatch(run_id):
-        raise ValueError(f"generated run id {run_id!r} does not match {RUN_ID_PATTERN.pattern}")
-    return run_id
-
-
 def validate_run_id(run_id: str) -> str:
-    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise LtrError(
-            f"run id {run_id[:80]!r} is not valid: use letters, digits, '.', '_' and '-' "
-            "(at most 64 characters), as printed by `ltr runs`"
-        )
-    return run_id
-
-
-ArgumentCheck = Callable[[str, Sequence[str]], None]
+    """The runner's own run-id rule (runner/layout.py), worded for the command line."""
+    try:
+        return layout_validate_run_id(run_id)
+    except InvalidRunId as error:
+        raise LtrError(f"{error}; use a run id as printed by `ltr runs`") from None
 
 
 def validate_run_request(
-    command: str,
-    args: Sequence[str],
-    allowed_commands: Sequence[str],
-    run_id: str,
-    check_arguments: ArgumentCheck | None = None,
+    command: str, args: Sequence[str], allowed_commands: Sequence[str], run_id: str
 ) -> RunRequest:
-    """`check_arguments(command, args)` raises ValueError with the runner's own per-command
-    rules (see ltr/rules.py)."""
+    """The runner's own checks (runner/commands.py), applied before anything starts: an
+    asynchronous invocation discards the function's response, so nobody would see the runner
+    reject the request. The runner checks again: it trusts no caller."""
     if command not in allowed_commands:
         allowed = ", ".join(allowed_commands) or "(none)"
         raise LtrError(
             f"command {command!r} is not allowed: choose one of {allowed} "
             "(the allowlist comes from the stack's config)"
         )
-    if len(args) > MAX_ARGS:
-        raise LtrError(f"too many arguments ({len(args)}): at most {MAX_ARGS}")
-    for arg in args:
-        if any(char in arg for char in FORBIDDEN_ARG_CHARS):
-            raise LtrError(f"argument {arg!r} contains a NUL or line break: remove it")
-        if len(arg) > MAX_ARG_CHARS:
-            raise LtrError(f"argument {arg[:40]!r}... is too long: at most {MAX_ARG_CHARS} chars")
-    if check_arguments is not None:
-        try:
-            check_arguments(command, args)
-        except ValueError as error:
-            raise LtrError(f"{command}: {error}") from None
+    try:
+        validate_args(spec_for(command), list(args))
+    except ArgumentError as error:
+        raise LtrError(f"{command}: {error}") from None
     return RunRequest(command=command, args=tuple(args), run_id=validate_run_id(run_id))
 
 

@@ -50,7 +50,7 @@ def test_unknown_command_is_rejected_before_any_aws_call(monkeypatch):
 
 def test_argument_with_a_newline_is_rejected(aws_env):
     code, _, err = run_ltr("run", "test", "--filter", "a\nb")
-    assert_one_line_error(code, err, "NUL or line break")
+    assert_one_line_error(code, err, "contains a control character")
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_no_credentials(aws_env, monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["report", "../x"], "run id '../x' is not valid"),
+        (["report", "../x"], "invalid run_id '../x'"),
         (["report", "r1", "--format", "xml"], "invalid choice"),
         (["runs", "--limit", "0"], "--limit 0"),
         (["docs", "--expires", "0"], "--expires 0"),
