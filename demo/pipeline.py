@@ -31,6 +31,7 @@ from urllib.parse import quote_plus
 from runner.layout import DOCS_PREFIX
 
 from demo.services import MotoServer
+from modules.contract import RUNNER_IMAGE_HANDLER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_APP = REPO_ROOT / "tests" / "laravel_app"
@@ -110,14 +111,11 @@ def describe_function(lambda_client, name: str) -> DeployedFunction:
     )
 
 
-# The image's own CMD (runner_image/Dockerfile) names this handler; the stack may override it.
-IMAGE_DEFAULT_HANDLER = "runner.handler.handler"
-
-
 def _deployed_handler(config: Mapping[str, Any]) -> str:
     if config.get("PackageType") == "Image":
         command = config.get("ImageConfigResponse", {}).get("ImageConfig", {}).get("Command")
-        return command[0] if command else IMAGE_DEFAULT_HANDLER
+        # Without an override the image's own CMD names the handler.
+        return command[0] if command else RUNNER_IMAGE_HANDLER
     return config.get("Handler", "")
 
 

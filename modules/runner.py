@@ -6,8 +6,6 @@ failed invocation lands in an SQS queue so nothing is lost silently.
 
 from __future__ import annotations
 
-import json
-
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
@@ -15,21 +13,11 @@ from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.contract import runner_environment
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.operations import failure_queue, log_group, send_failures_statement
 from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
-
-
-def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
-    """Environment shared by the Lambda runner and the Fargate task (read by runner.config)."""
-    return {
-        "RESULTS_BUCKET": bucket_name,
-        "DB_SECRET_ARN": config.database.secret_arn,
-        "RUNNER_COMMANDS": json.dumps(list(config.runner.commands)),
-        "PROJECT": config.project,
-        "ENVIRONMENT": config.environment,
-    }
 
 
 def runner_data_statements(
