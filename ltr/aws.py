@@ -136,7 +136,7 @@ class Runner:
 
 
 @dataclass
-class ResultsBucket:
+class ResultsReader:
     """The results bucket, read-only from ltr's side."""
 
     name: str

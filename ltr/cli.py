@@ -115,9 +115,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bucket(target):
-    from ltr.aws import ResultsBucket
+    from ltr.aws import ResultsReader
 
-    return ResultsBucket(target.results_bucket, target.region)
+    return ResultsReader(target.results_bucket, target.region)
 
 
 def cmd_run(

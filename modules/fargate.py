@@ -17,7 +17,7 @@ from modules.contract import FARGATE_ENTRY_POINT, runner_environment
 from modules.encryption import StackKey
 from modules.iam import Statement, log_stream_statement, service_role
 from modules.operations import log_group
-from modules.results import ResultsBucket
+from modules.results import ResultsStorage
 from modules.runner import runner_data_statements
 
 DEFAULT_COMMAND = ["run", "test"]
@@ -33,7 +33,7 @@ class FargateRunner(Construct):
         *,
         image_uri: str,
         repository_arn: str,
-        results: ResultsBucket,
+        results: ResultsStorage,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)

@@ -20,6 +20,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import (
     S3BucketNotificationLambdaFunction,
 )
 from constructs import Construct
+from runner.layout import REPORTS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
 from modules.contract import (
@@ -30,7 +31,7 @@ from modules.contract import (
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.operations import failure_queue, log_group, send_failures_statement
-from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
+from modules.results import ResultsStorage
 
 JUNIT_SUFFIX = ".xml"
 
@@ -42,7 +43,7 @@ class ReportProcessor(Construct):
         id_: str,
         config: StackConfig,
         *,
-        results: ResultsBucket,
+        results: ResultsStorage,
         bundle_dir: Path,
         key: StackKey | None = None,
     ) -> None:

@@ -35,7 +35,10 @@ from modules.encryption import StackKey
 from modules.iam import Statement
 
 
-class ResultsBucket(Construct):
+class ResultsStorage(Construct):
+    """The results bucket as deployed, with its policies and lifecycle (ltr reads it through
+    ltr.aws.ResultsReader, the report processor through its own client)."""
+
     def __init__(
         self, scope: Construct, id_: str, config: StackConfig, *, key: StackKey | None = None
     ) -> None:

@@ -11,17 +11,18 @@ from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
 )
 from constructs import Construct
+from runner.layout import DOCS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
 from modules.contract import runner_environment
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.operations import failure_queue, log_group, send_failures_statement
-from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
+from modules.results import ResultsStorage
 
 
 def runner_data_statements(
-    config: StackConfig, results: ResultsBucket, key: StackKey | None = None
+    config: StackConfig, results: ResultsStorage, key: StackKey | None = None
 ) -> list[Statement]:
     """What a run needs, whether on Lambda or Fargate: write results, read the DB secret (and,
     with the stack's key, data keys for the results bucket through S3 only)."""
@@ -59,7 +60,7 @@ class RunnerFunction(Construct):
         *,
         image_uri: str,
         security_group_id: str,
-        results: ResultsBucket,
+        results: ResultsStorage,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
