@@ -21,15 +21,9 @@ from pathlib import Path
 
 from runner.layout import DOCS_PREFIX
 
-from demo.pipeline import (
-    REPO_ROOT,
-    EmulatedStack,
-    MetricValue,
-    PipelineError,
-    PipelineRun,
-    lambda_environment,
-    run_pipeline,
-)
+from demo.delivery import MetricValue
+from demo.lambda_runtime import REPO_ROOT, lambda_environment
+from demo.pipeline import EmulatedStack, PipelineError, PipelineRun, run_pipeline
 
 
 class Steps:

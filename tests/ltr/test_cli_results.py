@@ -16,14 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from demo.pipeline import (
-    LocalRunnerSettings,
-    NotificationDelivery,
-    describe_function,
-    invoke_runner,
-    read_text,
-    store_database_secret,
-)
+from demo.delivery import NotificationDelivery
+from demo.lambda_runtime import LocalRunnerSettings, describe_function, invoke_runner
+from demo.pipeline import read_text, store_database_secret
 from ltr.cli import main
 from ltr.core import format_pass_rate
 from modules.config import load_config
