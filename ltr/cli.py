@@ -1,7 +1,8 @@
 """`ltr`: start runs of the deployed Lambda Test Runner and read their results from S3.
 
-Exit codes: 0 the run passed (or the command succeeded), 1 the run did not pass (tests failed,
-the run errored or hit its deadline), 2 bad input or an AWS problem (one line on stderr),
+Exit codes: 0 the run passed (the runner's status is "passed" and, for a run that uploaded JUnit,
+so is the report's: "no tests ran" is not a pass) or the command succeeded; 1 the run did not
+pass (any other runner or report status); 2 bad input or an AWS problem (one line on stderr);
 3 `--wait` gave up before the results arrived.
 """
 
@@ -13,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO
 
 from runner.events import new_run_id
 from runner.layout import (
@@ -31,6 +32,7 @@ from ltr.core import (
     SUMMARY_FORMATS,
     ExitCode,
     LtrError,
+    Observation,
     Phase,
     candidate_days,
     exit_code_for,
@@ -41,10 +43,15 @@ from ltr.core import (
     sort_newest_first,
     split_run_argv,
     still_running_message,
+    terminal_safe,
     validate_run_id,
     validate_run_request,
     wait_for_run,
 )
+
+if TYPE_CHECKING:
+    from ltr.aws import ResultsReader
+    from ltr.target import Target
 
 POLL_SECONDS = 3.0
 # Lambda's hard limit is 900 s; the report processor needs a few seconds more.
@@ -53,11 +60,32 @@ MAX_DAYS_SCANNED = 400
 PRESIGN_DEFAULT_SECONDS = 3600
 
 
+class Output(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class TerminalSafe:
+    """Everything ltr prints passes here: manifests, summaries, keys and error messages come from
+    S3 and may carry control characters or escape sequences, which are shown, never obeyed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str, /) -> int:
+        return self.stream.write(terminal_safe(text, multiline=True))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 class Progress:
     """Progress on stderr: one rewritten line on a terminal, a line per change (and every
-    `quiet_every` seconds) otherwise, so CI logs stay short."""
+    `quiet_every` seconds) otherwise, so CI logs stay short. It writes to the raw stream: its
+    own escape sequence (erase the line) is the only one ltr ever sends."""
 
-    def __init__(self, stream: TextIO, run_id: str, quiet_every: float = 30.0):
+    def __init__(self, stream: TextIO, run_id: str, quiet_every: float = 30.0) -> None:
         self.stream, self.run_id, self.quiet_every = stream, run_id, quiet_every
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last_phase: Phase | None = None
@@ -77,7 +105,7 @@ class Progress:
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as ltr's one line instead of a usage block."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise LtrError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -114,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bucket(target):
+def _bucket(target: Target) -> ResultsReader:
     from ltr.aws import ResultsReader
 
     return ResultsReader(target.results_bucket, target.region)
@@ -122,10 +150,11 @@ def _bucket(target):
 
 def cmd_run(
     argv: Sequence[str],
-    out: TextIO,
-    err: TextIO,
+    out: Output,
+    err: Output,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    progress_stream: TextIO | None = None,
 ) -> int:
     from ltr.aws import Runner
     from ltr.target import load_target
@@ -156,12 +185,14 @@ def cmd_run(
         return ExitCode.OK
 
     timeout = parsed.timeout or function_timeout + DEFAULT_WAIT_MARGIN_SECONDS
+    reader = bucket
 
-    def poll():
+    def poll() -> Observation:
         days = candidate_days(started, datetime.now(UTC))
-        return bucket.observe(days, request.run_id, request.slug)
+        return reader.observe(days, request.run_id, request.slug)
 
-    result = wait_for_run(poll, clock, sleep, timeout, POLL_SECONDS, Progress(err, request.run_id))
+    progress = Progress(progress_stream or sys.stderr, request.run_id)
+    result = wait_for_run(poll, clock, sleep, timeout, POLL_SECONDS, progress)
     if result.phase is not Phase.DONE:
         err.write(
             still_running_message(result, request.run_id, where, target.runner_log_group) + "\n"
@@ -176,7 +207,7 @@ def cmd_run(
     return exit_code_for(record)
 
 
-def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     from ltr.target import load_target
 
     if not 1 <= args.limit <= 1000:
@@ -184,7 +215,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     target = load_target(args.env, args.config)
     bucket = _bucket(target)
     bucket.check_exists()
-    candidates: list[tuple[RunLocation, object]] = []
+    candidates: list[tuple[RunLocation, datetime]] = []
     for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
         candidates.extend(bucket.manifest_keys(day))
         if len(candidates) >= args.limit:
@@ -199,7 +230,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     return ExitCode.OK
 
 
-def _find_run(bucket, run_id: str) -> list[RunLocation]:
+def _find_run(bucket: ResultsReader, run_id: str) -> list[RunLocation]:
     """Every command directory of a run, searching days newest first."""
     for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
         slugs = bucket.common_prefixes(run_id_prefix(day, run_id))
@@ -210,7 +241,7 @@ def _find_run(bucket, run_id: str) -> list[RunLocation]:
     return []
 
 
-def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
     from ltr.target import load_target
 
     target = load_target(args.env, args.config)
@@ -247,7 +278,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     raise LtrError(f"run {args.run_id} has no test summary ({described})")
 
 
-def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_docs(args: argparse.Namespace, out: Output) -> int:
     from ltr.target import load_target
 
     if not 1 <= args.expires <= 604_800:
@@ -273,24 +304,30 @@ def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
     return ExitCode.OK
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None):
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    out = out or sys.stdout
-    err = err or sys.stderr
+    raw_err = err or sys.stderr
+    out_safe, err_safe = TerminalSafe(out or sys.stdout), TerminalSafe(raw_err)
     try:
-        if argv and argv[0] == "run":
-            if any(token in ("-h", "--help") for token in argv[1:2]):
-                from ltr.core import RUN_USAGE
-
-                out.write(RUN_USAGE + "\n")
-                return ExitCode.OK
-            return int(cmd_run(argv[1:], out, err))
-        args = _parser().parse_args(argv)
-        handler = {"runs": cmd_runs, "report": cmd_report, "docs": cmd_docs}[args.action]
-        return int(handler(args, out))
+        return _dispatch(argv, out_safe, err_safe, raw_err)
     except LtrError as error:
-        err.write(f"ltr: {error}\n")
+        err_safe.write(f"ltr: {terminal_safe(str(error))}\n")
         return int(ExitCode.USAGE_OR_AWS)
     except KeyboardInterrupt:
-        err.write("ltr: interrupted; a started run keeps going: see `ltr runs`\n")
+        err_safe.write("ltr: interrupted; a started run keeps going: see `ltr runs`\n")
         return 130
+
+
+def _dispatch(argv: list[str], out: Output, err: Output, raw_err: TextIO) -> int:
+    if argv and argv[0] == "run":
+        if any(token in ("-h", "--help") for token in argv[1:2]):
+            from ltr.core import RUN_USAGE
+
+            out.write(RUN_USAGE + "\n")
+            return ExitCode.OK
+        return int(cmd_run(argv[1:], out, err, progress_stream=raw_err))
+    args = _parser().parse_args(argv)
+    handler = {"runs": cmd_runs, "report": cmd_report, "docs": cmd_docs}[args.action]
+    return int(handler(args, out))

@@ -10,12 +10,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum, StrEnum
+from urllib.parse import urlsplit
 
 from runner.commands import ArgumentError, spec_for, validate_args
 from runner.layout import DOCS_PREFIX, InvalidRunId, RunLocation, command_slug, day_of
 from runner.layout import validate_run_id as layout_validate_run_id
 
 SUMMARY_FORMATS = ("markdown", "json")
+RUN_PASSED = "passed"  # the runner's manifest status of a run whose command exited 0
+REPORT_PASSED = "passed"  # the report processor's summary status when every test ran and passed
+UNREADABLE = "unreadable"  # ltr's own status for a manifest it cannot read
 
 
 class LtrError(Exception):
@@ -24,7 +28,7 @@ class LtrError(Exception):
 
 class ExitCode(IntEnum):
     OK = 0
-    RUN_NOT_PASSED = 1  # tests failed, the run errored or the runner hit its deadline
+    RUN_NOT_PASSED = 1  # any runner or report status but "passed" (no_tests included)
     USAGE_OR_AWS = 2  # bad input, missing resource, no credentials, endpoint unreachable
     STILL_RUNNING = 3  # --wait gave up before the results arrived
 
@@ -42,7 +46,7 @@ class RunRequest:
     def slug(self) -> str:
         return command_slug(self.command)
 
-    def event(self) -> dict:
+    def event(self) -> dict[str, object]:
         """The runner's event, exactly as EventBridge targets shape it, plus our run id."""
         return {"command": self.command, "args": list(self.args), "run_id": self.run_id}
 
@@ -72,6 +76,29 @@ def validate_run_request(
     except ArgumentError as error:
         raise LtrError(f"{command}: {error}") from None
     return RunRequest(command=command, args=tuple(args), run_id=validate_run_id(run_id))
+
+
+# --------------------------------------------------------------------------- endpoint
+
+
+def endpoint_problem(name: str, value: str) -> str | None:
+    """Why an endpoint override (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...) cannot be used, or
+    None. botocore would otherwise fail deep inside client creation with a traceback."""
+    shown = terminal_safe(value[:200])
+    fix = (
+        "use http(s)://host[:port], like http://127.0.0.1:5000 for an emulator, "
+        f"or unset {name} to use AWS"
+    )
+    if any(char.isspace() for char in value):
+        return f"{name}={shown!r} is not a URL (it contains whitespace): {fix}"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        return f"{name}={shown!r} is not a URL (bad port): {fix}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{name}={shown!r} is not an http(s) URL: {fix}"
+    return None
 
 
 # --------------------------------------------------------------------------- S3 layout
@@ -117,20 +144,21 @@ class SummaryCounts:
     status: str | None = None  # the report's own verdict: passed, failed, unusable, no_tests
 
     @property
-    def broken(self) -> int:
-        return self.failed + self.errors
+    def is_pass(self) -> bool:
+        """The report's own verdict is "passed" and no count contradicts it. Any other status
+        (failed, error, timed_out, no_tests: nothing ran is not a pass, unusable, or none) is
+        not a pass."""
+        return self.status == REPORT_PASSED and self.failed == 0 and self.errors == 0
 
-    @property
-    def acceptable(self) -> bool:
-        return self.broken == 0 and self.status not in ("failed", "unusable")
 
-
-def summary_counts(summary: Mapping | None) -> SummaryCounts | None:
+def summary_counts(summary: Mapping[str, object] | None) -> SummaryCounts | None:
     """Counts from a report processor summary.json; None when it is absent or not that shape."""
-    if not isinstance(summary, Mapping) or not isinstance(summary.get("totals"), Mapping):
+    if not isinstance(summary, Mapping):
         return None
-    totals = summary["totals"]
-    counts = {}
+    totals = summary.get("totals")
+    if not isinstance(totals, Mapping):
+        return None
+    counts: dict[str, int] = {}
     for field_name in ("tests", "passed", "failed", "errors", "skipped"):
         value = totals.get(field_name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -154,7 +182,7 @@ class RunRecord:
     started_at: str | None
     artifacts: tuple[str, ...]
     counts: SummaryCounts | None = None
-    error: str | None = None
+    message: str | None = None  # the runner's reason for an error, rejection or timeout
 
     @property
     def run_id(self) -> str:
@@ -171,9 +199,12 @@ class RunRecord:
 
     @property
     def passed(self) -> bool:
-        if self.status != "passed":
+        """The runner says passed and, when it uploaded JUnit XML, so does the report."""
+        if self.status != RUN_PASSED:
             return False
-        return self.counts is None or self.counts.acceptable
+        if not self.expects_report:
+            return True  # a command without tests (docs): the runner's verdict is all there is
+        return self.counts is not None and self.counts.is_pass
 
 
 def run_record(
@@ -198,7 +229,22 @@ def run_record(
         if isinstance(artifacts, list)
         else (),
         counts=summary_counts(summary),
-        error=_text(manifest.get("error")) or _text(manifest.get("message")),
+        message=_text(manifest.get("message")),
+    )
+
+
+def unreadable_record(location: RunLocation, reason: str) -> RunRecord:
+    """A manifest that exists but cannot be read (not JSON, not an object, too large): listed as
+    such, so one bad object never hides the other runs."""
+    return RunRecord(
+        location=location,
+        command=location.slug,
+        status=UNREADABLE,
+        exit_code=None,
+        duration_seconds=None,
+        started_at=None,
+        artifacts=(),
+        message=reason,
     )
 
 
@@ -207,6 +253,39 @@ def exit_code_for(record: RunRecord) -> ExitCode:
 
 
 # --------------------------------------------------------------------------- rendering
+
+# Characters that act on a terminal instead of being shown: C0 and C1 controls (ESC starts the
+# escape sequences that move the cursor, recolour or retitle the window; 0x9b is a one-byte
+# CSI), DEL, and the bidirectional overrides that make text read differently than it is stored.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+
+def _acts_on_terminal(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI_CONTROLS or char in _LINE_SEPARATORS
+
+
+def terminal_safe(text: str, *, multiline: bool = False) -> str:
+    """`text` from S3 (manifests, summaries, keys) made inert for a terminal: every control
+    character is shown as a `\\uXXXX` escape (valid inside a JSON string too); line feeds and
+    tabs are kept only when `multiline`."""
+    if not any(_acts_on_terminal(char) for char in text):
+        return text
+    kept = "\n\t" if multiline else ""
+    return "".join(
+        f"\\u{ord(char):04x}" if _acts_on_terminal(char) and char not in kept else char
+        for char in text
+    )
+
+
+MAX_CELL_CHARS = 60
+
+
+def table_cell(text: str) -> str:
+    """One line, at most MAX_CELL_CHARS: a manifest field can hold anything."""
+    safe = terminal_safe(text)
+    return safe if len(safe) <= MAX_CELL_CHARS else safe[: MAX_CELL_CHARS - 3] + "..."
 
 
 def format_pass_rate(rate: float | None) -> str:
@@ -239,6 +318,8 @@ def format_started(started_at: str | None) -> str:
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns; every cell goes through table_cell, so no value can break a row."""
+    rows = [[table_cell(cell) for cell in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in rows:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
@@ -277,19 +358,22 @@ def sort_newest_first(records: Iterable[RunRecord]) -> list[RunRecord]:
 
 
 def outcome_line(record: RunRecord) -> str:
-    parts = [f"run {record.run_id} {record.command}: {record.status}"]
+    parts = [f"run {record.run_id} {table_cell(record.command)}: {table_cell(record.status)}"]
     if record.exit_code is not None:
         parts.append(f"exit code {record.exit_code}")
     if record.counts is not None:
         counts = record.counts
+        if counts.status is not None and counts.status != record.status:
+            parts.append(f"report {table_cell(counts.status)}")
         parts.append(
             f"{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, "
             f"{counts.skipped} skipped, pass rate {format_pass_rate(counts.pass_rate)}"
         )
     parts.append(format_duration(record.duration_seconds))
     line = ", ".join(parts)
-    if record.error:
-        line += f" ({record.error.splitlines()[0][:200]})"
+    if record.message:
+        first_line = record.message.splitlines()[0] if record.message.splitlines() else ""
+        line += f" ({terminal_safe(first_line[:200])})"
     return line
 
 
@@ -386,7 +470,7 @@ class DocsSet:
         """The page to open first: an index.html, else a README/index markdown, else the
         shallowest file."""
 
-        def rank(obj: DocsObject) -> tuple:
+        def rank(obj: DocsObject) -> tuple[int, int, int, str]:
             name = obj.key.rsplit("/", 1)[-1].lower()
             preferred = {"index.html": 0, "index.md": 1, "readme.md": 2}.get(name, 3)
             other_doc = 0 if name.endswith((".html", ".md")) else 1
