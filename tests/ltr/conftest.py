@@ -26,9 +26,7 @@ from modules.contract import (
     report_processor_environment,
     runner_environment,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO_ROOT / "config" / "example.json"
+from tests.ltr.helpers import EXAMPLE_CONFIG, REPO_ROOT
 
 
 @dataclass

@@ -3,7 +3,6 @@ produced (in-process, as in `make demo`: moto cannot run a container Lambda here
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import queue
@@ -19,18 +18,11 @@ import pytest
 from demo.delivery import NotificationDelivery
 from demo.lambda_runtime import LocalRunnerSettings, describe_function, invoke_runner
 from demo.pipeline import read_text, store_database_secret
-from ltr.cli import main
 from ltr.core import format_pass_rate
 from modules.config import load_config
+from tests.ltr.helpers import REPO_ROOT, run_ltr
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("test", "scribe:generate", "api:export-markdown")
-
-
-def run_ltr(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 class Results:

@@ -7,7 +7,6 @@ is a small local HTTP server, since no AWS emulator does that."""
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import threading
 from collections.abc import Iterator
@@ -15,33 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from ltr.cli import main
+from tests.ltr.helpers import assert_one_line_error, other_env_config, run_ltr
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO_ROOT / "config" / "example.json"
 DAY = "2026-01-02"
-
-
-def run_ltr(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("ltr: "), err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def own_bucket(ltr_stack, tmp_path: Path, environment: str) -> tuple[Path, str, object]:
     """A config of its own (so its bucket is too), and that bucket created in the emulator."""
-    raw = json.loads(EXAMPLE.read_text())
-    raw["environment"] = environment
-    path = tmp_path / f"{environment}.json"
-    path.write_text(json.dumps(raw))
+    path = other_env_config(tmp_path, environment)
     bucket = f"ltr-{environment}-test-results"
     s3 = ltr_stack.emulator.client("s3")
     s3.create_bucket(Bucket=bucket)
