@@ -148,6 +148,16 @@ def _bucket(target: Target) -> ResultsReader:
     return ResultsReader(target.results_bucket, target.region)
 
 
+def _open_results(args: argparse.Namespace) -> tuple[Target, ResultsReader]:
+    """The target's results bucket, checked to exist before anything is read from it."""
+    from ltr.target import load_target
+
+    target = load_target(args.env, args.config)
+    bucket = _bucket(target)
+    bucket.check_exists()
+    return target, bucket
+
+
 def cmd_run(
     argv: Sequence[str],
     out: Output,
@@ -208,13 +218,9 @@ def cmd_run(
 
 
 def cmd_runs(args: argparse.Namespace, out: Output) -> int:
-    from ltr.target import load_target
-
     if not 1 <= args.limit <= 1000:
         raise LtrError(f"--limit {args.limit}: give a number between 1 and 1000")
-    target = load_target(args.env, args.config)
-    bucket = _bucket(target)
-    bucket.check_exists()
+    target, bucket = _open_results(args)
     candidates: list[tuple[RunLocation, datetime]] = []
     for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
         candidates.extend(bucket.manifest_keys(day))
@@ -242,11 +248,7 @@ def _find_run(bucket: ResultsReader, run_id: str) -> list[RunLocation]:
 
 
 def cmd_report(args: argparse.Namespace, out: Output) -> int:
-    from ltr.target import load_target
-
-    target = load_target(args.env, args.config)
-    bucket = _bucket(target)
-    bucket.check_exists()
+    target, bucket = _open_results(args)
     if args.run_id == "latest":
         prefixes = [LATEST_REPORT_PREFIX]
     else:
@@ -254,7 +256,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
         found = _find_run(bucket, run_id)
         if not found:
             raise LtrError(
-                f"no run {run_id!r} under s3://{target.results_bucket}/runs/: "
+                f"no run {run_id!r} under s3://{target.results_bucket}/{RUNS_PREFIX}: "
                 "check the id with `ltr runs`"
             )
         prefixes = [location.report_prefix for location in found]
@@ -279,13 +281,9 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_docs(args: argparse.Namespace, out: Output) -> int:
-    from ltr.target import load_target
-
     if not 1 <= args.expires <= 604_800:
         raise LtrError(f"--expires {args.expires}: give seconds between 1 and 604800 (7 days)")
-    target = load_target(args.env, args.config)
-    bucket = _bucket(target)
-    bucket.check_exists()
+    target, bucket = _open_results(args)
     sets = group_docs(bucket.docs_objects(DOCS_PREFIX))
     if not sets:
         raise LtrError(
