@@ -1,4 +1,5 @@
-"""The pure core of `ltr`: validate requests, lay out S3 keys, read results, decide, render.
+"""The pure core of `ltr`: check requests (with the runner's own rules, runner/commands.py and
+runner/layout.py), read results found by the runner's layout, decide the exit code, render.
 
 Nothing here talks to AWS or imports boto3; the shell (ltr/aws.py, ltr/cli.py) feeds it plain
 values, so every rule below is testable without an emulator.
