@@ -24,9 +24,8 @@ def main() -> int:
         return 2
     app = App()
     context = {key: app.node.try_get_context(key) for key in ("ltrConfig", "ltrEnv")}
-    context_source = resolve_config_source(os.environ, context)
     try:
-        config = load_config(context_source)
+        config = load_config(resolve_config_source(os.environ, context))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

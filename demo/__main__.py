@@ -19,15 +19,11 @@ import traceback
 from collections import defaultdict
 from pathlib import Path
 
-from demo.pipeline import (
-    REPO_ROOT,
-    EmulatedStack,
-    MetricValue,
-    PipelineError,
-    PipelineRun,
-    lambda_environment,
-    run_pipeline,
-)
+from runner.layout import DOCS_PREFIX
+
+from demo.delivery import MetricValue
+from demo.lambda_runtime import REPO_ROOT, lambda_environment
+from demo.pipeline import EmulatedStack, PipelineError, PipelineRun, run_pipeline
 
 
 class Steps:
@@ -75,7 +71,7 @@ def report(run: PipelineRun) -> None:
             f"{response.get('exit_code')}  {response.get('results_uri')}"
         )
     docs = nightly.docs_keys
-    print(f"\nGenerated docs ({len(docs)} objects under s3://{run.bucket}/docs/latest/):")
+    print(f"\nGenerated docs ({len(docs)} objects under s3://{run.bucket}/{DOCS_PREFIX}):")
     for key in docs[:12]:
         print(f"  s3://{run.bucket}/{key}")
     if len(docs) > 12:

@@ -1,7 +1,8 @@
 """`ltr`: start runs of the deployed Lambda Test Runner and read their results from S3.
 
-Exit codes: 0 the run passed (or the command succeeded), 1 the run did not pass (tests failed,
-the run errored or hit its deadline), 2 bad input or an AWS problem (one line on stderr),
+Exit codes: 0 the run passed (the runner's status is "passed" and, for a run that uploaded JUnit,
+so is the report's: "no tests ran" is not a pass) or the command succeeded; 1 the run did not
+pass (any other runner or report status); 2 bad input or an AWS problem (one line on stderr);
 3 `--wait` gave up before the results arrived.
 """
 
@@ -9,37 +10,48 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO
+
+from runner.events import new_run_id
+from runner.layout import (
+    DOCS_PREFIX,
+    LATEST_REPORT_PREFIX,
+    RUNS_PREFIX,
+    SUMMARY_JSON,
+    SUMMARY_MARKDOWN,
+    RunLocation,
+    days_from_prefixes,
+    run_id_prefix,
+)
 
 from ltr.core import (
-    DOCS_PREFIX,
     SUMMARY_FORMATS,
     ExitCode,
     LtrError,
+    Observation,
     Phase,
-    ResultKey,
     candidate_days,
     exit_code_for,
     group_docs,
-    new_run_id,
-    newest_days_first,
     outcome_line,
     progress_text,
     render_runs,
-    report_prefix,
-    run_prefix,
     sort_newest_first,
     split_run_argv,
     still_running_message,
+    terminal_safe,
     validate_run_id,
     validate_run_request,
     wait_for_run,
 )
+
+if TYPE_CHECKING:
+    from ltr.aws import ResultsReader
+    from ltr.target import Target
 
 POLL_SECONDS = 3.0
 # Lambda's hard limit is 900 s; the report processor needs a few seconds more.
@@ -48,11 +60,32 @@ MAX_DAYS_SCANNED = 400
 PRESIGN_DEFAULT_SECONDS = 3600
 
 
+class Output(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class TerminalSafe:
+    """Everything ltr prints passes here: manifests, summaries, keys and error messages come from
+    S3 and may carry control characters or escape sequences, which are shown, never obeyed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str, /) -> int:
+        return self.stream.write(terminal_safe(text, multiline=True))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 class Progress:
     """Progress on stderr: one rewritten line on a terminal, a line per change (and every
-    `quiet_every` seconds) otherwise, so CI logs stay short."""
+    `quiet_every` seconds) otherwise, so CI logs stay short. It writes to the raw stream: its
+    own escape sequence (erase the line) is the only one ltr ever sends."""
 
-    def __init__(self, stream: TextIO, run_id: str, quiet_every: float = 30.0):
+    def __init__(self, stream: TextIO, run_id: str, quiet_every: float = 30.0) -> None:
         self.stream, self.run_id, self.quiet_every = stream, run_id, quiet_every
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last_phase: Phase | None = None
@@ -72,7 +105,7 @@ class Progress:
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as ltr's one line instead of a usage block."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise LtrError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -109,29 +142,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bucket(target):
-    from ltr.aws import ResultsBucket
+def _bucket(target: Target) -> ResultsReader:
+    from ltr.aws import ResultsReader
 
-    return ResultsBucket(target.results_bucket, target.region)
+    return ResultsReader(target.results_bucket, target.region)
+
+
+def _open_results(args: argparse.Namespace) -> tuple[Target, ResultsReader]:
+    """The target's results bucket, checked to exist before anything is read from it."""
+    from ltr.target import load_target
+
+    target = load_target(args.env, args.config)
+    bucket = _bucket(target)
+    bucket.check_exists()
+    return target, bucket
 
 
 def cmd_run(
     argv: Sequence[str],
-    out: TextIO,
-    err: TextIO,
+    out: Output,
+    err: Output,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    progress_stream: TextIO | None = None,
 ) -> int:
     from ltr.aws import Runner
-    from ltr.rules import runner_argument_check
     from ltr.target import load_target
 
     parsed = split_run_argv(argv)
     target = load_target(parsed.env, parsed.config)
     started = datetime.now(UTC)
-    run_id = new_run_id(started, secrets.token_hex(4))
     request = validate_run_request(
-        parsed.command, parsed.args, target.allowed_commands, run_id, runner_argument_check
+        parsed.command, parsed.args, target.allowed_commands, new_run_id(started)
     )
     runner = Runner(target.runner_function, target.region)
     function_timeout = runner.timeout_seconds()
@@ -143,19 +185,24 @@ def cmd_run(
         f"started run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
         + f" on {target.runner_function} (accepted, HTTP {status})\n"
     )
-    where = f"s3://{target.results_bucket}/runs/<day>/{request.run_id}/{request.slug}/"
+    where = (
+        f"s3://{target.results_bucket}/"
+        + RunLocation("<day>", request.run_id, request.slug).run_prefix
+    )
     if bucket is None:
         out.write(request.run_id + "\n")
         err.write(f"results will appear under {where}; follow with `ltr report {request.run_id}`\n")
         return ExitCode.OK
 
     timeout = parsed.timeout or function_timeout + DEFAULT_WAIT_MARGIN_SECONDS
+    reader = bucket
 
-    def poll():
+    def poll() -> Observation:
         days = candidate_days(started, datetime.now(UTC))
-        return bucket.observe(days, request.run_id, request.slug)
+        return reader.observe(days, request.run_id, request.slug)
 
-    result = wait_for_run(poll, clock, sleep, timeout, POLL_SECONDS, Progress(err, request.run_id))
+    progress = Progress(progress_stream or sys.stderr, request.run_id)
+    result = wait_for_run(poll, clock, sleep, timeout, POLL_SECONDS, progress)
     if result.phase is not Phase.DONE:
         err.write(
             still_running_message(result, request.run_id, where, target.runner_log_group) + "\n"
@@ -166,21 +213,16 @@ def cmd_run(
     if result.observation.summary_markdown:
         out.write(result.observation.summary_markdown.rstrip("\n") + "\n")
     err.write(outcome_line(record) + "\n")
-    results = run_prefix(record.day, record.run_id, record.slug)
-    err.write(f"results: s3://{target.results_bucket}/{results}\n")
+    err.write(f"results: s3://{target.results_bucket}/{record.location.run_prefix}\n")
     return exit_code_for(record)
 
 
-def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
-    from ltr.target import load_target
-
+def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     if not 1 <= args.limit <= 1000:
         raise LtrError(f"--limit {args.limit}: give a number between 1 and 1000")
-    target = load_target(args.env, args.config)
-    bucket = _bucket(target)
-    bucket.check_exists()
-    candidates: list[tuple[ResultKey, object]] = []
-    for day in newest_days_first(bucket.common_prefixes("runs/"), "runs")[:MAX_DAYS_SCANNED]:
+    target, bucket = _open_results(args)
+    candidates: list[tuple[RunLocation, datetime]] = []
+    for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
         candidates.extend(bucket.manifest_keys(day))
         if len(candidates) >= args.limit:
             break
@@ -188,48 +230,43 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     candidates.sort(key=lambda pair: pair[1], reverse=True)
     records = [r for key, _ in candidates[: args.limit] if (r := bucket.record(key)) is not None]
     if not records:
-        out.write(f"no runs yet under s3://{target.results_bucket}/runs/\n")
+        out.write(f"no runs yet under s3://{target.results_bucket}/{RUNS_PREFIX}\n")
         return ExitCode.OK
     out.write(render_runs(sort_newest_first(records)) + "\n")
     return ExitCode.OK
 
 
-def _find_run(bucket, run_id: str) -> list[ResultKey]:
+def _find_run(bucket: ResultsReader, run_id: str) -> list[RunLocation]:
     """Every command directory of a run, searching days newest first."""
-    for day in newest_days_first(bucket.common_prefixes("runs/"), "runs")[:MAX_DAYS_SCANNED]:
-        slugs = bucket.common_prefixes(f"runs/{day}/{run_id}/")
+    for day in days_from_prefixes(bucket.common_prefixes(RUNS_PREFIX))[:MAX_DAYS_SCANNED]:
+        slugs = bucket.common_prefixes(run_id_prefix(day, run_id))
         if slugs:
             return [
-                ResultKey("runs", day, run_id, prefix.rstrip("/").rsplit("/", 1)[-1], "")
-                for prefix in slugs
+                RunLocation(day, run_id, prefix.rstrip("/").rsplit("/", 1)[-1]) for prefix in slugs
             ]
     return []
 
 
-def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
-    from ltr.target import load_target
-
-    target = load_target(args.env, args.config)
-    bucket = _bucket(target)
-    bucket.check_exists()
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    target, bucket = _open_results(args)
     if args.run_id == "latest":
-        prefixes = ["reports/latest/"]
+        prefixes = [LATEST_REPORT_PREFIX]
     else:
         run_id = validate_run_id(args.run_id)
         found = _find_run(bucket, run_id)
         if not found:
             raise LtrError(
-                f"no run {run_id!r} under s3://{target.results_bucket}/runs/: "
+                f"no run {run_id!r} under s3://{target.results_bucket}/{RUNS_PREFIX}: "
                 "check the id with `ltr runs`"
             )
-        prefixes = [report_prefix(key.day, key.run_id, key.slug) for key in found]
+        prefixes = [location.report_prefix for location in found]
     shown = 0
     for prefix in prefixes:
         if args.format == "json":
-            document = bucket.read_json(prefix + "summary.json")
+            document = bucket.read_json(prefix + SUMMARY_JSON)
             text = None if document is None else json.dumps(document, indent=2, ensure_ascii=False)
         else:
-            text = bucket.read_text(prefix + "summary.md")
+            text = bucket.read_text(prefix + SUMMARY_MARKDOWN)
         if text is None:
             continue
         out.write(text.rstrip("\n") + "\n")
@@ -237,23 +274,16 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     if shown:
         return ExitCode.OK
     if args.run_id == "latest":
-        raise LtrError(f"no summary under s3://{target.results_bucket}/reports/latest/ yet")
-    records = [
-        bucket.record(ResultKey("runs", key.day, key.run_id, key.slug, "manifest.json"))
-        for key in found
-    ]
+        raise LtrError(f"no summary under s3://{target.results_bucket}/{LATEST_REPORT_PREFIX} yet")
+    records = [bucket.record(location) for location in found]
     described = "; ".join(outcome_line(r) for r in records if r is not None) or "no manifest yet"
     raise LtrError(f"run {args.run_id} has no test summary ({described})")
 
 
-def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
-    from ltr.target import load_target
-
+def cmd_docs(args: argparse.Namespace, out: Output) -> int:
     if not 1 <= args.expires <= 604_800:
         raise LtrError(f"--expires {args.expires}: give seconds between 1 and 604800 (7 days)")
-    target = load_target(args.env, args.config)
-    bucket = _bucket(target)
-    bucket.check_exists()
+    target, bucket = _open_results(args)
     sets = group_docs(bucket.docs_objects(DOCS_PREFIX))
     if not sets:
         raise LtrError(
@@ -272,24 +302,30 @@ def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
     return ExitCode.OK
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None):
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    out = out or sys.stdout
-    err = err or sys.stderr
+    raw_err = err or sys.stderr
+    out_safe, err_safe = TerminalSafe(out or sys.stdout), TerminalSafe(raw_err)
     try:
-        if argv and argv[0] == "run":
-            if any(token in ("-h", "--help") for token in argv[1:2]):
-                from ltr.core import RUN_USAGE
-
-                out.write(RUN_USAGE + "\n")
-                return ExitCode.OK
-            return int(cmd_run(argv[1:], out, err))
-        args = _parser().parse_args(argv)
-        handler = {"runs": cmd_runs, "report": cmd_report, "docs": cmd_docs}[args.action]
-        return int(handler(args, out))
+        return _dispatch(argv, out_safe, err_safe, raw_err)
     except LtrError as error:
-        err.write(f"ltr: {error}\n")
+        err_safe.write(f"ltr: {terminal_safe(str(error))}\n")
         return int(ExitCode.USAGE_OR_AWS)
     except KeyboardInterrupt:
-        err.write("ltr: interrupted; a started run keeps going: see `ltr runs`\n")
+        err_safe.write("ltr: interrupted; a started run keeps going: see `ltr runs`\n")
         return 130
+
+
+def _dispatch(argv: list[str], out: Output, err: Output, raw_err: TextIO) -> int:
+    if argv and argv[0] == "run":
+        if any(token in ("-h", "--help") for token in argv[1:2]):
+            from ltr.core import RUN_USAGE
+
+            out.write(RUN_USAGE + "\n")
+            return ExitCode.OK
+        return int(cmd_run(argv[1:], out, err, progress_stream=raw_err))
+    args = _parser().parse_args(argv)
+    handler = {"runs": cmd_runs, "report": cmd_report, "docs": cmd_docs}[args.action]
+    return int(handler(args, out))

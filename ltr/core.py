@@ -1,4 +1,5 @@
-"""The pure core of `ltr`: validate requests, lay out S3 keys, read results, decide, render.
+"""The pure core of `ltr`: check requests (with the runner's own rules, runner/commands.py and
+runner/layout.py), read results found by the runner's layout, decide the exit code, render.
 
 Nothing here talks to AWS or imports boto3; the shell (ltr/aws.py, ltr/cli.py) feeds it plain
 values, so every rule below is testable without an emulator.
@@ -6,21 +7,20 @@ values, so every rule below is testable without an emulator.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum, StrEnum
+from urllib.parse import urlsplit
 
-# The runner's own limits (runner_image/runner/events.py): ltr rejects early, so a bad request
-# never starts a Lambda whose rejection nobody would see (an asynchronous invocation discards the
-# function's response).
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MAX_ARGS = 32
-MAX_ARG_CHARS = 512
-FORBIDDEN_ARG_CHARS = ("\x00", "\n", "\r")
+from runner.commands import ArgumentError, spec_for, validate_args
+from runner.layout import DOCS_PREFIX, InvalidRunId, RunLocation, command_slug, day_of
+from runner.layout import validate_run_id as layout_validate_run_id
+
 SUMMARY_FORMATS = ("markdown", "json")
+RUN_PASSED = "passed"  # the runner's manifest status of a run whose command exited 0
+REPORT_PASSED = "passed"  # the report processor's summary status when every test ran and passed
+UNREADABLE = "unreadable"  # ltr's own status for a manifest it cannot read
 
 
 class LtrError(Exception):
@@ -29,15 +29,9 @@ class LtrError(Exception):
 
 class ExitCode(IntEnum):
     OK = 0
-    RUN_NOT_PASSED = 1  # tests failed, the run errored or the runner hit its deadline
+    RUN_NOT_PASSED = 1  # any runner or report status but "passed" (no_tests included)
     USAGE_OR_AWS = 2  # bad input, missing resource, no credentials, endpoint unreachable
     STILL_RUNNING = 3  # --wait gave up before the results arrived
-
-
-def command_slug(command: str) -> str:
-    """The S3 path segment for a command, as the runner writes it (`scribe:generate` ->
-    `scribe-generate`)."""
-    return command.replace(":", "-")
 
 
 # --------------------------------------------------------------------------- run requests
@@ -53,101 +47,62 @@ class RunRequest:
     def slug(self) -> str:
         return command_slug(self.command)
 
-    def event(self) -> dict:
+    def event(self) -> dict[str, object]:
         """The runner's event, exactly as EventBridge targets shape it, plus our run id."""
         return {"command": self.command, "args": list(self.args), "run_id": self.run_id}
 
 
-def new_run_id(now: datetime, entropy: str) -> str:
-    """Sortable by start time, unique by `entropy` (hex from the shell's random source)."""
-    run_id = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{entropy}"
-    if not RUN_ID_PATTERN.fullmatch(run_id):
-        raise ValueError(f"generated run id {run_id!r} does not match {RUN_ID_PATTERN.pattern}")
-    return run_id
-
-
 def validate_run_id(run_id: str) -> str:
-    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise LtrError(
-            f"run id {run_id[:80]!r} is not valid: use letters, digits, '.', '_' and '-' "
-            "(at most 64 characters), as printed by `ltr runs`"
-        )
-    return run_id
-
-
-ArgumentCheck = Callable[[str, Sequence[str]], None]
+    """The runner's own run-id rule (runner/layout.py), worded for the command line."""
+    try:
+        return layout_validate_run_id(run_id)
+    except InvalidRunId as error:
+        raise LtrError(f"{error}; use a run id as printed by `ltr runs`") from None
 
 
 def validate_run_request(
-    command: str,
-    args: Sequence[str],
-    allowed_commands: Sequence[str],
-    run_id: str,
-    check_arguments: ArgumentCheck | None = None,
+    command: str, args: Sequence[str], allowed_commands: Sequence[str], run_id: str
 ) -> RunRequest:
-    """`check_arguments(command, args)` raises ValueError with the runner's own per-command
-    rules (see ltr/rules.py)."""
+    """The runner's own checks (runner/commands.py), applied before anything starts: an
+    asynchronous invocation discards the function's response, so nobody would see the runner
+    reject the request. The runner checks again: it trusts no caller."""
     if command not in allowed_commands:
         allowed = ", ".join(allowed_commands) or "(none)"
         raise LtrError(
             f"command {command!r} is not allowed: choose one of {allowed} "
             "(the allowlist comes from the stack's config)"
         )
-    if len(args) > MAX_ARGS:
-        raise LtrError(f"too many arguments ({len(args)}): at most {MAX_ARGS}")
-    for arg in args:
-        if any(char in arg for char in FORBIDDEN_ARG_CHARS):
-            raise LtrError(f"argument {arg!r} contains a NUL or line break: remove it")
-        if len(arg) > MAX_ARG_CHARS:
-            raise LtrError(f"argument {arg[:40]!r}... is too long: at most {MAX_ARG_CHARS} chars")
-    if check_arguments is not None:
-        try:
-            check_arguments(command, args)
-        except ValueError as error:
-            raise LtrError(f"{command}: {error}") from None
+    try:
+        validate_args(spec_for(command), list(args))
+    except ArgumentError as error:
+        raise LtrError(f"{command}: {error}") from None
     return RunRequest(command=command, args=tuple(args), run_id=validate_run_id(run_id))
 
 
+# --------------------------------------------------------------------------- endpoint
+
+
+def endpoint_problem(name: str, value: str) -> str | None:
+    """Why an endpoint override (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...) cannot be used, or
+    None. botocore would otherwise fail deep inside client creation with a traceback."""
+    shown = terminal_safe(value[:200])
+    fix = (
+        "use http(s)://host[:port], like http://127.0.0.1:5000 for an emulator, "
+        f"or unset {name} to use AWS"
+    )
+    if any(char.isspace() for char in value):
+        return f"{name}={shown!r} is not a URL (it contains whitespace): {fix}"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        return f"{name}={shown!r} is not a URL (bad port): {fix}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{name}={shown!r} is not an http(s) URL: {fix}"
+    return None
+
+
 # --------------------------------------------------------------------------- S3 layout
-
-
-@dataclass(frozen=True)
-class ResultKey:
-    """A key under runs/ or reports/: `<area>/<day>/<run_id>/<slug>/<name>`."""
-
-    area: str
-    day: str
-    run_id: str
-    slug: str
-    name: str
-
-
-def run_prefix(day: str, run_id: str, slug: str) -> str:
-    return f"runs/{day}/{run_id}/{slug}/"
-
-
-def report_prefix(day: str, run_id: str, slug: str) -> str:
-    return f"reports/{day}/{run_id}/{slug}/"
-
-
-def parse_result_key(key: str) -> ResultKey | None:
-    parts = key.split("/")
-    if len(parts) < 5 or parts[0] not in ("runs", "reports"):
-        return None
-    area, day, run_id, slug = parts[:4]
-    name = "/".join(parts[4:])
-    if (
-        not DAY_PATTERN.fullmatch(day)
-        or not RUN_ID_PATTERN.fullmatch(run_id)
-        or not slug
-        or not name
-    ):
-        return None
-    return ResultKey(area, day, run_id, slug, name)
-
-
-def day_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
 
 
 def candidate_days(started: datetime, now: datetime) -> list[str]:
@@ -159,21 +114,11 @@ def candidate_days(started: datetime, now: datetime) -> list[str]:
     days: list[str] = []
     current: date = first
     while current <= last:
-        days.append(current.isoformat())
+        days.append(day_of(current))
         current += timedelta(days=1)
     # Most likely first: the start day, then the next ones, then the day before.
-    start_day = started.astimezone(UTC).date().isoformat()
+    start_day = day_of(started.astimezone(UTC))
     return sorted(days, key=lambda day: (day < start_day, day))
-
-
-def newest_days_first(prefixes: Iterable[str], area: str) -> list[str]:
-    """Day names from S3 common prefixes (`runs/2025-01-31/`), newest first, junk ignored."""
-    days = []
-    for prefix in prefixes:
-        day = prefix[len(area) + 1 :].rstrip("/")
-        if prefix.startswith(f"{area}/") and DAY_PATTERN.fullmatch(day):
-            days.append(day)
-    return sorted(set(days), reverse=True)
 
 
 # --------------------------------------------------------------------------- reading results
@@ -200,20 +145,21 @@ class SummaryCounts:
     status: str | None = None  # the report's own verdict: passed, failed, unusable, no_tests
 
     @property
-    def broken(self) -> int:
-        return self.failed + self.errors
+    def is_pass(self) -> bool:
+        """The report's own verdict is "passed" and no count contradicts it. Any other status
+        (failed, error, timed_out, no_tests: nothing ran is not a pass, unusable, or none) is
+        not a pass."""
+        return self.status == REPORT_PASSED and self.failed == 0 and self.errors == 0
 
-    @property
-    def acceptable(self) -> bool:
-        return self.broken == 0 and self.status not in ("failed", "unusable")
 
-
-def summary_counts(summary: Mapping | None) -> SummaryCounts | None:
+def summary_counts(summary: Mapping[str, object] | None) -> SummaryCounts | None:
     """Counts from a report processor summary.json; None when it is absent or not that shape."""
-    if not isinstance(summary, Mapping) or not isinstance(summary.get("totals"), Mapping):
+    if not isinstance(summary, Mapping):
         return None
-    totals = summary["totals"]
-    counts = {}
+    totals = summary.get("totals")
+    if not isinstance(totals, Mapping):
+        return None
+    counts: dict[str, int] = {}
     for field_name in ("tests", "passed", "failed", "errors", "skipped"):
         value = totals.get(field_name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -229,31 +175,44 @@ def summary_counts(summary: Mapping | None) -> SummaryCounts | None:
 class RunRecord:
     """One command of one run, as `ltr runs` lists it."""
 
-    run_id: str
+    location: RunLocation
     command: str
     status: str
     exit_code: int | None
     duration_seconds: float | None
     started_at: str | None
-    day: str
-    slug: str
     artifacts: tuple[str, ...]
     counts: SummaryCounts | None = None
-    error: str | None = None
+    message: str | None = None  # the runner's reason for an error, rejection or timeout
+
+    @property
+    def run_id(self) -> str:
+        return self.location.run_id
+
+    @property
+    def day(self) -> str:
+        return self.location.day
 
     @property
     def expects_report(self) -> bool:
-        """Only a run that uploaded JUnit XML triggers the report processor."""
-        return any(artifact.endswith(".xml") for artifact in self.artifacts)
+        """Only a run that uploaded its JUnit XML triggers the report processor."""
+        return self.location.junit_key in self.artifacts
 
     @property
     def passed(self) -> bool:
-        if self.status != "passed":
+        """The runner says passed and, when it uploaded JUnit XML, so does the report."""
+        if self.status != RUN_PASSED:
             return False
-        return self.counts is None or self.counts.acceptable
+        if not self.expects_report:
+            return True  # a command without tests (docs): the runner's verdict is all there is
+        return self.counts is not None and self.counts.is_pass
 
 
-def run_record(manifest: Mapping, key: ResultKey, summary: Mapping | None = None) -> RunRecord:
+def run_record(
+    manifest: Mapping[str, object],
+    location: RunLocation,
+    summary: Mapping[str, object] | None = None,
+) -> RunRecord:
     """Build a record from an untrusted manifest.json: wrong types become unknowns, never a crash;
     the path it was found under wins over what the file claims."""
     artifacts = manifest.get("artifacts")
@@ -261,19 +220,32 @@ def run_record(manifest: Mapping, key: ResultKey, summary: Mapping | None = None
     if not isinstance(exit_code, int) or isinstance(exit_code, bool):
         exit_code = None
     return RunRecord(
-        run_id=key.run_id,
-        command=_text(manifest.get("command")) or key.slug,
+        location=location,
+        command=_text(manifest.get("command")) or location.slug,
         status=_text(manifest.get("status")) or "unknown",
         exit_code=exit_code,
         duration_seconds=_number(manifest.get("duration_seconds")),
         started_at=_text(manifest.get("started_at")),
-        day=key.day,
-        slug=key.slug,
         artifacts=tuple(a for a in artifacts if isinstance(a, str))
         if isinstance(artifacts, list)
         else (),
         counts=summary_counts(summary),
-        error=_text(manifest.get("error")) or _text(manifest.get("message")),
+        message=_text(manifest.get("message")),
+    )
+
+
+def unreadable_record(location: RunLocation, reason: str) -> RunRecord:
+    """A manifest that exists but cannot be read (not JSON, not an object, too large): listed as
+    such, so one bad object never hides the other runs."""
+    return RunRecord(
+        location=location,
+        command=location.slug,
+        status=UNREADABLE,
+        exit_code=None,
+        duration_seconds=None,
+        started_at=None,
+        artifacts=(),
+        message=reason,
     )
 
 
@@ -282,6 +254,39 @@ def exit_code_for(record: RunRecord) -> ExitCode:
 
 
 # --------------------------------------------------------------------------- rendering
+
+# Characters that act on a terminal instead of being shown: C0 and C1 controls (ESC starts the
+# escape sequences that move the cursor, recolour or retitle the window; 0x9b is a one-byte
+# CSI), DEL, and the bidirectional overrides that make text read differently than it is stored.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+
+def _acts_on_terminal(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI_CONTROLS or char in _LINE_SEPARATORS
+
+
+def terminal_safe(text: str, *, multiline: bool = False) -> str:
+    """`text` from S3 (manifests, summaries, keys) made inert for a terminal: every control
+    character is shown as a `\\uXXXX` escape (valid inside a JSON string too); line feeds and
+    tabs are kept only when `multiline`."""
+    if not any(_acts_on_terminal(char) for char in text):
+        return text
+    kept = "\n\t" if multiline else ""
+    return "".join(
+        f"\\u{ord(char):04x}" if _acts_on_terminal(char) and char not in kept else char
+        for char in text
+    )
+
+
+MAX_CELL_CHARS = 60
+
+
+def table_cell(text: str) -> str:
+    """One line, at most MAX_CELL_CHARS: a manifest field can hold anything."""
+    safe = terminal_safe(text)
+    return safe if len(safe) <= MAX_CELL_CHARS else safe[: MAX_CELL_CHARS - 3] + "..."
 
 
 def format_pass_rate(rate: float | None) -> str:
@@ -314,6 +319,8 @@ def format_started(started_at: str | None) -> str:
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns; every cell goes through table_cell, so no value can break a row."""
+    rows = [[table_cell(cell) for cell in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in rows:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
@@ -352,19 +359,22 @@ def sort_newest_first(records: Iterable[RunRecord]) -> list[RunRecord]:
 
 
 def outcome_line(record: RunRecord) -> str:
-    parts = [f"run {record.run_id} {record.command}: {record.status}"]
+    parts = [f"run {record.run_id} {table_cell(record.command)}: {table_cell(record.status)}"]
     if record.exit_code is not None:
         parts.append(f"exit code {record.exit_code}")
     if record.counts is not None:
         counts = record.counts
+        if counts.status is not None and counts.status != record.status:
+            parts.append(f"report {table_cell(counts.status)}")
         parts.append(
             f"{counts.passed} passed, {counts.failed} failed, {counts.errors} errors, "
             f"{counts.skipped} skipped, pass rate {format_pass_rate(counts.pass_rate)}"
         )
     parts.append(format_duration(record.duration_seconds))
     line = ", ".join(parts)
-    if record.error:
-        line += f" ({record.error.splitlines()[0][:200]})"
+    if record.message:
+        first_line = record.message.splitlines()[0] if record.message.splitlines() else ""
+        line += f" ({terminal_safe(first_line[:200])})"
     return line
 
 
@@ -461,7 +471,7 @@ class DocsSet:
         """The page to open first: an index.html, else a README/index markdown, else the
         shallowest file."""
 
-        def rank(obj: DocsObject) -> tuple:
+        def rank(obj: DocsObject) -> tuple[int, int, int, str]:
             name = obj.key.rsplit("/", 1)[-1].lower()
             preferred = {"index.html": 0, "index.md": 1, "readme.md": 2}.get(name, 3)
             other_doc = 0 if name.endswith((".html", ".md")) else 1
@@ -472,9 +482,6 @@ class DocsSet:
     @property
     def updated(self) -> datetime:
         return max(obj.last_modified for obj in self.objects)
-
-
-DOCS_PREFIX = "docs/latest/"
 
 
 def group_docs(objects: Iterable[DocsObject]) -> list[DocsSet]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.layout import command_slug
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "example.json"
@@ -62,6 +64,8 @@ _RATE_RE = re.compile(r"^rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)$"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9/_.#:-]{1,255}$")
+# An environment name as --env / LTR_ENV give it: it names config/<env>.json.
+ENV_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 
 class ConfigError(ValueError):
@@ -128,7 +132,7 @@ class ScheduledRun:
 
     @property
     def slug(self) -> str:
-        return self.command.replace(":", "-")
+        return command_slug(self.command)
 
     def lambda_event(self) -> dict[str, Any]:
         """The JSON input EventBridge hands the runner Lambda."""
@@ -834,8 +838,11 @@ def _parse_state_backend(reader: _Reader, raw: Mapping[str, Any]) -> S3StateBack
 
 
 def load_config(path_or_env: str | os.PathLike[str]) -> StackConfig:
-    """Load `config/<env>.json` when given an environment name, else the file at that path."""
-    path = _config_path(path_or_env)
+    """Load the file at that path, or `config/<env>.json` when given an environment name (a
+    string that names no existing file and is a valid environment name)."""
+    text = os.fspath(path_or_env)
+    is_name = ENV_NAME_RE.fullmatch(text) and not Path(text).exists()
+    path = environment_config_path(text) if is_name else Path(text)
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -859,26 +866,48 @@ def load_config(path_or_env: str | os.PathLike[str]) -> StackConfig:
     return parse_config(raw, source)
 
 
-def _config_path(path_or_env: str | os.PathLike[str]) -> Path:
-    text = os.fspath(path_or_env)
-    if re.fullmatch(r"[a-z][a-z0-9-]{0,31}", text) and not Path(text).exists():
-        return CONFIG_DIR / f"{text}.json"
-    return Path(text)
+def environment_config_path(name: str) -> Path:
+    """`dev` -> `<repo>/config/dev.json`: the checkout the stack is synthesized from."""
+    return CONFIG_DIR / f"{name}.json"
 
 
 def resolve_config_source(
-    environ: Mapping[str, str] | None = None, context: Mapping[str, Any] | None = None
-) -> str:
-    """Which config to use: LTR_CONFIG (a path), LTR_ENV (an environment name), then the cdktf
-    context keys `ltrConfig` / `ltrEnv`, else config/example.json."""
+    environ: Mapping[str, str] | None = None,
+    context: Mapping[str, Any] | None = None,
+    *,
+    config: str | None = None,
+    env: str | None = None,
+) -> Path:
+    """The config file to use; `main.py` (synth, deploy) and `ltr` both decide here.
+
+    The first given of: a path (`ltr --config`), an environment name (`ltr --env`), $LTR_CONFIG
+    (a path), $LTR_ENV (a name), the cdktf context keys `ltrConfig` (a path) and `ltrEnv` (a
+    name), else config/example.json. A path is taken as given (relative to the working
+    directory); a name means `config/<name>.json` in the repository and must match
+    ENV_NAME_RE, so it can never point elsewhere. Raises ConfigError for an invalid name."""
     environ = os.environ if environ is None else environ
     context = context or {}
-    for value in (
-        environ.get("LTR_CONFIG"),
-        environ.get("LTR_ENV"),
-        context.get("ltrConfig"),
-        context.get("ltrEnv"),
-    ):
-        if value:
-            return str(value)
-    return str(DEFAULT_CONFIG_PATH)
+    candidates: tuple[tuple[str, object, bool], ...] = (
+        ("--config", config, True),
+        ("--env", env, False),
+        ("LTR_CONFIG", environ.get("LTR_CONFIG"), True),
+        ("LTR_ENV", environ.get("LTR_ENV"), False),
+        ("cdktf context ltrConfig", context.get("ltrConfig"), True),
+        ("cdktf context ltrEnv", context.get("ltrEnv"), False),
+    )
+    for origin, value, is_path in candidates:
+        if not value:
+            continue
+        text = str(value)
+        if is_path:
+            return Path(text)
+        if not ENV_NAME_RE.fullmatch(text):
+            raise ConfigError(
+                f"{origin} {text[:80]!r}",
+                [
+                    "not an environment name: use lower-case letters, digits and '-' (it "
+                    "names config/<env>.json); give a file with --config or LTR_CONFIG instead"
+                ],
+            )
+        return environment_config_path(text)
+    return DEFAULT_CONFIG_PATH

@@ -13,13 +13,13 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
 from constructs import Construct
 
 from modules.config import StackConfig
+from modules.contract import FARGATE_ENTRY_POINT, runner_environment
 from modules.encryption import StackKey
 from modules.iam import Statement, log_stream_statement, service_role
 from modules.operations import log_group
-from modules.results import ResultsBucket
-from modules.runner import runner_data_statements, runner_environment
+from modules.results import ResultsStorage
+from modules.runner import runner_data_statements
 
-ENTRY_POINT = ["python", "-m", "runner"]
 DEFAULT_COMMAND = ["run", "test"]
 SCRATCH_VOLUME = "scratch"
 
@@ -33,7 +33,7 @@ class FargateRunner(Construct):
         *,
         image_uri: str,
         repository_arn: str,
-        results: ResultsBucket,
+        results: ResultsStorage,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -85,7 +85,7 @@ class FargateRunner(Construct):
             "name": names.container,
             "image": image_uri,
             "essential": True,
-            "entryPoint": ENTRY_POINT,
+            "entryPoint": list(FARGATE_ENTRY_POINT),
             "command": DEFAULT_COMMAND,
             "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
             # As on Lambda, only /tmp is writable.

@@ -20,17 +20,20 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import (
     S3BucketNotificationLambdaFunction,
 )
 from constructs import Construct
+from runner.layout import REPORTS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
+from modules.contract import (
+    REPORT_PROCESSOR_HANDLER,
+    REPORT_PROCESSOR_RUNTIME,
+    report_processor_environment,
+)
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.operations import failure_queue, log_group, send_failures_statement
-from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
+from modules.results import ResultsStorage
 
-HANDLER = "report_processor.handler.handler"
-RUNTIME = "python3.12"
 JUNIT_SUFFIX = ".xml"
-SERVICE_NAME = "report-processor"
 
 
 class ReportProcessor(Construct):
@@ -40,7 +43,7 @@ class ReportProcessor(Construct):
         id_: str,
         config: StackConfig,
         *,
-        results: ResultsBucket,
+        results: ResultsStorage,
         bundle_dir: Path,
         key: StackKey | None = None,
     ) -> None:
@@ -88,21 +91,14 @@ class ReportProcessor(Construct):
             function_name=names.report_function,
             description="Summarizes JUnit XML from test runs into markdown, JSON and metrics",
             role=self.role.arn,
-            runtime=RUNTIME,
-            handler=HANDLER,
+            runtime=REPORT_PROCESSOR_RUNTIME,
+            handler=REPORT_PROCESSOR_HANDLER,
             filename=self.bundle.path,
             source_code_hash=self.bundle.asset_hash,
             memory_size=settings.memory_mb,
             timeout=settings.timeout_seconds,
             reserved_concurrent_executions=settings.reserved_concurrency,
-            environment={
-                "variables": {
-                    "PROJECT": config.project,
-                    "ENVIRONMENT": config.environment,
-                    "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
-                    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                }
-            },
+            environment={"variables": report_processor_environment(config)},
             kms_key_arn=key.arn if key else None,
             tracing_config={"mode": "Active"},
             depends_on=[self.log_group, role_policy],

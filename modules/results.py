@@ -1,7 +1,8 @@
 """The results bucket: private, encrypted, versioned, TLS-only, expiring old runs.
 
-Layout: the runner writes `runs/` and `docs/latest/`, the report processor
-writes `reports/`. The ObjectCreated notification lives in reporting.py next to its function.
+Layout (runner_image/runner/layout.py): the runner writes `runs/` and `docs/latest/`, the report
+processor writes `reports/`. The ObjectCreated notification lives in reporting.py next to its
+function.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
+from runner.layout import DOCS_PREFIX, REPORTS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import Statement
 
-RUNS_PREFIX = "runs/"
-REPORTS_PREFIX = "reports/"
-DOCS_PREFIX = "docs/latest/"
 
+class ResultsStorage(Construct):
+    """The results bucket as deployed, with its policies and lifecycle (ltr reads it through
+    ltr.aws.ResultsReader, the report processor through its own client)."""
 
-class ResultsBucket(Construct):
     def __init__(
         self, scope: Construct, id_: str, config: StackConfig, *, key: StackKey | None = None
     ) -> None:

@@ -6,34 +6,23 @@ failed invocation lands in an SQS queue so nothing is lost silently.
 
 from __future__ import annotations
 
-import json
-
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
 )
 from constructs import Construct
+from runner.layout import DOCS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
+from modules.contract import runner_environment
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
 from modules.operations import failure_queue, log_group, send_failures_statement
-from modules.results import DOCS_PREFIX, RUNS_PREFIX, ResultsBucket
-
-
-def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
-    """Environment shared by the Lambda runner and the Fargate task (read by runner.config)."""
-    return {
-        "RESULTS_BUCKET": bucket_name,
-        "DB_SECRET_ARN": config.database.secret_arn,
-        "RUNNER_COMMANDS": json.dumps(list(config.runner.commands)),
-        "PROJECT": config.project,
-        "ENVIRONMENT": config.environment,
-    }
+from modules.results import ResultsStorage
 
 
 def runner_data_statements(
-    config: StackConfig, results: ResultsBucket, key: StackKey | None = None
+    config: StackConfig, results: ResultsStorage, key: StackKey | None = None
 ) -> list[Statement]:
     """What a run needs, whether on Lambda or Fargate: write results, read the DB secret (and,
     with the stack's key, data keys for the results bucket through S3 only)."""
@@ -71,7 +60,7 @@ class RunnerFunction(Construct):
         *,
         image_uri: str,
         security_group_id: str,
-        results: ResultsBucket,
+        results: ResultsStorage,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)

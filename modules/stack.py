@@ -17,7 +17,7 @@ from modules.network import RunnerNetwork
 from modules.packaging import stage_report_processor
 from modules.registry import RunnerRepository
 from modules.reporting import ReportProcessor
-from modules.results import ResultsBucket
+from modules.results import ResultsStorage
 from modules.runner import RunnerFunction
 from modules.schedule import Schedules
 
@@ -51,7 +51,7 @@ class LambdaTestRunnerStack(TerraformStack):
         )
         self.network = RunnerNetwork(self, "network", config)
         self.repository = RunnerRepository(self, "registry", config)
-        self.results = ResultsBucket(self, "results", config, key=self.key)
+        self.results = ResultsStorage(self, "results", config, key=self.key)
         self.runner = RunnerFunction(
             self,
             "runner",

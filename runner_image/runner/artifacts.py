@@ -1,11 +1,10 @@
-"""Where results go in the bucket, and which files of a run are its artifacts."""
+"""Which files of a run are its artifacts (where they go in the bucket: runner/layout.py)."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 DEFAULT_ARTIFACT_GLOBS: dict[str, tuple[str, ...]] = {
@@ -14,19 +13,6 @@ DEFAULT_ARTIFACT_GLOBS: dict[str, tuple[str, ...]] = {
 }
 MAX_ARTIFACTS = 2000
 _WILDCARD = re.compile(r"[*?\[]")
-
-
-def command_slug(command: str) -> str:
-    """`scribe:generate` -> `scribe-generate`: safe in S3 keys and file names."""
-    return re.sub(r"[^a-z0-9._-]+", "-", command.lower()).strip("-") or "command"
-
-
-def run_prefix(started_at: datetime, run_id: str, command: str) -> str:
-    return f"runs/{started_at:%Y-%m-%d}/{run_id}/{command_slug(command)}/"
-
-
-def latest_docs_prefix(command: str) -> str:
-    return f"docs/latest/{command_slug(command)}/"
 
 
 def check_glob(pattern: str) -> str:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from .commands import ArgumentError, spec_for, validate_args
+from .layout import InvalidRunId, validate_run_id
 
 MAX_EVENT_BYTES = 16 * 1024
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ALLOWED_KEYS = frozenset({"command", "args", "run_id"})
 
 
@@ -31,17 +30,6 @@ class RunRequest:
 def new_run_id(now: datetime) -> str:
     """Sortable by time, unique across concurrent runs."""
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-
-
-def validate_run_id(run_id: object) -> str:
-    if not isinstance(run_id, str):
-        raise RejectedInput(f"run_id must be a string, got {type(run_id).__name__}")
-    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
-        raise RejectedInput(
-            f"invalid run_id {run_id[:80]!r}: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, without '..'"
-        )
-    return run_id
 
 
 def parse_request(
@@ -64,7 +52,10 @@ def parse_request(
         raise RejectedInput(str(error)) from None
     if run_id is None:
         return RunRequest(command, normal_args, new_run_id(now), run_id_given=False)
-    return RunRequest(command, normal_args, validate_run_id(run_id), run_id_given=True)
+    try:
+        return RunRequest(command, normal_args, validate_run_id(run_id), run_id_given=True)
+    except InvalidRunId as error:
+        raise RejectedInput(str(error)) from None
 
 
 def parse_event(event: object, allowed: Sequence[str], now: datetime) -> RunRequest:

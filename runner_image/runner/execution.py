@@ -15,17 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from .artifacts import (
-    collect,
-    command_slug,
-    content_type,
-    latest_docs_prefix,
-    run_prefix,
-    writable_roots,
-)
+from .artifacts import collect, content_type, writable_roots
 from .config import RunnerConfig
 from .database import DatabaseSecret, SecretUnavailable, unreachable_reason
 from .events import RunRequest
+from .layout import command_slug, latest_docs_prefix, run_prefix
 from .process import run_child
 from .redact import Redactor
 from .workspace import build_mirror, write_php_ini

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from demo.pipeline import (
+from demo.delivery import (
     NotificationRule,
     StoredObject,
     function_name_from_arn,

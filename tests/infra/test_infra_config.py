@@ -13,7 +13,6 @@ from modules.config import (
     ConfigError,
     load_config,
     parse_config,
-    resolve_config_source,
 )
 
 EXAMPLE = json.loads(DEFAULT_CONFIG_PATH.read_text())
@@ -306,15 +305,6 @@ def test_missing_environment_file_lists_known_environments():
 
 def test_environment_name_maps_to_config_file():
     assert load_config("example").environment == "example"
-
-
-def test_config_source_precedence():
-    default = resolve_config_source({}, {})
-    assert default == str(DEFAULT_CONFIG_PATH)
-    assert resolve_config_source({"LTR_ENV": "dev"}, {"ltrEnv": "prod"}) == "dev"
-    assert resolve_config_source({"LTR_CONFIG": "/x.json", "LTR_ENV": "dev"}, {}) == "/x.json"
-    assert resolve_config_source({}, {"ltrEnv": "prod"}) == "prod"
-    assert resolve_config_source({}, {"ltrConfig": "a.json", "ltrEnv": "prod"}) == "a.json"
 
 
 def test_scheduled_run_shapes():

@@ -296,6 +296,7 @@ def test_report_processor_is_a_python_312_zip_with_powertools_settings(synthesiz
         "ENVIRONMENT": "example",
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaTestRunner",
         "POWERTOOLS_SERVICE_NAME": "report-processor",
+        "RUNNER_COMMANDS": '["test", "scribe:generate", "api:export-markdown"]',
     }
     assert (synthesized.stack_dir / report["filename"]).is_file()
 

@@ -3,7 +3,8 @@
 Its own server because asynchronous invocations need moto's Docker-free Lambda backend, which has
 to be chosen before any function exists and would hide the shared server's functions from other
 tests. The resources are created with boto3 under the names and environment the stack gives them
-(modules.config derives the names; the full Terraform path is tested in tests/e2e).
+(modules.config derives the names, modules.contract the environments; the full Terraform path
+is tested in tests/e2e).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import pytest
 
 from demo.services import MotoServer
 from modules.config import load_config
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO_ROOT / "config" / "example.json"
+from modules.contract import (
+    REPORT_PROCESSOR_HANDLER,
+    REPORT_PROCESSOR_RUNTIME,
+    report_processor_environment,
+    runner_environment,
+)
+from tests.ltr.helpers import EXAMPLE_CONFIG, REPO_ROOT
 
 
 @dataclass
@@ -87,31 +92,16 @@ def create_stack_resources(emulator: MotoServer, config_path: Path) -> LtrStack:
         Code={"ImageUri": f"123456789012.dkr.ecr.{stack.region}.amazonaws.com/x:v1"},
         Timeout=stack.runner.timeout_seconds,
         MemorySize=stack.runner.memory_mb,
-        Environment={
-            "Variables": {
-                "RESULTS_BUCKET": names.results_bucket,
-                "DB_SECRET_ARN": stack.database.secret_arn,
-                "RUNNER_COMMANDS": json.dumps(list(stack.runner.commands)),
-                "PROJECT": stack.project,
-                "ENVIRONMENT": stack.environment,
-            }
-        },
+        Environment={"Variables": runner_environment(stack, names.results_bucket)},
     )
     report_arn = lambda_client.create_function(
         FunctionName=names.report_function,
         Role=role_arn,
-        Runtime="python3.12",
-        Handler="report_processor.handler.handler",
+        Runtime=REPORT_PROCESSOR_RUNTIME,
+        Handler=REPORT_PROCESSOR_HANDLER,
         Code={"ZipFile": _zip_of(REPO_ROOT / "report_processor")},
         Timeout=300,
-        Environment={
-            "Variables": {
-                "PROJECT": stack.project,
-                "ENVIRONMENT": stack.environment,
-                "POWERTOOLS_METRICS_NAMESPACE": stack.metrics_namespace,
-                "POWERTOOLS_SERVICE_NAME": "report-processor",
-            }
-        },
+        Environment={"Variables": report_processor_environment(stack)},
     )["FunctionArn"]
     s3.put_bucket_notification_configuration(
         Bucket=names.results_bucket,

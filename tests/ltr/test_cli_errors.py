@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -12,32 +11,8 @@ from pathlib import Path
 import pytest
 
 from demo.services import free_port
-from ltr.cli import main
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO_ROOT / "config" / "example.json"
-
-
-def run_ltr(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("ltr: "), err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
-
-
-def other_env_config(tmp_path: Path, environment: str) -> Path:
-    raw = json.loads(EXAMPLE.read_text())
-    raw["environment"] = environment
-    path = tmp_path / f"{environment}.json"
-    path.write_text(json.dumps(raw))
-    return path
+from tests.ltr.helpers import EXAMPLE_CONFIG as EXAMPLE
+from tests.ltr.helpers import assert_one_line_error, other_env_config, run_ltr
 
 
 def test_unknown_command_is_rejected_before_any_aws_call(monkeypatch):
@@ -50,7 +25,7 @@ def test_unknown_command_is_rejected_before_any_aws_call(monkeypatch):
 
 def test_argument_with_a_newline_is_rejected(aws_env):
     code, _, err = run_ltr("run", "test", "--filter", "a\nb")
-    assert_one_line_error(code, err, "NUL or line break")
+    assert_one_line_error(code, err, "contains a control character")
 
 
 @pytest.mark.parametrize(
@@ -121,7 +96,7 @@ def test_no_credentials(aws_env, monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["report", "../x"], "run id '../x' is not valid"),
+        (["report", "../x"], "invalid run_id '../x'"),
         (["report", "r1", "--format", "xml"], "invalid choice"),
         (["runs", "--limit", "0"], "--limit 0"),
         (["docs", "--expires", "0"], "--expires 0"),

@@ -3,7 +3,6 @@ produced (in-process, as in `make demo`: moto cannot run a container Lambda here
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import queue
@@ -16,26 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from demo.pipeline import (
-    LocalRunnerSettings,
-    NotificationDelivery,
-    describe_function,
-    invoke_runner,
-    read_text,
-    store_database_secret,
-)
-from ltr.cli import main
+from demo.delivery import NotificationDelivery
+from demo.lambda_runtime import LocalRunnerSettings, describe_function, invoke_runner
+from demo.pipeline import read_text, store_database_secret
 from ltr.core import format_pass_rate
 from modules.config import load_config
+from tests.ltr.helpers import REPO_ROOT, run_ltr
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("test", "scribe:generate", "api:export-markdown")
-
-
-def run_ltr(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 class Results:
@@ -182,13 +169,26 @@ def drain(lines: queue.Queue) -> str:
 
 
 @pytest.mark.parametrize(
-    ("args", "expected_exit"),
+    ("args", "expected_exit", "outcome"),
     [
-        ((), 1),  # the fixture fails and errors on purpose
-        (("--filter", "SlugTest"), 0),
+        (
+            (),
+            1,
+            "test: failed, exit code",
+        ),  # the fixture fails and errors on purpose
+        (("--filter", "SlugTest"), 0, "test: passed, exit code 0, "),
+        # PHPUnit exits 0 when the filter matches nothing; the report says no tests ran, and
+        # that is not a pass (issue 9).
+        (
+            ("--filter", "NoSuchTestAnywhere"),
+            1,
+            "test: passed, exit code 0, report no_tests, 0 passed",
+        ),
     ],
 )
-def test_run_wait_follows_the_run_to_its_summary(aws_env, results, args, expected_exit, tmp_path):
+def test_run_wait_follows_the_run_to_its_summary(
+    aws_env, results, args, expected_exit, outcome, tmp_path
+):
     stdout = (tmp_path / "stdout").open("w+")
     process, lines = start_ltr(aws_env, stdout, "run", "test", *args, "--wait", "--timeout", "240")
     try:
@@ -207,7 +207,7 @@ def test_run_wait_follows_the_run_to_its_summary(aws_env, results, args, expecte
     prefix = f"reports/{run_path(response, results.stack.bucket)}"
     assert out == results.text(prefix + "summary.md").rstrip("\n") + "\n"
     assert f"run {run_id}: waiting for the runner's manifest" in err
-    assert f"run {run_id} test: {response['status']}" in err
+    assert f"run {run_id} {outcome}" in err
     assert "Traceback" not in err
 
 

@@ -7,38 +7,36 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from runner.layout import ResultKey, RunLocation, days_from_prefixes, parse_result_key
 
 from ltr.core import (
-    RUN_ID_PATTERN,
     DocsObject,
     ExitCode,
     LtrError,
     Observation,
     Phase,
-    ResultKey,
     candidate_days,
-    command_slug,
+    endpoint_problem,
     exit_code_for,
     format_duration,
     format_pass_rate,
     format_started,
     group_docs,
-    new_run_id,
-    newest_days_first,
     outcome_line,
-    parse_result_key,
     phase_of,
     render_runs,
     run_record,
     split_run_argv,
     summary_counts,
+    terminal_safe,
+    unreadable_record,
     validate_run_id,
     validate_run_request,
     wait_for_run,
 )
 
 ALLOWED = ("test", "scribe:generate", "api:export-markdown")
-KEY = ResultKey("runs", "2025-03-01", "r1", "test", "manifest.json")
+KEY = RunLocation("2025-03-01", "r1", "test")
 
 
 def manifest(**overrides):
@@ -57,9 +55,12 @@ def manifest(**overrides):
     return value
 
 
-def summary(tests=10, passed=8, failed=1, errors=0, skipped=1):
+def summary(tests=10, passed=8, failed=1, errors=0, skipped=1, status=None):
     runnable = tests - skipped
+    if status is None:
+        status = "failed" if failed or errors else ("passed" if passed else "no_tests")
     return {
+        "status": status,
         "totals": {
             "tests": tests,
             "passed": passed,
@@ -88,10 +89,11 @@ def test_run_request_event_carries_the_client_run_id():
     ("command", "args", "fragment"),
     [
         ("migrate:fresh", [], "'migrate:fresh' is not allowed: choose one of test, scribe"),
-        ("test", ["--filter\nX"], "NUL or line break"),
-        ("test", ["a\x00"], "NUL or line break"),
-        ("test", ["x" * 600], "too long"),
-        ("test", ["-v"] * 40, "too many arguments"),
+        ("test", ["--filter", "X\nY"], "contains a control character"),
+        ("test", ["--filter", "a\x00"], "contains a control character"),
+        ("test", ["--filter", "x" * 600], "argument of 600 characters; at most 512"),
+        ("test", ["--testdox"] * 40, "too many arguments (40); at most 32"),
+        ("test", ["--log-junit=/etc/passwd"], "--log-junit is set by the runner"),
     ],
 )
 def test_bad_run_requests_name_the_problem(command, args, fragment):
@@ -103,34 +105,13 @@ def test_bad_run_requests_name_the_problem(command, args, fragment):
 
 @pytest.mark.parametrize("run_id", ["../etc", "a/b", "", "-x", "a" * 65, "a b", "r1\n", "a..b"])
 def test_run_ids_that_could_escape_a_prefix_are_rejected(run_id):
-    with pytest.raises(LtrError, match="is not valid"):
+    with pytest.raises(LtrError, match="invalid run_id .*as printed by `ltr runs`"):
         validate_run_id(run_id)
 
 
-@given(
-    st.datetimes(
-        min_value=datetime(2000, 1, 1), max_value=datetime(9998, 1, 1), timezones=st.just(UTC)
-    ),
-    st.text("0123456789abcdef", min_size=8, max_size=8),
-)
-def test_generated_run_ids_are_valid_and_sort_by_time(moment, entropy):
-    run_id = new_run_id(moment, entropy)
-    assert RUN_ID_PATTERN.fullmatch(run_id)
-    later = new_run_id(moment.replace(year=min(moment.year + 1, 9999)), entropy)
-    assert later >= run_id
-
-
 def test_argument_check_errors_become_one_line():
-    def runner_rules(command, args):
-        raise ValueError("option '--bogus' is not accepted for test")
-
-    with pytest.raises(LtrError, match=r"^test: option '--bogus' is not accepted"):
-        validate_run_request("test", ["--bogus"], ALLOWED, "r1", runner_rules)
-
-
-def test_command_slug_matches_the_runner_layout():
-    assert command_slug("scribe:generate") == "scribe-generate"
-    assert command_slug("api:export-markdown") == "api-export-markdown"
+    with pytest.raises(LtrError, match=r"^test: option '--bogus' is not accepted for test"):
+        validate_run_request("test", ["--bogus"], ALLOWED, "r1")
 
 
 # --------------------------------------------------------------------------- argv
@@ -170,7 +151,7 @@ def test_bad_run_argv(argv, fragment):
 
 def test_result_keys_parse_and_junk_is_ignored():
     assert parse_result_key("reports/2025-03-01/r1/test/summary.md") == ResultKey(
-        "reports", "2025-03-01", "r1", "test", "summary.md"
+        "reports", RunLocation("2025-03-01", "r1", "test"), "summary.md"
     )
     assert parse_result_key("runs/2025-03-01/r1/scribe-generate/public/docs/index.html").name == (
         "public/docs/index.html"
@@ -188,7 +169,7 @@ def test_candidate_days_cover_midnight_and_skew_start_day_first():
 
 def test_newest_days_first_ignores_foreign_prefixes():
     prefixes = ["runs/2025-01-02/", "runs/latest/", "runs/2025-03-01/", "runs/../"]
-    assert newest_days_first(prefixes, "runs") == ["2025-03-01", "2025-01-02"]
+    assert days_from_prefixes(prefixes) == ["2025-03-01", "2025-01-02"]
 
 
 # --------------------------------------------------------------------------- records
@@ -216,22 +197,45 @@ def test_summary_counts_reject_impossible_values():
     assert summary_counts(broken_rate).pass_rate is None
 
 
+NO_JUNIT = ["runs/2025-03-01/r1/test/output.log"]
+
+
 @pytest.mark.parametrize(
-    ("status", "counts", "expected"),
+    ("status", "artifacts", "counts", "expected"),
     [
-        ("passed", summary(failed=0, passed=9), ExitCode.OK),
-        ("passed", None, ExitCode.OK),
-        ("failed", summary(), ExitCode.RUN_NOT_PASSED),
-        ("error", None, ExitCode.RUN_NOT_PASSED),
-        ("timed_out", None, ExitCode.RUN_NOT_PASSED),
+        ("passed", None, summary(failed=0, passed=9), ExitCode.OK),
+        # A command that uploads no JUnit (docs): the runner's verdict is all there is.
+        ("passed", NO_JUNIT, None, ExitCode.OK),
+        ("failed", None, summary(), ExitCode.RUN_NOT_PASSED),
+        ("error", NO_JUNIT, None, ExitCode.RUN_NOT_PASSED),
+        ("timed_out", None, summary(failed=0, passed=9), ExitCode.RUN_NOT_PASSED),
+        ("rejected", NO_JUNIT, None, ExitCode.RUN_NOT_PASSED),
         # A manifest that says passed while the JUnit says otherwise does not pass.
-        ("passed", summary(failed=0, errors=1, passed=8), ExitCode.RUN_NOT_PASSED),
-        # JUnit uploaded but unusable: the report says so, and that is not a pass.
-        ("passed", {**summary(0, 0, 0, 0, 0), "status": "unusable"}, ExitCode.RUN_NOT_PASSED),
+        ("passed", None, summary(failed=0, errors=1, passed=8), ExitCode.RUN_NOT_PASSED),
+        # Every report status but "passed" is not a pass (issue 9's statuses included).
+        ("passed", None, summary(0, 0, 0, 0, 0, status="unusable"), ExitCode.RUN_NOT_PASSED),
+        ("passed", None, summary(0, 0, 0, 0, 0), ExitCode.RUN_NOT_PASSED),  # no_tests
+        ("passed", None, summary(3, 0, 0, 0, 3), ExitCode.RUN_NOT_PASSED),  # all skipped
+        ("passed", None, summary(failed=0, passed=9, status="error"), ExitCode.RUN_NOT_PASSED),
+        ("passed", None, summary(failed=0, passed=9, status="timed_out"), ExitCode.RUN_NOT_PASSED),
+        ("passed", None, summary(failed=0, passed=9, status="PASSED"), ExitCode.RUN_NOT_PASSED),
+        # A report that says passed while its counts say otherwise does not pass either.
+        ("passed", None, summary(failed=1, status="passed"), ExitCode.RUN_NOT_PASSED),
+        # JUnit uploaded, summary without a status (or none readable): not a pass.
+        ("passed", None, {**summary(failed=0, passed=9), "status": None}, ExitCode.RUN_NOT_PASSED),
+        ("passed", None, None, ExitCode.RUN_NOT_PASSED),
     ],
 )
-def test_exit_code_decision(status, counts, expected):
-    assert exit_code_for(run_record(manifest(status=status), KEY, counts)) is expected
+def test_exit_code_is_0_only_when_run_and_report_passed(status, artifacts, counts, expected):
+    overrides = (
+        {"status": status} if artifacts is None else {"status": status, "artifacts": artifacts}
+    )
+    assert exit_code_for(run_record(manifest(**overrides), KEY, counts)) is expected
+
+
+def test_outcome_line_names_a_report_status_that_differs():
+    record = run_record(manifest(), KEY, summary(0, 0, 0, 0, 0))
+    assert "run r1 test: passed, exit code 0, report no_tests, 0 passed" in outcome_line(record)
 
 
 def test_phase_waits_for_the_summary_only_when_junit_was_uploaded():
@@ -261,7 +265,7 @@ def test_runs_table_aligns_columns():
         run_record(manifest(), KEY, summary()),
         run_record(
             manifest(command="scribe:generate", artifacts=[]),
-            ResultKey("runs", "2025-03-01", "r2-long-run-id", "scribe-generate", "manifest.json"),
+            RunLocation("2025-03-01", "r2-long-run-id", "scribe-generate"),
         ),
     ]
     lines = render_runs(records).splitlines()
@@ -271,6 +275,13 @@ def test_runs_table_aligns_columns():
     assert lines[2].split()[:5] == ["r1", "test", "passed", "88.9%", "8/9"]
     assert lines[3].split()[:4] == ["r2-long-run-id", "scribe:generate", "passed", "-"]
     assert lines[2].index("test") == lines[3].index("scribe:generate")
+
+
+def test_outcome_line_carries_the_runners_message():
+    record = run_record(
+        manifest(status="error", exit_code=None, message="database unreachable\nsecond line"), KEY
+    )
+    assert outcome_line(record).endswith("(database unreachable)")
 
 
 def test_outcome_line_says_what_happened():
@@ -367,3 +378,94 @@ def test_everything_after_double_dash_reaches_the_command_untouched(tail, wait):
     parsed = split_run_argv(argv)
     assert parsed.args == tuple(tail)
     assert parsed.wait is wait
+
+
+# --------------------------------------------------------------------------- untrusted text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("plain ünïcode 日本", "plain ünïcode 日本"),
+        ("\x1b[31mred\x1b[0m", "\\u001b[31mred\\u001b[0m"),
+        ("\x1b]0;pwned\x07", "\\u001b]0;pwned\\u0007"),
+        ("one\rtwo", "one\\u000dtwo"),
+        ("a\nb\tc", "a\\u000ab\\u0009c"),
+        ("\x9b2J", "\\u009b2J"),  # the one-byte CSI
+        ("\x7f", "\\u007f"),
+        ("abc\u202edcba", "abc\\u202edcba"),  # right-to-left override
+    ],
+)
+def test_terminal_safe_shows_controls_instead_of_obeying_them(raw, expected):
+    assert terminal_safe(raw) == expected
+    assert terminal_safe(expected) == expected  # idempotent
+
+
+def test_terminal_safe_keeps_lines_and_tabs_of_multiline_text_only():
+    assert terminal_safe("# t\n\tx\x1b[2J", multiline=True) == "# t\n\tx\\u001b[2J"
+
+
+@given(st.text())
+def test_nothing_that_acts_on_a_terminal_survives(text):
+    for multiline in (False, True):
+        safe = terminal_safe(text, multiline=multiline)
+        allowed = "\n\t" if multiline else ""
+        assert all(
+            ord(c) >= 0x20
+            and not 0x7F <= ord(c) <= 0x9F
+            and c not in "\u2028\u2029"
+            and not "\u202a" <= c <= "\u202e"
+            and not "\u2066" <= c <= "\u2069"
+            or c in allowed
+            for c in safe
+        )
+
+
+def test_a_hostile_manifest_cannot_break_the_runs_table():
+    hostile = run_record(
+        manifest(
+            command="test\n\x1b[2Jfake-row  passed",
+            status="passed\r\x1b[32mgreen",
+            started_at="\x1b]0;title\x07",
+            message="x" * 5000,
+        ),
+        KEY,
+    )
+    table = render_runs([hostile, run_record(manifest(), KEY)])
+    lines = table.splitlines()
+    assert len(lines) == 4  # header, separator, one line per record
+    assert "\x1b" not in table and "\r" not in table and "\x07" not in table
+    assert all(len(line) < 300 for line in lines)
+    assert "\x1b" not in outcome_line(hostile) and "\n" not in outcome_line(hostile)
+
+
+def test_an_unreadable_manifest_becomes_a_listed_record():
+    record = unreadable_record(KEY, "s3://b/runs/2025-03-01/r1/test/manifest.json is not JSON")
+    assert (record.run_id, record.command, record.status) == ("r1", "test", "unreadable")
+    assert exit_code_for(record) is ExitCode.RUN_NOT_PASSED
+    assert render_runs([record]).splitlines()[2].split()[:3] == ["r1", "test", "unreadable"]
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("localhost:4566", "is not an http(s) URL"),
+        ("127.0.0.1", "is not an http(s) URL"),
+        ("http://", "is not an http(s) URL"),
+        ("ftp://host", "is not an http(s) URL"),
+        ("http://exa mple", "contains whitespace"),
+        ("http://host:99999", "bad port"),
+        ("http://host:port", "bad port"),
+    ],
+)
+def test_endpoint_that_is_not_a_url_is_named_with_the_fix(value, fragment):
+    problem = endpoint_problem("AWS_ENDPOINT_URL", value)
+    assert problem is not None and fragment in problem
+    assert "use http(s)://host[:port]" in problem and "unset AWS_ENDPOINT_URL" in problem
+
+
+@pytest.mark.parametrize(
+    "value", ["http://127.0.0.1:5000", "https://s3.eu-west-1.amazonaws.com", "http://[::1]:9000"]
+)
+def test_real_endpoints_are_accepted(value):
+    assert endpoint_problem("AWS_ENDPOINT_URL", value) is None

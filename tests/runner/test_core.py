@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from runner import execution
-from runner.artifacts import collect, command_slug, glob_regex, run_prefix, static_root
+from runner.artifacts import collect, glob_regex, static_root
 from runner.commands import DEFAULT_COMMANDS, KNOWN_COMMANDS, ArgumentError, validate_args
 from runner.config import ConfigError, RunnerConfig
-from runner.events import RUN_ID, RejectedInput, new_run_id, parse_event
+from runner.events import RejectedInput, new_run_id, parse_event
 from runner.execution import RESPONSE_MAX_BYTES, RunOutcome
+from runner.layout import RUN_ID, command_slug, run_prefix
 from runner.redact import MASK, Redactor
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)

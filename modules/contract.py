@@ -1,0 +1,64 @@
+"""What the stack hands each function: environment variables, handlers, service names.
+
+One home for the deployment contract between the stack (modules/runner.py, reporting.py,
+fargate.py) and the code it deploys (runner/config.py, report_processor/handler.py), so the
+tests, the demo and `ltr`'s emulator fixtures build exactly what the stack deploys.
+
+Import-light on purpose: no cdktf, no provider bindings (importing those takes ~20 s), only
+modules.config, which is itself free of them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from modules.config import StackConfig
+
+# ----------------------------------------------------------------------------- variable names
+# Read by runner/config.py (Lambda and Fargate alike).
+RESULTS_BUCKET = "RESULTS_BUCKET"
+DB_SECRET_ARN = "DB_SECRET_ARN"  # noqa: S105 (a variable name, not a secret)
+RUNNER_COMMANDS = "RUNNER_COMMANDS"  # JSON list of the allowlisted artisan commands
+PROJECT = "PROJECT"
+ENVIRONMENT = "ENVIRONMENT"
+# Read by report_processor/handler.py (and by Powertools itself).
+METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+# The report processor reads RUNNER_COMMANDS too: the Command metric dimension takes only
+# values from the deployed allowlist (issue 9), in the same JSON format the runner reads.
+
+# ----------------------------------------------------------------------------- handlers
+REPORT_PROCESSOR_HANDLER = "report_processor.handler.handler"
+REPORT_PROCESSOR_RUNTIME = "python3.12"
+REPORT_PROCESSOR_SERVICE = "report-processor"
+# The runner image's own CMD (runner_image/Dockerfile); the stack does not override it.
+RUNNER_IMAGE_HANDLER = "runner.handler.handler"
+# The Fargate task runs the runner's command line instead of the Lambda runtime client.
+FARGATE_ENTRY_POINT = ("python", "-m", "runner")
+
+
+def commands_value(config: StackConfig) -> str:
+    """The allowlist as both functions read it: a JSON list of command names."""
+    return json.dumps(list(config.runner.commands))
+
+
+def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
+    """The runner's variables, on Lambda and Fargate alike. `bucket_name` is a Terraform
+    reference in the stack and the plain name elsewhere."""
+    return {
+        RESULTS_BUCKET: bucket_name,
+        DB_SECRET_ARN: config.database.secret_arn,
+        RUNNER_COMMANDS: commands_value(config),
+        PROJECT: config.project,
+        ENVIRONMENT: config.environment,
+    }
+
+
+def report_processor_environment(config: StackConfig) -> dict[str, str]:
+    return {
+        PROJECT: config.project,
+        ENVIRONMENT: config.environment,
+        METRICS_NAMESPACE: config.metrics_namespace,
+        SERVICE_NAME: REPORT_PROCESSOR_SERVICE,
+        RUNNER_COMMANDS: commands_value(config),
+    }

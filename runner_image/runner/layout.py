@@ -1,0 +1,167 @@
+"""The results bucket's layout: every prefix, key and file name, in one pure module.
+
+The runner writes it, `ltr`, the stack (modules/) and the demo read it; all of them import this
+module. The report processor's zip cannot import the runner, so report_processor/routing.py keeps
+its own copy of the prefixes and key shape, held equal by tests/test_layout_contract.py.
+
+    runs/<date>/<run_id>/<slug>/manifest.json   the runner's record of the run (written last
+                                output.log       but one: junit.xml follows it)
+                                junit.xml        the trigger of the report processor
+                                <artifact path>  files the command generated (docs, ...)
+    reports/<date>/<run_id>/<slug>/summary.md|json   the report processor's summaries
+    reports/latest/summary.md|json                    the newest report
+    reports/.processed/<digest>.json                  markers of processed object versions
+    docs/latest/<slug>/<artifact path>                the last passing run's generated docs
+    history/                                          reserved for the history work
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+RUNS_PREFIX = "runs/"
+REPORTS_PREFIX = "reports/"
+LATEST_REPORT_PREFIX = "reports/latest/"
+MARKER_PREFIX = "reports/.processed/"
+DOCS_PREFIX = "docs/latest/"
+HISTORY_PREFIX = "history/"  # reserved: nothing writes it yet
+
+MANIFEST = "manifest.json"
+JUNIT = "junit.xml"
+OUTPUT_LOG = "output.log"
+SUMMARY_MARKDOWN = "summary.md"
+SUMMARY_JSON = "summary.json"
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NOT_IN_SLUG = re.compile(r"[^a-z0-9._-]+")
+
+
+class InvalidRunId(ValueError):
+    """A run id that would not make one safe path segment; the message says what would."""
+
+
+def validate_run_id(run_id: object) -> str:
+    """The run id itself, or InvalidRunId naming it and the rule."""
+    if not isinstance(run_id, str):
+        raise InvalidRunId(f"run_id must be a string, got {type(run_id).__name__}")
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise InvalidRunId(
+            f"invalid run_id {run_id[:80]!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, without '..'"
+        )
+    return run_id
+
+
+def command_slug(command: str) -> str:
+    """`scribe:generate` -> `scribe-generate`: lower case, safe in S3 keys and file names."""
+    return _NOT_IN_SLUG.sub("-", command.lower()).strip("-") or "command"
+
+
+def day_of(moment: datetime | date) -> str:
+    """The `<date>` segment: the day of the run's start, in the timezone `moment` carries (the
+    runner passes UTC)."""
+    return f"{moment:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """Where one command of one run keeps its files, and where its report goes."""
+
+    day: str
+    run_id: str
+    slug: str
+
+    @classmethod
+    def of(cls, started_at: datetime, run_id: str, command: str) -> RunLocation:
+        return cls(day_of(started_at), validate_run_id(run_id), command_slug(command))
+
+    @property
+    def path(self) -> str:
+        """`<date>/<run_id>/<slug>`: the same below `runs/` and `reports/`."""
+        return f"{self.day}/{self.run_id}/{self.slug}"
+
+    @property
+    def run_prefix(self) -> str:
+        return f"{RUNS_PREFIX}{self.path}/"
+
+    @property
+    def report_prefix(self) -> str:
+        return f"{REPORTS_PREFIX}{self.path}/"
+
+    @property
+    def manifest_key(self) -> str:
+        return self.run_prefix + MANIFEST
+
+    @property
+    def junit_key(self) -> str:
+        return self.run_prefix + JUNIT
+
+    @property
+    def output_log_key(self) -> str:
+        return self.run_prefix + OUTPUT_LOG
+
+    def artifact_key(self, relative: str) -> str:
+        return self.run_prefix + relative
+
+    @property
+    def summary_markdown_key(self) -> str:
+        return self.report_prefix + SUMMARY_MARKDOWN
+
+    @property
+    def summary_json_key(self) -> str:
+        return self.report_prefix + SUMMARY_JSON
+
+
+def run_prefix(started_at: datetime, run_id: str, command: str) -> str:
+    """`runs/<date>/<run_id>/<slug>/` for a run started at `started_at`."""
+    return RunLocation.of(started_at, run_id, command).run_prefix
+
+
+def day_prefix(day: str) -> str:
+    """`runs/<date>/`: every run filed under one day."""
+    return f"{RUNS_PREFIX}{day}/"
+
+
+def run_id_prefix(day: str, run_id: str) -> str:
+    """`runs/<date>/<run_id>/`: every command of one run."""
+    return f"{RUNS_PREFIX}{day}/{run_id}/"
+
+
+def latest_docs_prefix(command: str) -> str:
+    return f"{DOCS_PREFIX}{command_slug(command)}/"
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """A key under runs/ or reports/, split: `<area>/<day>/<run_id>/<slug>/<name>`."""
+
+    area: str  # "runs" or "reports"
+    location: RunLocation
+    name: str
+
+
+def parse_result_key(key: str) -> ResultKey | None:
+    """The parts of a run or report key, or None when the key is not one (junk is ignored)."""
+    parts = key.split("/")
+    if len(parts) < 5 or f"{parts[0]}/" not in (RUNS_PREFIX, REPORTS_PREFIX):
+        return None
+    area, day, run_id, slug = parts[:4]
+    name = "/".join(parts[4:])
+    if not DAY.fullmatch(day) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        return None
+    if not slug or not name:
+        return None
+    return ResultKey(area, RunLocation(day, run_id, slug), name)
+
+
+def days_from_prefixes(prefixes: list[str], area_prefix: str = RUNS_PREFIX) -> list[str]:
+    """Day names from S3 common prefixes (`runs/2025-01-31/`), newest first, junk ignored."""
+    days = {
+        prefix[len(area_prefix) :].rstrip("/")
+        for prefix in prefixes
+        if prefix.startswith(area_prefix)
+    }
+    return sorted((day for day in days if DAY.fullmatch(day)), reverse=True)
