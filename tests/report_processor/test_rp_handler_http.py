@@ -9,7 +9,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote_plus
 
+from report_processor.aws import ResultsBucket
+from report_processor.config import ProcessorConfig
 from report_processor.handler import handler
+from report_processor.process import S3Record, process_object
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -62,3 +65,67 @@ def test_handler_over_http_publishes_once_and_writes_reports(moto_server, monkey
     assert summary["totals"]["flaky"] == 1
     latest = s3.get_object(Bucket=bucket, Key="reports/latest/summary.md")["Body"].read()
     assert latest.decode("utf-8").startswith("# ❌ Test report: failed")
+
+
+def _bucket(moto_server) -> tuple[object, str]:
+    s3 = moto_server.client("s3")
+    bucket = f"ltr-results-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    return s3, bucket
+
+
+def test_conditional_writes_over_http(moto_server, monkeypatch):
+    """What moto 5.2.5 does with If-Match / If-None-Match on PutObject, as real S3 documents it."""
+    for name, value in moto_server.env.items():
+        monkeypatch.setenv(name, value)
+    s3, bucket = _bucket(moto_server)
+    storage = ResultsBucket(bucket, s3)
+    key = "reports/latest/summary.json"
+    assert storage.put_text_if(key, "{}", "application/json", None) is True
+    assert storage.put_text_if(key, "{}", "application/json", None) is False  # exists now
+    document, etag = storage.read_json_with_etag(key, 1024)
+    assert document == {} and etag == storage.etag(key)
+    assert storage.put_text_if(key, '{"a": 1}', "application/json", etag) is True
+    assert storage.put_text_if(key, '{"a": 2}', "application/json", etag) is False  # stale ETag
+    assert storage.read_json(key, 1024) == {"a": 1}
+    assert storage.put_text_if("reports/latest/gone.json", "{}", "application/json", etag) is False
+
+
+class RacingStorage:
+    """A ResultsBucket behind which another run writes latest right after we read it."""
+
+    def __init__(self, inner: ResultsBucket, newer_document: str) -> None:
+        self.inner = inner
+        self.newer_document = newer_document
+        self.raced = False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def read_json_with_etag(self, key, max_bytes):
+        result = self.inner.read_json_with_etag(key, max_bytes)
+        if not self.raced:
+            self.raced = True
+            self.inner.put_text(key, self.newer_document, "application/json")
+        return result
+
+
+def test_a_concurrent_newer_run_wins_the_race_for_latest(moto_server, monkeypatch):
+    for name, value in moto_server.env.items():
+        monkeypatch.setenv(name, value)
+    s3, bucket = _bucket(moto_server)
+    run = "runs/2025-11-27/r-old/test"
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"{run}/manifest.json",
+        Body=json.dumps({"run_id": "r-old", "started_at": "2025-11-27T02:00:00Z"}),
+    )
+    s3.put_object(Bucket=bucket, Key=f"{run}/junit.xml", Body=(FIXTURES / "go.xml").read_bytes())
+    newer = json.dumps({"metadata": {"run_id": "r-new", "started_at": "2025-11-28T02:00:00Z"}})
+    storage = RacingStorage(ResultsBucket(bucket, s3), newer)
+    record = S3Record(bucket, f"{run}/junit.xml", None, "seq-1")
+    outcome = process_object(record, storage, ProcessorConfig("shop", "ci"))
+    assert storage.raced
+    assert (outcome.outcome, outcome.latest) == ("processed", "kept")
+    latest = s3.get_object(Bucket=bucket, Key="reports/latest/summary.json")["Body"].read()
+    assert json.loads(latest)["metadata"]["run_id"] == "r-new"
