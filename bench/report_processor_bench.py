@@ -11,7 +11,7 @@ directory, then runs, each in its own subprocess and in the same run:
 
 Reports wall time and peak RSS (from `resource.getrusage(RUSAGE_CHILDREN)` around each child, which
 is the high-water mark of the biggest child so far, so the smaller process runs first) and checks
-the goals: candidate time <= 0.4 x baseline time and candidate peak RSS <= 128 MiB. Exits 1 when a
+the goals: candidate time <= 0.25 x baseline time and candidate peak RSS <= 64 MiB. Exits 1 when a
 goal is missed, so it can gate a change.
 """
 
@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TIME_RATIO_GOAL = 0.4
-RSS_GOAL_MIB = 128
+TIME_RATIO_GOAL = 0.25
+RSS_GOAL_MIB = 64
 
 BASELINE_SCRIPT = """
 import json
