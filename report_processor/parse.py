@@ -78,7 +78,6 @@ class ParseLimits:
 class _Row:
     name: str
     file: str | None
-    tests: int = 0
     passed: int = 0
     failed: int = 0
     errors: int = 0
@@ -86,6 +85,11 @@ class _Row:
     flaky: int = 0
     duration_seconds: float = 0.0
     from_declared_counts: bool = False
+
+    @property
+    def tests(self) -> int:
+        # Derived, not counted: one increment less per testcase on the hot path.
+        return self.passed + self.failed + self.errors + self.skipped
 
 
 @dataclass
@@ -158,7 +162,6 @@ class Accumulator:
                 target = self._overflow_row()
             else:
                 target = self.row(source.name, source.file)
-            target.tests += source.tests
             target.passed += source.passed
             target.failed += source.failed
             target.errors += source.errors
@@ -324,7 +327,8 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     # Frames: [row or None, suite name, file, tests at start, attrs, fallback below,
     #          fault elements at start, tag, hostname, properties, top suites' declared time].
     stack: list[list[Any]] = []
-    tests = passed = failed = errors = skipped = flaky = 0
+    # Every outcome is counted once; a suite's test count is their sum (no counter of its own).
+    passed = failed = errors = skipped = flaky = 0
     # Failure/error elements (rerun and flaky ones too), which is what suites' declared
     # failures + errors count (Surefire counts every rerun, others every element).
     faults = 0
@@ -399,7 +403,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
                     None,
                     suite_name or UNNAMED_SUITE,
                     file,
-                    tests,
+                    passed + failed + errors + skipped,
                     attrs,
                     False,
                     faults,
@@ -443,7 +447,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             _add_property(frame[9], attrs)
 
     def end(name: str) -> None:
-        nonlocal tests, passed, failed, errors, skipped, flaky, total_seconds, slow_floor
+        nonlocal passed, failed, errors, skipped, flaky, total_seconds, slow_floor
         nonlocal in_case, capture_tag, flaky_attrs, suite_fault
         if name == "testcase":
             in_case = False
@@ -461,8 +465,6 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
                     seconds = 0.0
             except (TypeError, ValueError):
                 seconds = lenient_seconds(raw_time)
-            tests += 1
-            row.tests += 1
             total_seconds += seconds
             row.duration_seconds += seconds
             if case_rank == _PASSED:
@@ -505,7 +507,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             frame = stack.pop()
             below = frame[5]
             # Only a <testsuite> stands in for its cases: a <testsuites> root's counts are sums.
-            if tests == frame[3] and not below and name == "testsuite":
+            if passed + failed + errors + skipped == frame[3] and not below and name == "testsuite":
                 below = fold_declared_counts(frame)
             count_declared_not_carried(frame)
             if below and stack:
@@ -524,13 +526,11 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
 
     def count_suite_fault(tag: str) -> None:
         """A suite-level <error>/<failure> is one error case named after its suite."""
-        nonlocal tests, errors, faults, capture_tag, suite_fault
+        nonlocal errors, faults, capture_tag, suite_fault
         frame = stack[-1]
         row = frame[0] or frame_row(frame)
-        tests += 1
         errors += 1
         faults += 1
-        row.tests += 1
         row.errors += 1
         fault = suite_fault or {}
         if capture_tag == tag:
@@ -581,7 +581,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
 
     def fold_declared_counts(frame: list[Any]) -> bool:
         """A suite without testcases that declares counts stands in for its cases, flagged."""
-        nonlocal tests, passed, failed, errors, skipped, total_seconds, faults
+        nonlocal passed, failed, errors, skipped, total_seconds, faults
         attrs = frame[4]
         declared = lenient_count(attrs.get("tests"))
         if declared == 0:
@@ -595,13 +595,11 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
         seconds = lenient_seconds(attrs.get("time"))
         row = frame[0] or frame_row(frame)
         row.from_declared_counts = True
-        row.tests += declared
         row.passed += suite_passed
         row.failed += suite_failed
         row.errors += suite_errors
         row.skipped += suite_skipped
         row.duration_seconds += seconds
-        tests += declared
         passed += suite_passed
         failed += suite_failed
         errors += suite_errors
@@ -617,7 +615,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
         Converters (go test JSON -> JUnit) put a package build failure only on the root's `errors`:
         without this the report would read green over a declared error.
         """
-        nonlocal tests, errors, faults
+        nonlocal errors, faults
         attrs = frame[4]
         if "failures" not in attrs and "errors" not in attrs:
             return
@@ -630,9 +628,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
         label = f"{where} (declared by <{tag}>, carried by no testcase)"
         row = acc.row(label, frame[2])
         row.from_declared_counts = True
-        row.tests += missing
         row.errors += missing
-        tests += missing
         errors += missing
         faults += missing
         acc.failures_not_detailed += missing
@@ -675,7 +671,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     if stack:
         raise JUnitError("the file ends inside a <testsuite>: was the test run cut off?")
 
-    acc.tests += tests
+    acc.tests += passed + failed + errors + skipped
     acc.passed += passed
     acc.failed += failed
     acc.errors += errors
