@@ -129,3 +129,59 @@ def test_a_concurrent_newer_run_wins_the_race_for_latest(moto_server, monkeypatc
     assert (outcome.outcome, outcome.latest) == ("processed", "kept")
     latest = s3.get_object(Bucket=bucket, Key="reports/latest/summary.json")["Body"].read()
     assert json.loads(latest)["metadata"]["run_id"] == "r-new"
+
+
+def _record(bucket: str, key: str, version: str | None, sequencer: str) -> dict:
+    return {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": bucket},
+            "object": {
+                "key": quote_plus(key, safe="/"),
+                "versionId": version,
+                "sequencer": sequencer,
+            },
+        },
+    }
+
+
+def test_routing_vanished_objects_and_forward_only_latest_over_http(
+    moto_server, monkeypatch, capsys
+):
+    for name, value in moto_server.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RUNNER_COMMANDS", '["test"]')
+    s3, bucket = _bucket(moto_server)
+
+    def upload(run: str, started_at: str | None, fixture: str = "go.xml") -> dict:
+        if started_at:
+            manifest = {"run_id": run.split("/")[2], "command": "test", "started_at": started_at}
+            s3.put_object(Bucket=bucket, Key=f"{run}/manifest.json", Body=json.dumps(manifest))
+        key = f"{run}/junit.xml"
+        s3.put_object(Bucket=bucket, Key=key, Body=(FIXTURES / fixture).read_bytes())
+        return _record(bucket, key, None, uuid.uuid4().hex)
+
+    later = upload("runs/2025-11-28/r-later/test", "2025-11-28T02:00:00.000Z")
+    earlier = upload("runs/2025-11-27/r-earlier/test", "2025-11-27T02:00:00.000Z")
+    gone = upload("runs/2025-11-29/r-gone/test", "2025-11-29T02:00:00.000Z")
+    s3.delete_object(Bucket=bucket, Key="runs/2025-11-29/r-gone/test/junit.xml")
+    s3.put_object(
+        Bucket=bucket, Key="runs/2025-11-29/r-x/scribe-generate/sitemap.xml", Body=b"<x/>"
+    )
+    sitemap = _record(bucket, "runs/2025-11-29/r-x/scribe-generate/sitemap.xml", None, "01")
+    capsys.readouterr()
+
+    results = handler({"Records": [later, earlier, gone, sitemap]}, None)["results"]
+    assert [(r["outcome"], r.get("latest")) for r in results] == [
+        ("processed", "replaced"),
+        ("processed", "kept"),
+        ("gone", None),
+        ("ignored", None),
+    ]
+    latest = json.loads(
+        s3.get_object(Bucket=bucket, Key="reports/latest/summary.json")["Body"].read()
+    )
+    assert latest["metadata"]["run_id"] == "r-later"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [record["Command"] for record in emf] == ["test", "test"]
