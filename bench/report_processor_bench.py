@@ -162,8 +162,16 @@ def _write_case(out, rng, cls, dotted, file, name, expected) -> None:
         out.write(head + ">\n            <skipped/>\n          </testcase>\n")
 
 
+CPU_SECONDS: dict[str, float] = {}
+
+
 def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Wall seconds and peak RSS (KiB) of one child process; fails loudly if the child fails."""
+    """Wall seconds and peak RSS (KiB) of one child process; fails loudly if the child fails.
+
+    The child's CPU seconds (user + system) go to CPU_SECONDS[argv[2]]: on a machine shared with
+    other work, wall time grows with the load while CPU time mostly does not.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run(
         argv, capture_output=True, text=True, cwd=REPO_ROOT, env={**os.environ, **(env or {})}
@@ -171,8 +179,9 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, 
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise SystemExit(f"{argv[:4]} failed ({completed.returncode}): {completed.stderr[-2000:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, peak_kib, completed.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS[argv[2]] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, after.ru_maxrss, completed.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, wall, rss in rows:
         print(f"{label:<24} {wall:<22} {rss}")
+    cli_cpu, base_cpu = CPU_SECONDS["report_processor"], CPU_SECONDS[BASELINE_SCRIPT]
+    print(
+        f"cpu time (user+sys): baseline {base_cpu:.2f} s, CLI {cli_cpu:.2f} s, "
+        f"ratio {cli_cpu / base_cpu:.2f}x; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"baseline counted: {base_out.strip()}; CLI totals: {totals}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if time_ok and rss_ok and huge_ok else 1
