@@ -25,7 +25,6 @@ from report_processor.parse import ParseLimits
 from report_processor.render import to_json, to_markdown
 from report_processor.routing import (
     LATEST_PREFIX,
-    RunObject,
     classify_key,
     marker_key,
     metric_command,
@@ -257,7 +256,6 @@ __all__ = [
     "Metric",
     "ObjectTooLarge",
     "Outcome",
-    "RunObject",
     "S3Record",
     "Storage",
     "advance_latest",
