@@ -9,9 +9,12 @@ directory, then runs, each in its own subprocess and in the same run:
 - baseline: junitparser `JUnitXml.fromfile` plus walking every case and reading its result;
 - candidate: `python -m report_processor summarize --format json FILE`.
 
+Then, in its own subprocess, one 256 MiB attribute (generated as it is read, never on disk): the
+parser must refuse it (token limit) in under 2 s at under 128 MiB peak RSS.
+
 Reports wall time and peak RSS (from `resource.getrusage(RUSAGE_CHILDREN)` around each child, which
 is the high-water mark of the biggest child so far, so the smaller process runs first) and checks
-the goals: candidate time <= 0.4 x baseline time and candidate peak RSS <= 128 MiB. Exits 1 when a
+the goals: candidate time <= 0.25 x baseline time and candidate peak RSS <= 64 MiB. Exits 1 when a
 goal is missed, so it can gate a change.
 """
 
@@ -29,8 +32,40 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TIME_RATIO_GOAL = 0.4
-RSS_GOAL_MIB = 128
+TIME_RATIO_GOAL = 0.25
+RSS_GOAL_MIB = 64
+HUGE_TOKEN_MIB = 256
+HUGE_TOKEN_SECONDS_GOAL = 2.0
+HUGE_TOKEN_RSS_GOAL_MIB = 128
+
+# One attribute of argv[1] MiB, generated as it is read: the parser must refuse it at flat memory.
+# Prints {"error": ..., "peak_mib": ...}; tests/report_processor runs it too (RSS and refusal).
+HUGE_ATTRIBUTE_SCRIPT = """
+import io, json, resource, sys
+from report_processor.summary import build_report
+
+class HugeAttribute(io.RawIOBase):
+    def __init__(self, size):
+        self.head = b'<testsuite name="s"><testcase name="'
+        self.left = size
+        self.tail = b'"/></testsuite>'
+    def readable(self):
+        return True
+    def read(self, n=-1):
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        if self.left:
+            take = min(n, self.left)
+            self.left -= take
+            return b"A" * take
+        tail, self.tail = self.tail, b""
+        return tail
+
+report = build_report([("huge.xml", HugeAttribute(int(sys.argv[1]) << 20))])
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"error": report.inputs[0].error, "peak_mib": peak_kib / 1024}))
+"""
 
 BASELINE_SCRIPT = """
 import json
@@ -127,15 +162,26 @@ def _write_case(out, rng, cls, dotted, file, name, expected) -> None:
         out.write(head + ">\n            <skipped/>\n          </testcase>\n")
 
 
-def measure(argv: list[str]) -> tuple[float, int, str]:
-    """Wall seconds and peak RSS (KiB) of one child process; fails loudly if the child fails."""
+CPU_SECONDS: dict[str, float] = {}
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Wall seconds and peak RSS (KiB) of one child process; fails loudly if the child fails.
+
+    The child's CPU seconds (user + system) go to CPU_SECONDS[argv[2]]: on a machine shared with
+    other work, wall time grows with the load while CPU time mostly does not.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    completed = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, cwd=REPO_ROOT, env={**os.environ, **(env or {})}
+    )
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise SystemExit(f"{argv[:4]} failed ({completed.returncode}): {completed.stderr[-2000:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, peak_kib, completed.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS[argv[2]] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, after.ru_maxrss, completed.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         for key in expected:
             if totals[key] != expected[key]:
                 raise SystemExit(f"CLI counted {key}={totals[key]}, expected {expected[key]}")
+        huge_time, _, huge_out = measure(
+            [python, "-c", HUGE_ATTRIBUTE_SCRIPT, str(HUGE_TOKEN_MIB)],
+            {"PYTHONPATH": str(REPO_ROOT)},
+        )
+        huge = json.loads(huge_out)
         base_time, base_kib, base_out = measure([python, "-c", BASELINE_SCRIPT, str(report)])
         if json.loads(base_out) != expected:
             raise SystemExit(f"baseline counted {base_out.strip()}, expected {expected}")
@@ -176,18 +227,35 @@ def main(argv: list[str] | None = None) -> int:
     time_ok = ratio <= TIME_RATIO_GOAL
     rss_ok = cli_mib <= RSS_GOAL_MIB
     base_rss = "n/a (below candidate)" if base_kib <= cli_kib else f"{base_kib / 1024:.0f} MiB"
+    huge_ok = (
+        bool(huge["error"])
+        and "byte limit" in huge["error"]
+        and huge_time < HUGE_TOKEN_SECONDS_GOAL
+        and huge["peak_mib"] < HUGE_TOKEN_RSS_GOAL_MIB
+    )
     rows = [
         ("", "wall time", "peak RSS"),
         ("baseline (junitparser)", f"{base_time:.2f} s", base_rss),
         ("report_processor CLI", f"{cli_time:.2f} s", f"{cli_mib:.0f} MiB"),
         ("ratio / goal", f"{ratio:.2f}x (<= {TIME_RATIO_GOAL}x)", f"<= {RSS_GOAL_MIB} MiB"),
         ("result", "PASS" if time_ok else "FAIL", "PASS" if rss_ok else "FAIL"),
+        (
+            f"{HUGE_TOKEN_MIB} MiB attribute",
+            f"{huge_time:.2f} s (< {HUGE_TOKEN_SECONDS_GOAL:g} s)",
+            f"{huge['peak_mib']:.0f} MiB (< {HUGE_TOKEN_RSS_GOAL_MIB} MiB)",
+        ),
+        ("refused", "PASS" if huge_ok else "FAIL", str(huge["error"])[:60]),
     ]
     for label, wall, rss in rows:
         print(f"{label:<24} {wall:<22} {rss}")
+    cli_cpu, base_cpu = CPU_SECONDS["report_processor"], CPU_SECONDS[BASELINE_SCRIPT]
+    print(
+        f"cpu time (user+sys): baseline {base_cpu:.2f} s, CLI {cli_cpu:.2f} s, "
+        f"ratio {cli_cpu / base_cpu:.2f}x; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"baseline counted: {base_out.strip()}; CLI totals: {totals}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    return 0 if time_ok and rss_ok else 1
+    return 0 if time_ok and rss_ok and huge_ok else 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Runner statuses (manifest.json `status`) that mean the run did not finish: its report is partial.
+INCOMPLETE_RUNNER_STATUSES = ("timed_out", "error", "rejected")
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,19 @@ class Totals:
     errors: int = 0
     skipped: int = 0
     flaky: int = 0
+    # The headline duration: the run's wall time (see `duration_source`).
     duration_seconds: float = 0.0
+    # The sum of the testcases' own times (plus the declared times of suites without testcases);
+    # larger than the wall time when a runner works in parallel.
+    testcase_seconds: float = 0.0
+    # Where duration_seconds comes from: "runner" (manifest), "report" (the report's declared
+    # root/suite time) or "testcases" (neither was known).
+    duration_source: str = "testcases"
+
+    @property
+    def executed(self) -> int:
+        """Tests that ran: everything but the skipped ones."""
+        return self.tests - self.skipped
 
     @property
     def pass_rate(self) -> float | None:
@@ -53,6 +68,9 @@ class Failure:
     message: str
     details: str
     type: str = ""
+    # What the report says about where the case ran (suite hostname, properties): tells apart
+    # cases that share suite, class and name (one test run for several browsers or platforms).
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,10 @@ class RunMetadata:
     environment: str | None = None
     project: str | None = None
     started_at: str | None = None
+    # From the runner's manifest.json, when there is one.
+    runner_status: str | None = None
+    exit_code: int | None = None
+    duration_seconds: float | None = None
 
     def is_empty(self) -> bool:
         return not any(asdict(self).values())
@@ -103,6 +125,8 @@ class Report:
     # Counts beyond what the bounded lists kept: the totals stay exact, the detail does not.
     failures_not_detailed: int = 0
     suites_folded: int = 0
+    # Things the reader must know that the counts alone do not say (declared but not carried).
+    warnings: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -114,12 +138,31 @@ class Report:
         return tuple(item for item in self.inputs if not item.ok)
 
     @property
-    def status(self) -> str:
-        """One word for the headline and for callers: failed > unusable > no_tests > passed."""
+    def report_status(self) -> str:
+        """What the XML alone says: failed > unusable > no_tests > passed.
+
+        no_tests means nothing executed: no testcase at all, or every one skipped.
+        """
         if self.totals.failed or self.totals.errors:
             return "failed"
         if self.unusable_inputs:
             return "unusable"
-        if self.totals.tests == 0:
+        if self.totals.executed <= 0:
             return "no_tests"
         return "passed"
+
+    @property
+    def status(self) -> str:
+        """The run's verdict for the headline, summary.json and `ltr`: the runner's word first.
+
+        A run the runner did not finish (timed_out, error, rejected) keeps that status whatever its
+        partial report says; a runner `failed` over a clean report is `failed`; otherwise the
+        report's own status. Only `passed` is a pass.
+        """
+        runner = self.metadata.runner_status
+        if runner in INCOMPLETE_RUNNER_STATUSES:
+            return runner
+        own = self.report_status
+        if runner == "failed" and own == "passed":
+            return "failed"
+        return own

@@ -11,19 +11,38 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
-from report_processor.model import Failure, Report, SuiteRow
+from report_processor.headline import failure_headline
+from report_processor.model import Failure, Report, SuiteRow, Totals
 
 DEFAULT_MAX_BYTES = 60 * 1024
 MIN_MAX_BYTES = 1024
 _TRACE_STEPS = (4000, 1500, 500)
-_HEADLINE_ICONS = {"passed": "✅", "failed": "❌", "unusable": "⚠️", "no_tests": "⚪"}
+_HEADLINE_ICONS = {
+    "passed": "✅",
+    "failed": "❌",
+    "unusable": "⚠️",
+    "no_tests": "⚪",
+    "timed_out": "⏱️",
+    "error": "💥",
+    "rejected": "⛔",
+}
 _STATUS_WORDS = {
     "passed": "passed",
     "failed": "failed",
     "unusable": "report unusable",
     "no_tests": "no tests ran",
+    "timed_out": "timed out",
+    "error": "runner error",
+    "rejected": "rejected",
+}
+_DURATION_SOURCES = {
+    "runner": "wall time (runner)",
+    "report": "wall time (declared by the report)",
+    "testcases": "sum of test times",
 }
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
 _WHITESPACE = re.compile(r"\s+")
@@ -34,6 +53,7 @@ def to_json(report: Report) -> str:
     document = {
         "schema_version": report.schema_version,
         "status": report.status,
+        "report_status": report.report_status,
         "metadata": asdict(report.metadata),
         "totals": asdict(report.totals),
         "pass_rate": None if report.pass_rate is None else round(report.pass_rate, 6),
@@ -44,8 +64,10 @@ def to_json(report: Report) -> str:
         "flaky_tests": [asdict(flaky) for flaky in report.flaky_tests],
         "slowest": [asdict(slow) for slow in report.slowest],
         "inputs": [asdict(item) for item in report.inputs],
+        "warnings": list(report.warnings),
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    # Strict JSON: the parser keeps every number finite, and this refuses any that is not.
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 @dataclass(frozen=True)
@@ -83,20 +105,21 @@ def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
 _NOTHING = {"trace_chars": 0, "failures": 0, "flaky": 0, "slowest": 0, "suites": 0}
 
 
-def _plans(full: _Plan):
+def _plans(full: _Plan) -> Iterator[_Plan]:
     plan = full
     yield plan
     for chars in _TRACE_STEPS[1:]:
         plan = replace(plan, trace_chars=chars)
         yield plan
-    for field, values in (
+    steps: tuple[tuple[str, list[int]], ...] = (
         ("suites", _halvings(full.suites)),
         ("flaky", [0]),
         ("slowest", [0]),
         ("trace_chars", [0]),
         ("failures", _halvings(full.failures)),
         ("input_errors", _halvings(full.input_errors, floor=1)),
-    ):
+    )
+    for field, values in steps:
         for value in values:
             if value < getattr(plan, field):
                 plan = replace(plan, **{field: value})
@@ -159,16 +182,55 @@ def _headline(report: Report) -> list[str]:
         lines.append(" · ".join(facts) + "\n")
     rate = "n/a" if report.pass_rate is None else f"{report.pass_rate * 100:.2f} %"
     lines.append(
-        f"**Pass rate {rate}** · {totals.tests:,} tests: {totals.passed:,} passed, "
-        f"{totals.failed:,} failed, {totals.errors:,} errors, {totals.skipped:,} skipped, "
-        f"{totals.flaky:,} flaky · {_seconds(totals.duration_seconds)}\n"
+        f"**Pass rate {rate}** · {_count(totals.tests, 'test')}: {totals.passed:,} passed, "
+        f"{totals.failed:,} failed, {_count(totals.errors, 'error')}, {totals.skipped:,} skipped, "
+        f"{totals.flaky:,} flaky · {_durations(totals)}\n"
     )
+    note = _status_note(report)
+    if note:
+        lines.append(f"> {note}\n")
+    for warning in report.warnings:
+        lines.append(f"> ⚠️ {_inline(warning, 500)}\n")
     declared = sum(1 for row in report.suites if row.from_declared_counts)
     if declared:
         lines.append(
-            f"> ℹ️ {declared} suite(s) had no testcases; their declared counts were used.\n"
+            f"> ℹ️ {_count(declared, 'suite row')} from declared counts, not from testcases.\n"
         )
     return lines
+
+
+def _durations(totals: Totals) -> str:
+    text = f"{_seconds(totals.duration_seconds)} {_DURATION_SOURCES[totals.duration_source]}"
+    if totals.duration_source != "testcases":
+        text += f" · sum of test times {_seconds(totals.testcase_seconds)}"
+    return text
+
+
+def _status_note(report: Report) -> str:
+    """Why the headline is not simply the report's own verdict, or why nothing is a pass."""
+    meta = report.metadata
+    code = f", exit code {meta.exit_code}" if meta.exit_code is not None else ""
+    runner = meta.runner_status
+    if runner == "timed_out":
+        return (
+            "⏱️ The runner stopped the command at its deadline: this report holds only what ran "
+            "before it."
+        )
+    if runner == "error":
+        return f"💥 The runner reported an error{code}: this report may be partial."
+    if runner == "rejected":
+        return "⛔ The runner rejected the run: nothing of it should have been reported."
+    if runner == "failed" and report.report_status == "passed":
+        return f"⚠️ The command failed{code}, but the report holds no failing test."
+    if report.report_status == "no_tests":
+        skipped = report.totals.skipped
+        why = f"all {_count(skipped, 'test')} skipped" if skipped else "the report has no testcase"
+        return f"⚪ Nothing executed ({why}): a run that tests nothing is not a pass."
+    return ""
+
+
+def _count(value: int, noun: str) -> str:
+    return f"{value:,} {noun}" + ("" if value == 1 else "s")
 
 
 def _cut_note(plan: _Plan, full: _Plan, max_bytes: int) -> str:
@@ -210,17 +272,36 @@ def _failures(report: Report, plan: _Plan) -> list[str]:
     if not failing:
         return []
     lines = [f"## Failures ({failing:,})\n"]
-    for index, failure in enumerate(report.failures[: plan.failures], 1):
-        lines.extend(_failure(index, failure, plan.trace_chars))
+    shown = report.failures[: plan.failures]
+    # Cases that share suite, class and name (one test on several platforms) need their context.
+    same = Counter((failure.suite, failure.classname, failure.name) for failure in shown)
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for index, failure in enumerate(shown, 1):
+        key = (failure.suite, failure.classname, failure.name)
+        variant = ""
+        if same[key] > 1:
+            seen[key] += 1
+            variant = _variant(failure, seen[key])
+        lines.extend(_failure(index, failure, plan.trace_chars, variant))
     hidden = failing - min(plan.failures, len(report.failures))
     if hidden:
         lines.append(f"_…and {hidden:,} more not shown here._\n")
     return lines
 
 
-def _failure(index: int, failure: Failure, trace_chars: int) -> list[str]:
+def _variant(failure: Failure, occurrence: int) -> str:
+    if failure.context:
+        return failure.context
+    if failure.file:
+        return failure.file + (f":{failure.line}" if failure.line else "")
+    return f"occurrence {occurrence}"
+
+
+def _failure(index: int, failure: Failure, trace_chars: int, variant: str = "") -> list[str]:
     icon = "💥" if failure.kind == "error" else "❌"
     label = _test_label(failure.classname, failure.name)
+    if variant:
+        label += f" [{_inline(variant, 200)}]"
     lines = [f"### {index}. {icon} {label} ({failure.kind})\n"]
     where = [f"Suite: {_inline(failure.suite, 200)}"]
     if failure.file:
@@ -229,7 +310,7 @@ def _failure(index: int, failure: Failure, trace_chars: int) -> list[str]:
     if failure.type:
         where.append(f"Type: {_inline(failure.type, 200)}")
     lines.append(" · ".join(where) + "\n")
-    message = failure.message or _message_from_details(failure.details, failure.name)
+    message = failure.message or failure_headline(failure.details, failure.name)
     if message:
         lines.append(f"> {_inline(message, 500)}\n")
     if trace_chars and failure.details:
@@ -276,14 +357,6 @@ def _inline(text: str | None, limit: int) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
-
-
-def _message_from_details(details: str, name: str) -> str:
-    """The first telling line of a trace; PHPUnit starts with "Class::test", which is not one."""
-    lines = [line.strip() for line in details.splitlines() if line.strip()]
-    if lines and name and "::" in lines[0] and name in lines[0]:
-        lines = lines[1:]
-    return lines[0] if lines else ""
 
 
 def _seconds(value: float) -> str:

@@ -18,8 +18,13 @@ REPORTS_PREFIX = "reports/"
 LATEST_PREFIX = "reports/latest/"
 MARKER_PREFIX = "reports/.processed/"
 MAX_KEY_LENGTH = 1024
-_COMMAND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$")
+JUNIT_FILE = "junit.xml"
+OTHER_COMMAND = "other"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _METADATA_LIMIT = 200
+# manifest.json `status` values the runner writes.
+RUNNER_STATUSES = frozenset({"passed", "failed", "error", "timed_out", "rejected"})
+_MAX_SECONDS = 1e7
 
 
 @dataclass(frozen=True)
@@ -48,22 +53,25 @@ class RunObject:
 
 
 def classify_key(key: str) -> RunObject | str:
-    """The RunObject for a key to act on, or the reason to ignore it."""
+    """The RunObject for a key to act on, or the reason to ignore it.
+
+    Only the runner's JUnit file, runs/<date>/<run_id>/<slug>/junit.xml, drives a report: any
+    other .xml under runs/ (a sitemap.xml among generated docs) is ignored.
+    """
     if len(key) > MAX_KEY_LENGTH:
         return "key longer than S3 allows"
     if not key.startswith(RUNS_PREFIX):
         return f"not under {RUNS_PREFIX}"
-    if not key.lower().endswith(".xml"):
-        return "not a JUnit .xml object"
-    folder, _, filename = key[len(RUNS_PREFIX) :].rpartition("/")
-    if not folder or not filename:
-        return "no run folder (expected runs/<date>/<run_id>/<command>/junit.xml)"
-    parts = folder.split("/")
-    if any(part in ("", ".", "..") for part in parts) or any(
-        ord(char) < 32 or char == "\x7f" for char in key
-    ):
-        return "unsafe key (empty, dot or control-character path segments)"
-    return RunObject(key=key, run_path=folder)
+    if any(ord(char) < 32 or char == "\x7f" for char in key):
+        return "unsafe key (control characters)"
+    parts = key[len(RUNS_PREFIX) :].split("/")
+    if len(parts) != 4 or parts[-1] != JUNIT_FILE:
+        return f"not a run's JUnit report (expected runs/<date>/<run_id>/<command>/{JUNIT_FILE})"
+    if any(part in ("", ".", "..") for part in parts):
+        return "unsafe key (empty or dot path segments)"
+    if not _DATE.match(parts[0]):
+        return f"not a run folder: {parts[0][:40]!r} is not a YYYY-MM-DD date"
+    return RunObject(key=key, run_path="/".join(parts[:3]))
 
 
 def marker_key(bucket: str, key: str, version: str) -> str:
@@ -77,25 +85,52 @@ def run_metadata(
 ) -> RunMetadata:
     """Metadata from manifest.json when it is usable, else what the key itself says."""
     manifest = manifest if isinstance(manifest, dict) else {}
+    status = _text(manifest.get("status"))
     return RunMetadata(
         run_id=_text(manifest.get("run_id")) or run.run_id,
         command=_text(manifest.get("command")) or run.command_slug,
         environment=environment,
         project=project,
         started_at=_text(manifest.get("started_at")),
+        runner_status=status if status in RUNNER_STATUSES else None,
+        exit_code=_integer(manifest.get("exit_code")),
+        duration_seconds=_seconds(manifest.get("duration_seconds")),
     )
 
 
-def metric_command(metadata: RunMetadata, run: RunObject) -> str:
-    """A low-cardinality Command dimension: the command if it looks like one, else the slug."""
-    for candidate in (metadata.command, run.command_slug):
-        if candidate and _COMMAND.match(candidate):
-            return candidate
-    return "unknown"
+def metric_command(metadata: RunMetadata, run: RunObject, allowed: frozenset[str]) -> str:
+    """The Command dimension: a command of the deployed allowlist, else "other".
+
+    No S3 key or manifest field can create a new metric stream.
+    """
+    if metadata.command is not None and metadata.command in allowed:
+        return metadata.command
+    by_slug = {command_slug(command): command for command in sorted(allowed)}
+    return by_slug.get(run.command_slug, OTHER_COMMAND)
+
+
+def command_slug(command: str) -> str:
+    """`scribe:generate` -> `scribe-generate`: the runner's folder name for a command.
+
+    A copy of runner/artifacts.py's rule (this zip cannot import the runner); a contract test
+    holds them equal.
+    """
+    return re.sub(r"[^a-z0-9._-]+", "-", command.lower()).strip("-") or "command"
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if 0.0 <= seconds <= _MAX_SECONDS else None
 
 
 def _text(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    value = value.strip().encode("utf-8", "replace").decode("utf-8")
-    return value[:_METADATA_LIMIT]
+    text: str = value.strip().encode("utf-8", "replace").decode("utf-8")
+    return text[:_METADATA_LIMIT]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from report_processor.model import InputResult, Report, RunMetadata
+from report_processor.model import InputResult, Report, RunMetadata, Totals
 from report_processor.parse import Accumulator, JUnitError, ParseLimits, parse_junit
 from report_processor.render import DEFAULT_MAX_BYTES, to_json, to_markdown
 
 # A path, or a (display name, binary stream) pair for inputs that are not files (S3 bodies).
-Source = str | os.PathLike | tuple[str, BinaryIO]
+Source = str | os.PathLike[str] | tuple[str, BinaryIO]
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,28 @@ def build_report(
             inputs.append(InputResult(path=name, ok=True, tests=result.tests))
         else:
             inputs.append(InputResult(path=name, ok=False, error=result))
+    metadata = metadata or RunMetadata()
     return Report(
-        totals=merged.totals(),
+        totals=_with_duration(merged.totals(), metadata, merged.declared_seconds),
         suites=merged.suite_rows(),
         failures=tuple(merged.failures),
         slowest=merged.slowest(),
         inputs=tuple(inputs),
-        metadata=metadata or RunMetadata(),
+        metadata=metadata,
         flaky_tests=tuple(merged.flaky_tests),
         failures_not_detailed=merged.failures_not_detailed,
         suites_folded=merged.suites_folded,
+        warnings=merged.all_warnings(),
     )
+
+
+def _with_duration(totals: Totals, metadata: RunMetadata, declared: float | None) -> Totals:
+    """The headline duration is the run's wall time: the runner's, else the report's own."""
+    if metadata.duration_seconds is not None:
+        return replace(totals, duration_seconds=metadata.duration_seconds, duration_source="runner")
+    if declared is not None:
+        return replace(totals, duration_seconds=round(declared, 6), duration_source="report")
+    return totals
 
 
 def summarize(

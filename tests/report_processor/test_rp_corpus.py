@@ -7,6 +7,7 @@ intended difference is named here per file and in the README (Count rule).
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 from report_processor import build_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT.parent / "shared" / "junit-samples"
+# A git worktree is not beside shared/: JUNIT_CORPUS points at the corpus from anywhere.
+CORPUS = Path(os.environ.get("JUNIT_CORPUS") or REPO_ROOT.parent / "shared" / "junit-samples")
 ENRICO = "EnricoMi__publish-unit-test-result-action__python__test__files__junit-xml__"
 
 # Not malformed XML, but refused on purpose: file -> fragment of our error message.

@@ -52,8 +52,9 @@ def s3(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "dev")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LambdaTestRunner/Test")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "report-processor")
-    monkeypatch.delenv("REPORT_MAX_BYTES", raising=False)
-    monkeypatch.delenv("REPORT_MAX_OBJECT_BYTES", raising=False)
+    for name in ("REPORT_MAX_BYTES", "REPORT_MAX_OBJECT_BYTES", "REPORT_MAX_TOKEN_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("RUNNER_COMMANDS", raising=False)
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
@@ -130,6 +131,7 @@ def test_writes_summaries_and_publishes_emf_metrics(s3, capsys):
             "outcome": "processed",
             "status": "failed",
             "report_prefix": report_prefix,
+            "latest": "replaced",
         }
     ]
     summary = json.loads(read(s3, f"{report_prefix}summary.json"))
@@ -140,6 +142,9 @@ def test_writes_summaries_and_publishes_emf_metrics(s3, capsys):
         "environment": "dev",
         "project": "shop",
         "started_at": "2025-11-27T02:00:00Z",
+        "runner_status": "failed",
+        "exit_code": 1,
+        "duration_seconds": None,
     }
     markdown = read(s3, f"{report_prefix}summary.md")
     assert markdown.startswith("# ❌ Test report: failed")
@@ -252,20 +257,129 @@ def test_unusable_report_still_gets_a_summary_and_one_parse_error_metric(s3, cap
     assert "TestsTotal" not in emf and "PassRate" not in emf
 
 
-def test_oversized_and_vanished_objects_are_unusable_not_crashes(s3, capsys, monkeypatch):
+def test_oversized_objects_are_unusable_not_crashes(s3, capsys, monkeypatch):
     monkeypatch.setenv("REPORT_MAX_OBJECT_BYTES", "100")
     result = handler({"Records": [upload_run(s3)]}, None)
     assert result["results"][0]["status"] == "unusable"
     summary = json.loads(read(s3, "reports/latest/summary.json"))
     assert "over the 100 byte limit" in summary["inputs"][0]["error"]
 
-    monkeypatch.delenv("REPORT_MAX_OBJECT_BYTES")
-    gone = upload_run(s3, run="runs/2025-11-27/r-gone/test")
-    s3.delete_object(Bucket=BUCKET, Key="runs/2025-11-27/r-gone/test/junit.xml")
+
+def test_a_vanished_object_is_logged_and_skipped_and_never_replaces_latest(s3, capsys, caplog):
+    handler({"Records": [upload_run(s3)]}, None)
+    latest = read(s3, "reports/latest/summary.json")
+    gone = upload_run(s3, run="runs/2025-11-28/r-gone/test")
+    s3.delete_object(Bucket=BUCKET, Key="runs/2025-11-28/r-gone/test/junit.xml")
     gone["s3"]["object"]["versionId"] = None  # unversioned delivery: the latest is a delete marker
-    assert handler({"Records": [gone]}, None)["results"][0]["status"] == "unusable"
-    summary = json.loads(read(s3, "reports/latest/summary.json"))
-    assert "no longer exists" in summary["inputs"][0]["error"]
+    capsys.readouterr()
+    result = handler({"Records": [gone]}, None)
+    assert result["results"] == [
+        {
+            "key": "runs/2025-11-28/r-gone/test/junit.xml",
+            "outcome": "gone",
+            "reason": "the object no longer exists",
+        }
+    ]
+    assert read(s3, "reports/latest/summary.json") == latest
+    assert keys(s3, "reports/2025-11-28/") == set()
+    assert emf_records(capsys.readouterr().out) == []
+    assert any(log.getMessage() == "object no longer exists; skipped" for log in caplog.records)
+
+
+def test_only_a_runs_junit_xml_drives_a_report(s3, capsys):
+    handler({"Records": [upload_run(s3)]}, None)
+    latest = read(s3, "reports/latest/summary.json")
+    strays = [
+        upload(s3, "runs/2025-11-28/r-3/scribe-generate/docs/sitemap.xml", b"<urlset/>"),
+        upload(s3, "runs/2025-11-28/r-3/scribe-generate/sitemap.xml", b"<urlset/>"),
+        upload(s3, "runs/2025-11-28/r-3/test/report.xml", b"<testsuites/>"),
+        upload(s3, "runs/not-a-date/r-3/test/junit.xml", b"<testsuites/>"),
+        upload(s3, "runs/2025-11-28/r-3/test/extra/junit.xml", b"<testsuites/>"),
+    ]
+    capsys.readouterr()
+    result = handler({"Records": strays}, None)
+    assert {item["outcome"] for item in result["results"]} == {"ignored"}
+    assert emf_records(capsys.readouterr().out) == []
+    assert read(s3, "reports/latest/summary.json") == latest
+
+
+def test_latest_only_moves_forward(s3, capsys):
+    later = {**MANIFEST, "run_id": "r-later", "started_at": "2025-11-28T02:00:00.000Z"}
+    earlier = {**MANIFEST, "run_id": "r-earlier", "started_at": "2025-11-27T02:00:00.000Z"}
+    first = handler(
+        {"Records": [upload_run(s3, "runs/2025-11-28/r-later/test", manifest=later)]}, None
+    )
+    assert first["results"][0]["latest"] == "replaced"
+    # The earlier run's event arrives late: its own report is written, latest stays.
+    late = upload_run(s3, "runs/2025-11-27/r-earlier/test", "go.xml", manifest=earlier)
+    result = handler({"Records": [late]}, None)
+    assert result["results"][0]["outcome"] == "processed"
+    assert result["results"][0]["latest"] == "kept"
+    assert json.loads(read(s3, "reports/latest/summary.json"))["metadata"]["run_id"] == "r-later"
+    assert "Run r-later" in read(s3, "reports/latest/summary.md")
+    own = json.loads(read(s3, "reports/2025-11-27/r-earlier/test/summary.json"))
+    assert own["metadata"]["run_id"] == "r-earlier"
+    # A run without a start time cannot prove it is newer: latest stays, too.
+    unknown = upload_run(s3, "runs/2025-11-29/r-unknown/test", manifest=None)
+    assert handler({"Records": [unknown]}, None)["results"][0]["latest"] == "kept"
+    newer = {**MANIFEST, "run_id": "r-newer", "started_at": "2025-11-29T02:00:00Z"}
+    rerun = upload_run(s3, "runs/2025-11-29/r-newer/test", manifest=newer)
+    assert handler({"Records": [rerun]}, None)["results"][0]["latest"] == "replaced"
+    assert json.loads(read(s3, "reports/latest/summary.json"))["metadata"]["run_id"] == "r-newer"
+
+
+@pytest.mark.parametrize(
+    ("runner_commands", "manifest_command", "run", "dimension"),
+    [
+        (None, "test", "runs/2025-11-27/r/test", "test"),
+        (None, "scribe:generate", "runs/2025-11-27/r/scribe-generate", "scribe:generate"),
+        (None, None, "runs/2025-11-27/r/scribe-generate", "scribe:generate"),
+        (None, "evil:new-stream-1", "runs/2025-11-27/r/evil-new-stream-1", "other"),
+        (None, "test", "runs/2025-11-27/r/made-up", "test"),
+        ('["test", "db:check"]', "db:check", "runs/2025-11-27/r/db-check", "db:check"),
+        ('["db:check"]', "test", "runs/2025-11-27/r/test", "other"),
+    ],
+)
+def test_command_dimension_takes_only_allowlisted_commands(
+    s3, capsys, monkeypatch, runner_commands, manifest_command, run, dimension
+):
+    if runner_commands is None:
+        monkeypatch.delenv("RUNNER_COMMANDS", raising=False)
+    else:
+        monkeypatch.setenv("RUNNER_COMMANDS", runner_commands)
+    manifest = {**MANIFEST, "command": manifest_command}
+    capsys.readouterr()
+    handler({"Records": [upload_run(s3, run, manifest=manifest)]}, None)
+    (emf,) = emf_records(capsys.readouterr().out)
+    assert emf["Command"] == dimension
+
+
+@pytest.mark.parametrize(
+    ("junit", "runner_status", "status", "tests_total", "pass_rate"),
+    [
+        ("phpunit9_nested.xml", "failed", "failed", 9.0, 57.1429),
+        ("no_root.xml", "passed", "passed", 2.0, 100.0),
+        ("zero_tests.xml", "passed", "no_tests", 0.0, None),
+        ("all_skipped.xml", "passed", "no_tests", 0.0, None),
+        ("no_root.xml", "timed_out", "timed_out", 0.0, 100.0),
+        ("no_root.xml", "error", "error", 0.0, 100.0),
+        ("no_root.xml", "failed", "failed", 2.0, 100.0),
+        ("truncated.xml", "timed_out", "timed_out", None, None),
+    ],
+)
+def test_status_and_metrics_follow_the_status_table(
+    s3, capsys, junit, runner_status, status, tests_total, pass_rate
+):
+    manifest = {**MANIFEST, "status": runner_status, "duration_seconds": 46.5}
+    capsys.readouterr()
+    result = handler({"Records": [upload_run(s3, junit=junit, manifest=manifest)]}, None)
+    assert result["results"][0]["status"] == status
+    (emf,) = emf_records(capsys.readouterr().out)
+    assert emf.get("TestsTotal") == tests_total
+    assert emf.get("PassRate") == (None if pass_rate is None else pytest.approx(pass_rate))
+    assert emf["ReportParseErrors"] == (1.0 if junit == "truncated.xml" else 0.0)
+    if tests_total is not None:
+        assert emf["DurationSeconds"] == 46.5
 
 
 def test_markdown_cap_comes_from_the_environment(s3, monkeypatch):
@@ -308,5 +422,11 @@ def test_bad_configuration_names_the_variable():
         HandlerConfig.from_env({"REPORT_MAX_BYTES": "big"})
     with pytest.raises(ConfigError, match="must be at least 1024"):
         HandlerConfig.from_env({"REPORT_MAX_BYTES": "10"})
+    with pytest.raises(ConfigError, match="RUNNER_COMMANDS='test': expected a JSON list"):
+        HandlerConfig.from_env({"RUNNER_COMMANDS": "test"})
+    with pytest.raises(ConfigError, match="REPORT_MAX_TOKEN_BYTES=1: must be at least"):
+        HandlerConfig.from_env({"REPORT_MAX_TOKEN_BYTES": "1"})
     defaults = HandlerConfig.from_env({})
     assert (defaults.project, defaults.namespace) == ("unknown", "LambdaTestRunner")
+    assert defaults.commands == {"test", "scribe:generate", "api:export-markdown"}
+    assert HandlerConfig.from_env({"RUNNER_COMMANDS": '["a:b"]'}).commands == {"a:b"}

@@ -1,14 +1,21 @@
 """The parser against hand-written reports in the shapes real runners write."""
 
+import importlib.util
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from report_processor import JUnitError, ParseLimits, build_report
+from report_processor import JUnitError, ParseLimits, build_report, to_json
 from report_processor.parse import lenient_count, lenient_seconds, parse_junit
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCH = REPO_ROOT / "bench" / "report_processor_bench.py"
 
 # fixture: (tests, passed, failed, errors, skipped, flaky)
 EXPECTED_TOTALS = {
@@ -142,11 +149,98 @@ def test_suite_without_testcases_falls_back_to_declared_counts_and_is_flagged():
     assert report.failures_not_detailed == 1  # the declared failure has no detail to show
 
 
-def test_parent_suite_declared_counts_are_ignored_when_children_have_cases():
-    xml = b"""<testsuites><testsuite name="outer" tests="50" failures="9">
+def test_parent_suite_declared_test_count_is_ignored_when_children_have_cases():
+    xml = b"""<testsuites><testsuite name="outer" tests="50" skipped="9">
       <testsuite name="inner"><testcase name="a"/></testsuite></testsuite></testsuites>"""
     totals = parse_junit(io.BytesIO(xml)).totals()
-    assert (totals.tests, totals.passed, totals.failed) == (1, 1, 0)
+    assert (totals.tests, totals.passed, totals.skipped) == (1, 1, 0)
+
+
+def test_declared_failures_no_testcase_carries_are_counted_as_errors_with_a_warning():
+    xml = b"""<testsuites><testsuite name="outer" tests="50" failures="9">
+      <testsuite name="inner"><testcase name="a"/></testsuite></testsuite></testsuites>"""
+    acc = parse_junit(io.BytesIO(xml))
+    totals = acc.totals()
+    assert (totals.tests, totals.passed, totals.errors) == (10, 1, 9)
+    row = acc.rows["outer (declared by <testsuite>, carried by no testcase)"]
+    assert (row.tests, row.errors, row.from_declared_counts) == (9, 9, True)
+    assert acc.warnings == [
+        "<testsuite> 'outer' declares 9 failure(s)/error(s) but its testcases carry 0: the 9 "
+        "missing counted as errors in the row 'outer (declared by <testsuite>, carried by no "
+        "testcase)'"
+    ]
+
+
+def test_go_build_failure_declared_only_on_the_root_is_an_error_not_a_pass():
+    # go-junit-report style: the package that failed to build has no testcase at all.
+    xml = b"""<testsuites tests="2" failures="0" errors="1">
+      <testsuite name="example.com/ok" tests="2" failures="0" errors="0">
+        <testcase classname="ok" name="TestA"/><testcase classname="ok" name="TestB"/>
+      </testsuite></testsuites>"""
+    report = build_report([("go.xml", io.BytesIO(xml))])
+    assert (report.totals.tests, report.totals.errors) == (3, 1)
+    assert report.status == "failed"
+    assert len(report.warnings) == 1 and "<testsuites>" in report.warnings[0]
+
+
+def test_declared_counts_match_result_elements_not_cases():
+    # Surefire counts every rerun in `failures`; other tools every <failure> of a case.
+    xml = b"""<testsuite name="s" tests="2" failures="4">
+      <testcase name="flaky"><flakyFailure/><flakyFailure/></testcase>
+      <testcase name="broken"><failure/><rerunFailure/></testcase></testsuite>"""
+    acc = parse_junit(io.BytesIO(xml))
+    assert (acc.tests, acc.failed, acc.errors, acc.warnings) == (2, 1, 0, [])
+
+
+def test_nested_shortfall_is_counted_once():
+    xml = b"""<testsuites errors="1"><testsuite name="pkg" tests="0" errors="1"/></testsuites>"""
+    acc = parse_junit(io.BytesIO(xml))
+    assert (acc.tests, acc.errors, len(acc.warnings)) == (1, 1, 1)
+
+
+def test_google_test_not_run_and_suppressed_cases_are_skipped():
+    xml = b"""<testsuites tests="5" disabled="1"><testsuite name="Math" tests="5" disabled="1">
+      <testcase name="Adds" status="run" result="completed" classname="Math"/>
+      <testcase name="DISABLED_Divides" status="notrun" result="suppressed" classname="Math"/>
+      <testcase name="Old" status="notrun" classname="Math"/>
+      <testcase name="Skips" status="run" result="skipped" classname="Math"><skipped/></testcase>
+      <testcase name="Filtered" status="run" result="suppressed" classname="Math"/>
+    </testsuite></testsuites>"""
+    totals = parse_junit(io.BytesIO(xml)).totals()
+    assert (totals.tests, totals.passed, totals.skipped) == (5, 1, 4)
+
+
+def test_google_test_disabled_count_is_skipped_in_a_declared_only_suite():
+    xml = b'<testsuites><testsuite name="g" tests="4" failures="1" disabled="2"/></testsuites>'
+    totals = parse_junit(io.BytesIO(xml)).totals()
+    assert (totals.tests, totals.passed, totals.failed, totals.skipped) == (4, 1, 1, 2)
+
+
+def test_suite_level_error_outside_any_testcase_is_an_error_case_named_after_its_suite():
+    # TAP/prove: the file died before its plan; no testcase carries the error.
+    xml = b"""<testsuites><testsuite name="t/orders.t" tests="0" errors="1">
+        <error message="Dubious, test returned 255 (wstat 65280, 0xff00)">
+            Can't locate Orders.pm in @INC
+              at t/orders.t line 3.
+        </error>
+      </testsuite>
+      <testsuite name="t/ok.t" tests="1"><testcase name="ok 1"/></testsuite></testsuites>"""
+    report = build_report([("prove.xml", io.BytesIO(xml))])
+    assert (report.totals.tests, report.totals.errors, report.totals.passed) == (2, 1, 1)
+    (failure,) = report.failures
+    assert (failure.suite, failure.name, failure.kind) == ("t/orders.t", "t/orders.t", "error")
+    assert failure.message == "Dubious, test returned 255 (wstat 65280, 0xff00)"
+    assert failure.details == "Can't locate Orders.pm in @INC\n  at t/orders.t line 3."
+    assert report.warnings == ()
+    assert report.status == "failed"
+
+
+def test_suite_level_failure_after_cases_counts_too():
+    xml = b"""<testsuite name="Setup" tests="1" failures="1"><testcase name="a"/>
+      <failure message="setUpBeforeClass failed" type="RuntimeException"/></testsuite>"""
+    acc = parse_junit(io.BytesIO(xml))
+    assert (acc.tests, acc.passed, acc.errors) == (2, 1, 1)
+    assert acc.failures[0].type == "RuntimeException"
 
 
 def test_testcases_nested_at_any_depth_count_once():
@@ -274,8 +368,11 @@ def test_a_testcase_directly_under_the_testsuites_root_counts():
 
 
 def test_empty_testsuites_root_never_falls_back_to_its_declared_counts():
-    xml = b'<testsuites tests="15515" failures="3"></testsuites>'
+    xml = b'<testsuites tests="15515" skipped="3"></testsuites>'
     assert parse_junit(io.BytesIO(xml)).totals().tests == 0
+    # Its declared failures are not carried by any testcase: they count as errors.
+    xml = b'<testsuites tests="15515" failures="3"></testsuites>'
+    assert parse_junit(io.BytesIO(xml)).totals().errors == 3
 
 
 def test_the_pure_core_imports_no_aws_code():
@@ -296,3 +393,118 @@ def test_utf16_reports_with_a_byte_order_mark_parse():
     text = (FIXTURES / "go.xml").read_text(encoding="utf-8")
     data = text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
     assert parse_junit(io.BytesIO(data)).totals().tests == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "suite"),
+    [("shift_jis.xml", "注文テスト"), ("utf32.xml", "注文テスト"), ("gbk.xml", "订单测试")],
+)
+def test_reports_in_encodings_expat_does_not_know_are_transcoded(name, suite):
+    report = build_report([FIXTURES / name])
+    assert report.inputs[0].ok, report.inputs[0].error
+    assert (report.totals.tests, report.totals.failed) == (2, 1)
+    assert [row.name for row in report.suites] == [suite]
+    assert report.failures[0].message in ("期待値と一致しません", "期望值不一致")
+
+
+@pytest.mark.parametrize("encoding", ["big5", "euc-kr", "utf-32-be", "cp1252", "iso-8859-15"])
+def test_any_encoding_python_decodes_parses_across_chunk_boundaries(encoding):
+    name = {"big5": "測試", "euc-kr": "시험", "cp1252": "café €"}.get(encoding, "naïve")
+    cases = "".join(f'<testcase classname="c" name="{name} {i}"/>' for i in range(300))
+    xml = f'<?xml version="1.0" encoding="{encoding}"?><testsuite name="{name}">{cases}</testsuite>'
+    data = xml.encode(encoding)
+    # Tiny chunks split multi-byte characters: the incremental decoder must carry them over.
+    acc = parse_junit(io.BytesIO(data), ParseLimits(chunk_bytes=7))
+    assert acc.tests == 300
+    assert list(acc.rows) == [name]
+
+
+def test_unknown_or_wrong_encodings_are_per_file_errors_never_tracebacks():
+    report = build_report(
+        [
+            FIXTURES / "unknown_encoding.xml",
+            ("base64.xml", io.BytesIO(b'<?xml version="1.0" encoding="base64"?><testsuite/>')),
+            ("lies.xml", io.BytesIO(b'<?xml version="1.0" encoding="utf-32-le"?>')),
+            ("bad-bytes.xml", io.BytesIO(b'<?xml version="1.0" encoding="shift_jis"?><a\x82>')),
+            FIXTURES / "go.xml",
+        ]
+    )
+    unknown, base64, lies, bad_bytes, good = report.inputs
+    assert "'x-no-such-encoding', which is not a known text encoding" in unknown.error
+    assert "'base64', which is not a known text encoding" in base64.error
+    assert not lies.ok and not bad_bytes.ok
+    assert "not valid shift_jis" in bad_bytes.error
+    assert good.ok
+
+
+def test_huge_infinite_and_nan_times_never_make_an_infinite_total():
+    report = build_report([FIXTURES / "huge_times.xml"])
+    totals = report.totals
+    assert totals.tests == 6
+    assert totals.testcase_seconds == 1.5
+    assert totals.duration_seconds == 1.5  # the root's 1e308 is junk: not a wall time
+    document = json.loads(
+        to_json(report),
+        parse_constant=lambda constant: pytest.fail(f"non-finite {constant} in JSON"),
+    )
+    assert document["totals"]["duration_seconds"] == 1.5
+
+
+def test_absurd_declared_counts_count_as_zero():
+    xml = b'<testsuite name="s" tests="1e308" failures="1e12"/>'
+    acc = parse_junit(io.BytesIO(xml))
+    assert (acc.tests, acc.failed, acc.errors) == (0, 0, 0)
+
+
+def test_details_lose_the_indentation_the_xml_gave_them():
+    report = build_report([FIXTURES / "browsers.xml"])
+    assert report.failures[0].details == (
+        "Error: Timed out waiting for #pay\n"
+        "    at waitFor (support/wait.js:12:9)\n"
+        "    at Context.it (checkout.spec.js:30:5)"
+    )
+
+
+def test_same_test_on_two_platforms_keeps_what_tells_them_apart():
+    failures = build_report([FIXTURES / "browsers.xml"]).failures
+    assert [failure.context for failure in failures] == [
+        "hostname=runner-chrome, browser=chrome 120",
+        "hostname=runner-firefox, browser=firefox 121",
+    ]
+    xml = b"""<testsuite name="s"><properties><property name="os" value="linux"/></properties>
+      <testcase name="t"><properties><property name="shard" value="2"/></properties>
+      <failure/></testcase></testsuite>"""
+    (failure,) = parse_junit(io.BytesIO(xml)).failures
+    assert failure.context == "shard=2, os=linux"
+
+
+def test_a_token_over_the_limit_is_refused_with_a_clear_error():
+    limits = ParseLimits(max_token_bytes=1000, chunk_bytes=64)
+    attribute = b'<testsuite name="s"><testcase name="' + b"a" * 5000 + b'"/></testsuite>'
+    text = b'<testsuite name="s"><system-out>' + b"x > y " * 1000 + b"</system-out></testsuite>"
+    for xml in (attribute, text):
+        with pytest.raises(JUnitError, match="longer than the 1000 byte limit"):
+            parse_junit(io.BytesIO(xml), limits)
+    fine = b"<testsuite>" + b'<testcase name="n"/>' * 1000 + b"</testsuite>"
+    assert parse_junit(io.BytesIO(fine), limits).tests == 1000
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("report_processor_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_256_mb_attribute_is_refused_at_flat_memory():
+    # The benchmark's own script; it also times the refusal (bench/, not a timed test).
+    completed = subprocess.run(
+        [sys.executable, "-c", load_bench().HUGE_ATTRIBUTE_SCRIPT, "256"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    result = json.loads(completed.stdout)
+    assert "longer than the 8388608 byte limit" in result["error"]
+    assert result["peak_mib"] < 128, result

@@ -37,7 +37,7 @@ def test_markdown_puts_headline_then_failures_then_slowest_then_suites():
     markdown = summarize([FIXTURES / "phpunit9_nested.xml"], metadata).markdown
     assert markdown.startswith("# ❌ Test report: failed\n")
     assert "Run r-42" in markdown and "Environment dev" in markdown
-    assert "**Pass rate 57.14 %** · 9 tests: 4 passed, 2 failed, 1 errors, 2 skipped" in markdown
+    assert "**Pass rate 57.14 %** · 9 tests: 4 passed, 2 failed, 1 error, 2 skipped" in markdown
     order = [markdown.index(h) for h in ("## Failures (3)", "## Slowest tests", "## Suites (2)")]
     assert order == sorted(order)
     assert "<details><summary>Details</summary>" in markdown
@@ -69,7 +69,8 @@ def test_unusable_inputs_are_listed_with_their_error():
 def test_json_has_the_documented_shape():
     metadata = RunMetadata(run_id="r-1", command="test", started_at="2025-11-27T02:00:00Z")
     document = json.loads(summarize([FIXTURES / "surefire_flaky.xml"], metadata).json)
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
+    assert (document["status"], document["report_status"]) == ("failed", "failed")
     assert document["totals"] == {
         "tests": 3,
         "passed": 2,
@@ -78,7 +79,10 @@ def test_json_has_the_documented_shape():
         "skipped": 0,
         "flaky": 1,
         "duration_seconds": pytest.approx(3.41),
+        "testcase_seconds": pytest.approx(3.41),
+        "duration_source": "report",
     }
+    assert document["warnings"] == []
     assert document["pass_rate"] == pytest.approx(2 / 3, abs=1e-6)
     assert document["metadata"]["run_id"] == "r-1"
     failure = document["failures"][0]
@@ -155,3 +159,100 @@ def test_lone_surrogates_and_huge_metadata_still_give_valid_utf8_under_cap():
     markdown = to_markdown(report, 1024)
     assert len(markdown.encode("utf-8")) <= 1024
     json.loads(to_json(replace(report, metadata=RunMetadata(run_id="ok"))))
+
+
+def headline_of(markdown: str) -> str:
+    return markdown.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "runner_status", "status", "headline"),
+    [
+        ("no_root.xml", None, "passed", "# ✅ Test report: passed"),
+        ("no_root.xml", "passed", "passed", "# ✅ Test report: passed"),
+        ("no_root.xml", "failed", "failed", "# ❌ Test report: failed"),
+        ("no_root.xml", "timed_out", "timed_out", "# ⏱️ Test report: timed out"),
+        ("no_root.xml", "error", "error", "# 💥 Test report: runner error"),
+        ("no_root.xml", "rejected", "rejected", "# ⛔ Test report: rejected"),
+        ("go.xml", "timed_out", "timed_out", "# ⏱️ Test report: timed out"),
+        ("go.xml", "passed", "failed", "# ❌ Test report: failed"),
+        ("zero_tests.xml", None, "no_tests", "# ⚪ Test report: no tests ran"),
+        ("zero_tests.xml", "passed", "no_tests", "# ⚪ Test report: no tests ran"),
+        ("all_skipped.xml", "passed", "no_tests", "# ⚪ Test report: no tests ran"),
+        ("truncated.xml", "passed", "unusable", "# ⚠️ Test report: report unusable"),
+        ("truncated.xml", "timed_out", "timed_out", "# ⏱️ Test report: timed out"),
+    ],
+)
+def test_headline_status_combines_the_runner_and_the_report(
+    fixture, runner_status, status, headline
+):
+    metadata = RunMetadata(runner_status=runner_status, exit_code=1 if runner_status else None)
+    summary = summarize([FIXTURES / fixture], metadata)
+    assert summary.report.status == status
+    assert headline_of(summary.markdown) == headline
+    document = json.loads(summary.json)
+    assert document["status"] == status
+    assert document["metadata"]["runner_status"] == runner_status
+
+
+def test_nothing_executed_says_why():
+    skipped = summarize([FIXTURES / "all_skipped.xml"]).markdown
+    assert (
+        "> ⚪ Nothing executed (all 2 tests skipped): a run that tests nothing is not a pass."
+        in (skipped)
+    )
+    empty = summarize([FIXTURES / "zero_tests.xml"]).markdown
+    assert "Nothing executed (the report has no testcase)" in empty
+    timed_out = summarize([FIXTURES / "no_root.xml"], RunMetadata(runner_status="timed_out"))
+    assert "stopped the command at its deadline" in timed_out.markdown
+    clean_but_failed = summarize(
+        [FIXTURES / "no_root.xml"], RunMetadata(runner_status="failed", exit_code=2)
+    )
+    assert "The command failed, exit code 2, but the report holds no failing test" in (
+        clean_but_failed.markdown
+    )
+
+
+def test_headline_duration_is_the_run_wall_time_and_the_sum_has_its_own_label():
+    go = FIXTURES / "go_build_failure.xml"
+    from_report = summarize([go])
+    assert "· 46.01 s wall time (declared by the report) · sum of test times 2 min 32 s" in (
+        from_report.markdown
+    )
+    from_runner = summarize([go], RunMetadata(duration_seconds=47.5))
+    assert "· 47.50 s wall time (runner) · sum of test times 2 min 32 s" in from_runner.markdown
+    totals = json.loads(from_runner.json)["totals"]
+    assert (totals["duration_seconds"], totals["duration_source"]) == (47.5, "runner")
+    assert totals["testcase_seconds"] == pytest.approx(151.9)
+    nothing_declared = summarize([FIXTURES / "multiresult_and_times.xml"]).markdown
+    assert "· 20 min 35 s sum of test times\n" in nothing_declared
+
+
+def test_counts_are_pluralised():
+    xml = b'<testsuite name="s"><testcase name="a"><error message="x"/></testcase></testsuite>'
+    markdown = summarize([("one.xml", io.BytesIO(xml))]).markdown
+    assert "· 1 test: 0 passed, 0 failed, 1 error, 0 skipped" in markdown
+
+
+def test_same_test_on_two_platforms_is_told_apart():
+    markdown = summarize([FIXTURES / "browsers.xml"]).markdown
+    assert (
+        "### 1. ❌ checkout.spec › pays with a card [hostname=runner-chrome, browser=chrome 120]"
+        in (markdown)
+    )
+    assert (
+        "### 2. ❌ checkout.spec › pays with a card [hostname=runner-firefox, browser=firefox"
+        in (markdown)
+    )
+    assert "<pre>Error: Timed out waiting for #pay\n    at waitFor" in markdown
+
+
+def test_declared_but_not_carried_warns_in_both_outputs():
+    summary = summarize([FIXTURES / "go_build_failure.xml"])
+    assert summary.report.status == "failed"
+    warning = "declares 1 failure(s)/error(s) but its testcases carry 0"
+    assert f"> ⚠️ &lt;testsuites&gt; 'the root' {warning}" in summary.markdown
+    assert warning in json.loads(summary.json)["warnings"][0]
+    assert "| the root (declared by &lt;testsuites&gt;, carried by no testcase) (declared" in (
+        summary.markdown
+    )
