@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from .config import ConfigError, RunnerConfig
 from .events import RejectedInput, parse_request
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     return _finish(run(request, config, deadline).response(), options.json)
 
 
-def _finish(response: dict, as_json: bool) -> int:
+def _finish(response: dict[str, Any], as_json: bool) -> int:
     if as_json:
         sys.stdout.write("\n" + json.dumps(response) + "\n")
     else:

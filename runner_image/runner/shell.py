@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from .aws import S3ResultStore, SecretsManagerSource
 from .config import RunnerConfig
@@ -45,12 +46,12 @@ def run(request: RunRequest, config: RunnerConfig, deadline: float | None) -> Ru
     return outcome
 
 
-def rejected(reason: str) -> dict:
+def rejected(reason: str) -> dict[str, Any]:
     logger.warning("rejected: %s", reason)
     return {"status": "rejected", "reason": reason, "run_id": None}
 
 
-def misconfigured(message: str) -> dict:
+def misconfigured(message: str) -> dict[str, Any]:
     logger.error("runner misconfigured: %s", message)
     return {"status": "error", "message": f"runner misconfigured: {message}", "run_id": None}
 

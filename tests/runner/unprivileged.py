@@ -7,6 +7,7 @@ tests only mean something when the runner and its children run as another user: 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -125,8 +126,6 @@ class UnprivilegedRunner:
         result = Result(completed.returncode, completed.stdout, completed.stderr)
         lines = completed.stdout.strip().splitlines()
         if lines:
-            try:
+            with contextlib.suppress(ValueError):
                 result.response = json.loads(lines[-1])
-            except ValueError:
-                pass
         return result
