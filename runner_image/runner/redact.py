@@ -31,9 +31,17 @@ MIN_BASE64_SECRET_CHARS = 8
 # them, the masking up to this many.
 MAX_LEADING_ZEROS = 6
 
+# Encodings nest (JSON inside JSON, XML-escaped twice, URL-encoded twice) up to this depth.
+MAX_NESTING = 3
+MAX_FORM_CHARS = 40  # the longest encoding of one character the masking recognises
+
 _NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
-_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n",
-               "\r": "\\r", "\t": "\\t", "'": "\\'"}  # fmt: skip
+# The character after the backslash of a JSON (or PHP var_export) short escape.
+_JSON_SHORT = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r",
+               "\t": "t", "'": "'"}  # fmt: skip
+_AMP = f"&(?:amp;){{0,{MAX_NESTING}}}"
+_BACKSLASHES = f"\\\\{{1,{2 ** (MAX_NESTING + 1)}}}"
+_PERCENT = f"(?:25){{0,{MAX_NESTING}}}"
 _TOKEN_CHAR = rb"[A-Za-z0-9_]"
 
 
@@ -49,43 +57,34 @@ def _literal(text: str) -> str:
 
 def _xml_reference(code: int) -> str:
     zeros = f"0{{0,{MAX_LEADING_ZEROS}}}"
-    return f"&#(?:{zeros}{code}|[xX]{zeros}{_hex(code)});"
+    return f"{_AMP}#(?:{zeros}{code}|[xX]{zeros}{_hex(code)});"
 
 
-def _xml_forms(text: str) -> list[str]:
-    """`text` itself or XML-escaped: each character literal or as a reference."""
-    atoms = []
-    for char in text:
-        options = [_literal(char), _xml_reference(ord(char))]
-        if char in _NAMED:
-            options.append(f"&{_NAMED[char]};")
-        atoms.append("(?:" + "|".join(options) + ")")
-    return ["".join(atoms)]
-
-
-def _atom(char: str) -> tuple[str, int]:
-    """A regex for every encoding of one character, and the longest text it matches."""
+def _xml_forms(char: str) -> str:
+    """`char` itself or XML-escaped (once or nested): literal, named or numeric reference."""
     options = [_literal(char), _xml_reference(ord(char))]
-    longest = len(f"&#x{'0' * MAX_LEADING_ZEROS}{ord(char):x};")
     if char in _NAMED:
-        options.append(f"&{_NAMED[char]};")
+        options.append(f"{_AMP}{_NAMED[char]};")
+    return "(?:" + "|".join(options) + ")"
+
+
+def _atom(char: str) -> str:
+    """A regex for every encoding of one character (MAX_FORM_CHARS long at most)."""
+    options = [_xml_forms(char)]
     code = ord(char)
     if code < 0x10000:
-        options.append(r"\\[uU]" + _hex(code, 4))
+        options.append(f"{_BACKSLASHES}[uU]{_hex(code, 4)}")
     if char in _JSON_SHORT:
-        escaped = _JSON_SHORT[char]
-        options.extend(f"\\\\{form}" for form in _xml_forms(escaped[1]))
-    encoded = char.encode()
-    options.append("".join("%" + _hex(byte, 2) for byte in encoded))
-    longest = max(longest, 3 * len(encoded), 8)
+        # `\"` as JSON writes it, `\\\"` as JSON inside JSON, `\&quot;` as XML then writes it.
+        options.append(_BACKSLASHES + _xml_forms(_JSON_SHORT[char]))
+    options.append("".join(f"%{_PERCENT}{_hex(byte, 2)}" for byte in char.encode()))
     if char == " ":
         options.append(r"\+")
-    return "(?:" + "|".join(options) + ")", longest
+    return "(?:" + "|".join(options) + ")"
 
 
 def _any_form(text: str) -> tuple[str, int]:
-    atoms = [_atom(char) for char in text]
-    return "".join(a for a, _ in atoms), sum(n for _, n in atoms)
+    return "".join(_atom(char) for char in text), MAX_FORM_CHARS * len(text)
 
 
 def base64_cores(secret: str) -> list[str]:

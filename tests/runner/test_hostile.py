@@ -8,16 +8,12 @@ server and, where a test needs one, the real PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import html
 import io
 import json
 import os
-import re
 import shutil
 import signal
-import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.runner.secret_forms import SM_ALPHABET, secret_forms
 from tests.runner.unprivileged import CANARIES, Result, UnprivilegedRunner
 
 pytestmark = pytest.mark.timeout(600)
@@ -170,37 +167,7 @@ def test_work_folders_of_earlier_invocations_are_removed(runner_env, unprivilege
 
 # --------------------------------------------------------------------------- secrets
 
-# What RDS generates (printable ASCII but / " @ and space) and what Secrets Manager's
-# GetRandomPassword can (every printable ASCII character, space included).
-SM_ALPHABET = "".join(chr(c) for c in range(0x20, 0x7F))
-PASSWORDS = st.text(alphabet=SM_ALPHABET, min_size=8, max_size=32).filter(lambda p: p.strip() == p)
-
-
-def secret_forms(secret: str) -> dict[str, str]:
-    """Every form of `secret` a reader could turn back into it, computed independently of
-    the runner's masking code."""
-    forms = {
-        "literal": secret,
-        "xml-named": html.escape(secret, quote=True),
-        "xml-decimal": "".join(f"&#{ord(c)};" for c in secret),
-        "xml-hex-lower": "".join(f"&#x{ord(c):x};" for c in secret),
-        "xml-hex-upper": "".join(f"&#X{ord(c):X};" for c in secret),
-        "json": json.dumps(secret)[1:-1],
-        "json-php": json.dumps(secret)[1:-1].replace("/", "\\/"),
-        "url-plus": urllib.parse.quote_plus(secret, safe=""),
-        "url": urllib.parse.quote(secret, safe=""),
-        "url-lower": re.sub(
-            r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(secret, safe="")
-        ),
-    }
-    data = secret.encode()
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + data + b"\0\0\0").decode()
-        # Only the characters that depend on the secret's bits alone.
-        first = -(-shift * 8 // 6)
-        last = (shift + len(data)) * 8 // 6
-        forms[f"base64-{shift}"] = encoded[first:last]
-    return {name: form for name, form in forms.items()}
+PASSWORDS = st.text(alphabet=SM_ALPHABET, min_size=8, max_size=32)
 
 
 def _summaries(objects: dict[str, bytes]):
