@@ -104,22 +104,30 @@ def base64_cores(secret: str) -> list[str]:
 class Redactor:
     def __init__(self, passwords: Iterable[str] = (), usernames: Iterable[str] = ()):
         patterns: list[tuple[str, int]] = []
+        # Every form starts with its first character or with one of the encodings' leads.
+        starts = set("&\\%+")
         for password in set(passwords):
             if not password or len(password) < MIN_SECRET_CHARS:
                 continue
             patterns.append(_any_form(password))
+            starts.add(password[0])
             if len(password) >= MIN_BASE64_SECRET_CHARS:
-                patterns.extend(_any_form(core) for core in set(base64_cores(password)))
+                cores = set(base64_cores(password))
+                patterns.extend(_any_form(core) for core in cores)
+                starts.update(core[0] for core in cores if core)
         for username in set(usernames):
             if not username or len(username) < MIN_USERNAME_CHARS:
                 continue
             regex, longest = _any_form(username)
+            starts.add(username[0])
             before, after = _TOKEN_CHAR.decode(), _TOKEN_CHAR.decode()
             patterns.append((f"(?<!{before}){regex}(?!{after})", longest))
         # Longest first, so a secret containing another is masked whole.
         patterns.sort(key=lambda item: item[1], reverse=True)
+        # The look-ahead lets the scan skip, at one test per byte, where no form can start.
+        lead = "(?=[" + "".join(re.escape(c) for c in sorted(starts)) + "])"
         self.pattern = (
-            re.compile("|".join(f"(?:{regex})" for regex, _ in patterns).encode())
+            re.compile((lead + "(?:" + "|".join(f"(?:{r})" for r, _ in patterns) + ")").encode())
             if patterns
             else None
         )
@@ -155,11 +163,16 @@ class StreamRedactor:
         # unfinished line, hold back what could still be the start of a secret, unless a
         # match already covers it.
         split = max(data.rfind(b"\n") + 1, len(data) - self._redactor.longest)
+        pieces, done = [], 0
         for match in pattern.finditer(data):
-            if match.start() < split < match.end():
-                split = match.end()
-        head, self._pending = data[:split], data[split:]
-        return self._redactor.bytes(head)
+            if match.start() >= split:
+                break
+            split = max(split, match.end())
+            pieces += [data[done : match.start()], MASK]
+            done = match.end()
+        pieces.append(data[done:split])
+        self._pending = data[split:]
+        return b"".join(pieces)
 
     def flush(self) -> bytes:
         data, self._pending = self._pending, b""
