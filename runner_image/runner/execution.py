@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from .artifacts import (
 from .config import RunnerConfig
 from .database import DatabaseSecret, SecretUnavailable, unreachable_reason
 from .events import RunRequest
-from .isolation import child_environment
+from .isolation import ProcessesSurvived, child_environment
 from .process import ChildResult, run_child
 from .redact import NotWellFormed, Redactor, redact_xml
 from .rundir import RunDir, UnsafeFile, remove_stale
@@ -143,8 +144,10 @@ def execute(
     on_output: Callable[[bytes], None],
     log: Callable[[str], None],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
-    """Run `request` and keep everything it produced; never raises for a failed run."""
+    """Run `request` and keep everything it produced; never raises for a failed run.
+    Setting `stop` ends the command early (the Fargate task was asked to stop)."""
     outcome = RunOutcome(
         run_id=request.run_id,
         command=request.command,
@@ -171,12 +174,12 @@ def execute(
                 if secret is not None:
                     redactor = Redactor([secret.password], [secret.username])
                 result = _run_command(
-                    request, config, files, secret, redactor, base_env, on_output, deadline
+                    request, config, files, secret, redactor, base_env, on_output, deadline, stop
                 )
                 _record(outcome, result, notes)
                 found = collect(folder.path / MIRROR, config.globs_for(request.command))
                 files = dataclasses.replace(files, artifacts=tuple(found))
-            except (SecretUnavailable, StoreError) as error:
+            except (SecretUnavailable, StoreError, ProcessesSurvived) as error:
                 outcome.message = str(error)
                 notes.append(f"[runner] error: {outcome.message}")
             except (OSError, ValueError) as error:
@@ -228,6 +231,7 @@ def _run_command(
     base_env: Mapping[str, str],
     on_output: Callable[[bytes], None],
     deadline: float | None,
+    stop: threading.Event | None,
 ) -> ChildResult:
     run_dir = files.folder.path
     mirror = run_dir / MIRROR
@@ -255,13 +259,18 @@ def _run_command(
         deadline=deadline,
         kill_grace_seconds=config.kill_grace_seconds,
         tail_bytes=TAIL_BYTES,
+        stop=stop,
     )
 
 
 def _record(outcome: RunOutcome, result: ChildResult, notes: list[str]) -> None:
     outcome.exit_code = result.exit_code
     outcome.output_tail = result.tail.decode(errors="replace")
-    if result.timed_out:
+    if result.stopped:
+        outcome.status = "error"
+        outcome.message = "stopped early: the runner received SIGTERM (the task was stopped)"
+        notes.append(f"[runner] {outcome.message}; exit code {result.exit_code}")
+    elif result.timed_out:
         outcome.status = "timed_out"
         outcome.message = "stopped at the deadline (remaining Lambda time minus the margin)"
         notes.append(f"[runner] {outcome.message}; exit code {result.exit_code}")

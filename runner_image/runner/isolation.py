@@ -31,6 +31,10 @@ _CHILD_ENV_PATTERN = re.compile(r"LC_[A-Z_]+")
 FORBIDDEN_CHILD_ENV = re.compile(r"(AWS_|ECS_|AMAZON_|_X_AMZN|_LAMBDA|LAMBDA_).*|DB_SECRET_ARN")
 
 
+class ProcessesSurvived(RuntimeError):
+    """Processes of the run could not be ended; the message names them."""
+
+
 def forbidden_child_env(name: str) -> bool:
     return bool(FORBIDDEN_CHILD_ENV.fullmatch(name))
 
@@ -114,9 +118,9 @@ def end_run_processes(child: int, kept: set[int], patience_seconds: float = 10.0
         killed |= pids
         _reap(direct_children() - kept)
         if time.monotonic() > give_up:
-            raise RuntimeError(
+            raise ProcessesSurvived(
                 f"processes {sorted(pids)[:10]} of the run survived SIGKILL for "
-                f"{patience_seconds:g}s"
+                f"{patience_seconds:g}s; the results of this run may have been changed by them"
             )
         time.sleep(0.01)
 

@@ -31,6 +31,8 @@ class ChildResult:
     timed_out: bool
     output_bytes: int
     tail: bytes
+    # Ended early because `stop` was set (the task was asked to stop), not by its deadline.
+    stopped: bool = False
 
 
 class _Tail:
@@ -61,10 +63,11 @@ def run_child(
     kill_grace_seconds: float,
     tail_bytes: int,
     popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
+    stop: threading.Event | None = None,
 ) -> ChildResult:
-    """`deadline` is a time.monotonic() value; at it the child's process group gets SIGTERM,
-    then SIGKILL after `kill_grace_seconds`. Whatever is left of the run after the child
-    (detached processes, orphans) is killed before this returns."""
+    """`deadline` is a time.monotonic() value; at it, or when `stop` is set, the child's
+    process group gets SIGTERM, then SIGKILL after `kill_grace_seconds`. Whatever is left of
+    the run after the child (detached processes, orphans) is killed before this returns."""
     guard_runner()
     kept = direct_children()
     process = popen(
@@ -101,12 +104,8 @@ def run_child(
     reader = threading.Thread(target=pump, name="child-output", daemon=True)
     reader.start()
 
-    timed_out = False
-    try:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    timed_out, stopped = _wait(process, deadline, stop)
+    if timed_out or stopped:
         _signal_group(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=kill_grace_seconds)
@@ -120,7 +119,30 @@ def run_child(
     end_run_processes(process.pid, kept)
     reader.join(timeout=kill_grace_seconds + 5)
     output.close()
-    return ChildResult(process.returncode, timed_out, written[0], tail.value())
+    return ChildResult(process.returncode, timed_out, written[0], tail.value(), stopped)
+
+
+STOP_POLL_SECONDS = 0.25
+
+
+def _wait(
+    process: subprocess.Popen[bytes], deadline: float | None, stop: threading.Event | None
+) -> tuple[bool, bool]:
+    """Wait for the child to end: (timed out, stopped) when it has not."""
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if stop is not None:
+            remaining = (
+                STOP_POLL_SECONDS if remaining is None else min(remaining, STOP_POLL_SECONDS)
+            )
+        try:
+            process.wait(timeout=remaining)
+            return False, False
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop.is_set():
+                return False, True
+            if deadline is not None and time.monotonic() >= deadline:
+                return True, False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

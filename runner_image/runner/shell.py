@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,12 @@ def stream_to_stdout(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def run(request: RunRequest, config: RunnerConfig, deadline: float | None) -> RunOutcome:
+def run(
+    request: RunRequest,
+    config: RunnerConfig,
+    deadline: float | None,
+    stop: threading.Event | None = None,
+) -> RunOutcome:
     store = S3ResultStore(config.results_bucket) if config.results_bucket else None
     outcome = execute(
         request,
@@ -33,6 +39,7 @@ def run(request: RunRequest, config: RunnerConfig, deadline: float | None) -> Ru
         base_env=os.environ,
         on_output=stream_to_stdout,
         log=logger.info,
+        stop=stop,
     )
     logger.info(
         "run %s %s: %s (exit code %s) in %.1fs, results %s",

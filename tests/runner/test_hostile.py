@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -144,6 +145,37 @@ def test_detached_descendants_are_gone_after_a_fargate_run(runner_env, unprivile
     result = unprivileged.cli("test", *HOSTILE, "test_detaches_then_passes")
 
     assert result.response["status"] == "passed", result.logs
+    assert _marked(unprivileged.work_root) == [], "a detached process outlived the run"
+
+
+def test_a_stopped_fargate_task_ends_its_run_and_uploads(runner_env, unprivileged):
+    """ECS stops a task with SIGTERM. The runner is the container's PID 1 here (no init
+    process: an init would hold the container-credentials URI in a readable environment), and
+    PID 1 gets only the signals it handles."""
+    if os.geteuid() != 0:
+        pytest.skip("a PID namespace (the runner as PID 1, as in a Fargate container) needs root")
+    task = unprivileged.start_cli(
+        "--timeout", "60", "test", *HOSTILE, "test_detaches_then_hangs", pid_namespace=True
+    )
+    try:
+        lines = []
+        for line in task.stdout:
+            lines.append(line)
+            if "hostile test hanging" in line:
+                break
+        started = time.monotonic()
+        (runner_pid,) = Path(f"/proc/{task.pid}/task/{task.pid}/children").read_text().split()
+        os.kill(int(runner_pid), signal.SIGTERM)
+        output = "".join(lines) + task.stdout.read()
+        task.wait(timeout=30)
+    finally:
+        task.kill()
+        task.wait()
+    assert time.monotonic() - started < 15, "SIGTERM did not stop the run"
+    response = json.loads(output.strip().splitlines()[-1])
+    assert response["status"] == "error" and "SIGTERM" in response["message"], output
+    assert task.returncode == 3
+    assert "[runner] stopped early" in _output_log(_uploaded(runner_env))
     assert _marked(unprivileged.work_root) == [], "a detached process outlived the run"
 
 

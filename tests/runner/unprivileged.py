@@ -113,6 +113,19 @@ class UnprivilegedRunner:
         prefix = ["unshare", "--pid", "--fork", "--mount-proc"] if pid_namespace else []
         return self._run(argv, env, timeout, prefix)
 
+    def start_cli(self, *args: str, pid_namespace: bool = False, **env: str) -> subprocess.Popen:
+        """`python -m runner run` started, not waited for (text stdout, stderr merged)."""
+        argv = [*self._python, "-m", "runner", "run", "--json", *args]
+        prefix = ["unshare", "--pid", "--fork", "--mount-proc"] if pid_namespace else []
+        return subprocess.Popen(
+            [*prefix, *_as_nobody(), *argv],
+            env={**self.env, **env},
+            cwd=self.work_root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
     def _run(self, argv, env, timeout, prefix=()) -> Result:
         completed = subprocess.run(
             [*prefix, *_as_nobody(), *argv],
