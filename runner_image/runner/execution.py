@@ -189,7 +189,12 @@ def execute(
             outcome.finished_at = now()
             if outcome.message:
                 outcome.message = redactor.text(outcome.message)
-            _publish(outcome, files, store, redactor, log)
+            try:
+                _publish(outcome, files, store, redactor, log)
+            except OSError as error:  # the run's code can rename or fill the run's folder
+                outcome.status = "error"
+                outcome.message = redactor.text(f"could not keep the run's results: {error}")
+                log(f"[runner] error: {outcome.message}")
     finally:
         folder.close()
     return outcome

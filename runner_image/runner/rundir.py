@@ -79,9 +79,14 @@ class RunDir:
         return os.fdopen(fd, "rb")
 
     def create_file(self, name: str) -> BinaryIO:
-        """A new file directly in the folder; whatever stood under that name goes first."""
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        """A new file directly in the folder; whatever stood under that name goes first (the
+        run's code may have put a link or a folder there)."""
+        try:
             os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            shutil.rmtree(name, dir_fd=self.fd)
         return os.fdopen(os.open(name, _CREATE_FLAGS, 0o600, dir_fd=self.fd), "w+b")
 
     def scratch(self) -> BinaryIO:

@@ -157,6 +157,21 @@ def test_run_files_are_read_only_as_regular_files_inside_the_folder(tmp_path):
         folder.close()
 
 
+def test_files_the_runner_writes_replace_what_the_run_put_there(tmp_path):
+    folder = RunDir.create(tmp_path, "r2-test")
+    (folder.path / "manifest.json").mkdir()
+    (folder.path / "manifest.json" / "x").write_text("x")
+    os.symlink("/etc/hostname", folder.path / "output.log")
+    try:
+        for name in ("manifest.json", "output.log"):
+            with folder.create_file(name) as handle:
+                handle.write(b"runner")
+            assert not (folder.path / name).is_symlink()
+            assert (folder.path / name).read_bytes() == b"runner"
+    finally:
+        folder.close()
+
+
 def test_only_unlocked_run_folders_of_earlier_invocations_are_removed(tmp_path):
     live = RunDir.create(tmp_path, "live")
     stale = tmp_path / "ltr-run-stale-test-x1"
