@@ -24,7 +24,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.runner.secret_forms import SM_ALPHABET, secret_forms
-from tests.runner.unprivileged import CANARIES, Result, UnprivilegedRunner
+from tests.runner.unprivileged import (
+    CANARIES,
+    Result,
+    UnprivilegedRunner,
+    unreadable_for_nobody,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -33,6 +38,13 @@ HOSTILE = ["--testsuite", "Hostile", "--filter"]
 
 @pytest.fixture
 def unprivileged(runner_env, moto_server):
+    unreadable = unreadable_for_nobody()
+    if unreadable:
+        pytest.skip(
+            f"running as root, and nobody cannot read {', '.join(unreadable)}: clone the "
+            "project (and its .venv) where other users may read it, or run the suite as a "
+            "non-root user"
+        )
     runner = UnprivilegedRunner.create(moto_server, runner_env.bucket)
     yield runner
     _kill_marked(runner.work_root)
@@ -233,7 +245,7 @@ def secret_for(runner_env, postgres, monkeypatch):
 
 
 @settings(
-    max_examples=6,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

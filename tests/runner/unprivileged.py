@@ -60,6 +60,24 @@ def _python() -> tuple[list[str], list[str]]:
     return [sys.executable], []
 
 
+def _readable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach `path` (o+x on every folder above it,
+    o+r on it)."""
+    path = path.resolve()
+    for folder in path.parents:
+        if not folder.stat().st_mode & 0o001:
+            return False
+    return bool(path.stat().st_mode & 0o004)
+
+
+def unreadable_for_nobody() -> list[str]:
+    """What `nobody` would need but cannot read (empty when not running as root)."""
+    if os.geteuid() != 0:
+        return []
+    needed = [REPO_ROOT, RUNNER_IMAGE, FIXTURE_APP, Path(sysconfig.get_paths()["purelib"])]
+    return [str(path) for path in needed if not _readable_by_others(path)]
+
+
 @dataclass
 class Result:
     returncode: int
