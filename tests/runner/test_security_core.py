@@ -221,3 +221,43 @@ def test_well_formed_secrets_pass():
     assert parse_db_secret(_secret(host="10.0.0.5"), "s").host == "10.0.0.5"
     assert parse_db_secret(_secret(host="::1"), "s").host == "::1"
     assert MASK == b"********"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    password=PASSWORDS,
+    username=st.sampled_from(["test", "testsuite", "testcase", "name", "failure", "time"]),
+    texts=st.lists(st.text(alphabet=SM_ALPHABET, max_size=20), min_size=3, max_size=3),
+)
+def test_masked_junit_always_parses_with_its_structure_intact(password, username, texts):
+    message = f"{texts[0]} {username} {password} {texts[1]}"
+    document = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites><testsuite name="'
+        + _escape(username)
+        + '" time="1"><testcase name="test_x" class="'
+        + _escape(texts[2])
+        + f'"><failure type="{_escape(password)}">{_escape(message)}</failure>'
+        + "</testcase></testsuite></testsuites>"
+    )
+    out = io.BytesIO()
+    redact_xml(io.BytesIO(document.encode()), out, Redactor([password], [username]))
+
+    root = ET.fromstring(out.getvalue())  # noqa: S314 - produced by this test
+    assert [element.tag for element in root.iter()] == [
+        "testsuites",
+        "testsuite",
+        "testcase",
+        "failure",
+    ]
+    assert [sorted(element.attrib) for element in root.iter()] == [
+        [],
+        ["name", "time"],
+        ["class", "name"],
+        ["type"],
+    ]
+    for name, form in secret_forms(password).items():
+        assert form.encode() not in out.getvalue(), name
