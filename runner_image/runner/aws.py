@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
+from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
@@ -20,11 +20,11 @@ from .execution import StoreError
 _CLIENT_CONFIG = Config(
     connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 4}
 )
-_clients: dict[str, object] = {}
+_clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def client(service: str):
+def client(service: str) -> Any:
     """One client per service for the life of the execution environment (warm reuse)."""
     with _lock:
         if service not in _clients:
@@ -88,12 +88,11 @@ class S3ResultStore:
             raise self._error("could not check", key, error) from None
         return True
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
+    def put(self, key: str, body: BinaryIO, content_type: str) -> None:
         try:
-            with path.open("rb") as body:
-                client("s3").put_object(
-                    Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
-                )
+            client("s3").put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+            )
         except (ClientError, BotoCoreError) as error:
             raise self._error("could not upload", key, error) from None
 

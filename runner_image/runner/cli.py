@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
+from typing import Any
 
 from .config import ConfigError, RunnerConfig
 from .events import RejectedInput, parse_request
@@ -54,10 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         return _finish(rejected(str(error)), options.json)
     timeout = options.timeout if options.timeout is not None else config.timeout_seconds
     deadline = time.monotonic() + timeout if timeout else None
-    return _finish(run(request, config, deadline).response(), options.json)
+    return _finish(run(request, config, deadline, _stop_on_sigterm()).response(), options.json)
 
 
-def _finish(response: dict, as_json: bool) -> int:
+def _stop_on_sigterm() -> threading.Event:
+    """ECS stops a task with SIGTERM, then SIGKILL after its stop timeout: end the command
+    and upload what it produced in between. As the container's first process (PID 1, where
+    the kernel ignores a signal the process has no handler for) the handler is also what
+    makes SIGTERM reach the runner at all."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    return stop
+
+
+def _finish(response: dict[str, Any], as_json: bool) -> int:
     if as_json:
         sys.stdout.write("\n" + json.dumps(response) + "\n")
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .artifacts import DEFAULT_ARTIFACT_GLOBS, check_glob
 from .commands import DEFAULT_COMMANDS
+from .isolation import forbidden_child_env
 
 DEFAULT_APP_DIR = "/var/task/app"  # where runner_image/Dockerfile installs the Laravel app
 
@@ -35,6 +37,8 @@ class RunnerConfig:
     timeout_seconds: float | None
     app_version: str | None
     image_version: str | None
+    # Names of the runner's environment the child gets besides the fixed allowlist.
+    child_env: tuple[str, ...] = ()
 
     def globs_for(self, command: str) -> tuple[str, ...]:
         return self.artifact_globs.get(command, ())
@@ -67,6 +71,7 @@ class RunnerConfig:
             timeout_seconds=_number(env, "RUNNER_TIMEOUT_SECONDS", 0.0) if timeout else None,
             app_version=env.get("APP_VERSION") or _composer_version(app_dir),
             image_version=env.get("IMAGE_VERSION") or None,
+            child_env=_child_env(env.get("RUNNER_CHILD_ENV")),
         )
 
 
@@ -119,6 +124,26 @@ def _artifact_globs(raw: str | None) -> dict[str, tuple[str, ...]]:
         except ValueError as error:
             raise ConfigError(f"RUNNER_ARTIFACTS[{command!r}]: {error}") from None
     return globs
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _child_env(raw: str | None) -> tuple[str, ...]:
+    """`APP_KEY,MAIL_HOST`: extra variables the app's tests need from the runner's environment."""
+    names = tuple(name.strip() for name in (raw or "").split(",") if name.strip())
+    for name in names:
+        if not _ENV_NAME.fullmatch(name):
+            raise ConfigError(
+                f"RUNNER_CHILD_ENV: {name[:40]!r} is not a variable name; use a comma-separated "
+                "list like 'APP_KEY,MAIL_HOST'"
+            )
+        if forbidden_child_env(name):
+            raise ConfigError(
+                f"RUNNER_CHILD_ENV may not pass {name} to the child: AWS_*, ECS_* and Lambda "
+                "variables are the runner's credentials and stay with it"
+            )
+    return names
 
 
 def _composer_version(app_dir: Path) -> str | None:

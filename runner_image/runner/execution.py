@@ -6,38 +6,30 @@ with the same methods in tests).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import json
-import shutil
-import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 from .artifacts import collect, content_type, writable_roots
 from .config import RunnerConfig
 from .database import DatabaseSecret, SecretUnavailable, unreachable_reason
 from .events import RunRequest
-from .layout import command_slug, latest_docs_prefix, run_prefix
-from .process import run_child
-from .redact import Redactor
+from .isolation import ProcessesSurvived, child_environment
+from .layout import JUNIT, MANIFEST, OUTPUT_LOG, command_slug, latest_docs_prefix, run_prefix
+from .process import ChildResult, run_child
+from .redact import NotWellFormed, Redactor, redact_xml
+from .rundir import RunDir, UnsafeFile, remove_stale
 from .workspace import build_mirror, write_php_ini
 
 RESPONSE_MAX_BYTES = 256 * 1024
 TAIL_BYTES = 64 * 1024
-# The runner's own credentials stay with the runner: the app's tests have no use for them.
-_WITHHELD_ENV = frozenset(
-    {
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "DB_SECRET_ARN",
-    }
-)
+MIRROR = "app"
 
 
 class SecretSource(Protocol):
@@ -51,7 +43,7 @@ class StoreError(RuntimeError):
 class ResultStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None: ...
+    def put(self, key: str, body: BinaryIO, content_type: str) -> None: ...
 
     def uri(self, key: str) -> str: ...
 
@@ -78,7 +70,7 @@ class RunOutcome:
         end = self.finished_at or self.started_at
         return round((end - self.started_at).total_seconds(), 3)
 
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "command": self.command,
@@ -94,9 +86,9 @@ class RunOutcome:
             "message": self.message,
         }
 
-    def response(self) -> dict:
+    def response(self) -> dict[str, Any]:
         """At most RESPONSE_MAX_BYTES as JSON: the output tail shrinks to fit."""
-        body = {
+        body: dict[str, Any] = {
             "run_id": self.run_id,
             "command": self.command,
             "status": self.status,
@@ -120,6 +112,18 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """What a run produced, as the runner holds it: its folder (by descriptor), the log it
+    wrote (open), the artifacts found in the app mirror, and where they go in the bucket."""
+
+    folder: RunDir
+    log: BinaryIO
+    prefix: str
+    artifacts: tuple[str, ...] = ()
+    writes_junit: bool = False
+
+
 def execute(
     request: RunRequest,
     config: RunnerConfig,
@@ -131,8 +135,10 @@ def execute(
     on_output: Callable[[bytes], None],
     log: Callable[[str], None],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
-    """Run `request` and keep everything it produced; never raises for a failed run."""
+    """Run `request` and keep everything it produced; never raises for a failed run.
+    Setting `stop` ends the command early (the Fargate task was asked to stop)."""
     outcome = RunOutcome(
         run_id=request.run_id,
         command=request.command,
@@ -143,158 +149,259 @@ def execute(
         image_version=config.image_version,
     )
     prefix = run_prefix(outcome.started_at, request.run_id, request.command)
-    config.work_root.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(
-        tempfile.mkdtemp(
-            prefix=f"ltr-{request.run_id}-{command_slug(request.command)}-", dir=config.work_root
-        )
-    )
-    output_log = run_dir / "output.log"
-    junit = run_dir / "junit.xml"
-    redactor = Redactor(())
-    notes: list[str] = []
-
+    stale = remove_stale(config.work_root)
+    if stale:
+        log(f"removed {len(stale)} run folder(s) earlier invocations left: {', '.join(stale)}")
+    folder = RunDir.create(config.work_root, f"{request.run_id}-{command_slug(request.command)}")
     try:
-        if store is not None and request.run_id_given and store.exists(prefix + "manifest.json"):
-            outcome.message = (
-                f"run_id {request.run_id!r} was already used for {request.command} today "
-                f"({store.uri(prefix)}); leave run_id out to get a new one"
-            )
-            outcome.status = "rejected"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            return outcome
-
-        child_env = {k: v for k, v in base_env.items() if k not in _WITHHELD_ENV}
-        if config.db_secret_arn:
-            secret = secrets.database_secret(config.db_secret_arn)
-            redactor = Redactor(secret.sensitive_values())
-            reason = unreachable_reason(secret.host, secret.port)
-            if reason:
-                raise SecretUnavailable(
-                    f"database unreachable at {secret.host}:{secret.port} ({reason}); check "
-                    "that the runner's security group may reach the database and that the "
-                    f"secret {config.db_secret_arn} names the right host"
+        with folder.create_file(OUTPUT_LOG) as output_log:
+            files = RunFiles(folder, output_log, prefix, writes_junit=request.command == "test")
+            redactor, notes = Redactor(), list[str]()
+            try:
+                if _run_id_taken(request, store, prefix, outcome):
+                    folder.remove()
+                    return outcome
+                secret = _database_secret(config, secrets)
+                if secret is not None:
+                    redactor = Redactor([secret.password], [secret.username])
+                result = _run_command(
+                    request, config, files, secret, redactor, base_env, on_output, deadline, stop
                 )
-            child_env.update(secret.child_env())
-
-        mirror = run_dir / "app"
-        build_mirror(config.app_dir, mirror, writable_roots(config.globs_for(request.command)))
-        (run_dir / "tmp").mkdir()
-        ini_dir = write_php_ini(run_dir / "php.d")
-        scan = base_env.get("PHP_INI_SCAN_DIR", "")
-        child_env.update(
-            APP_BASE_PATH=str(mirror),
-            PHP_INI_SCAN_DIR=f"{scan}:{ini_dir}",
-            TMPDIR=str(run_dir / "tmp"),
-        )
-        argv = [config.php, "artisan", request.command, *request.args]
-        if request.command == "test":
-            argv += ["--log-junit", str(junit)]
-        log(f"running {' '.join(argv[1:])} (run {request.run_id})")
-
-        result = run_child(
-            argv,
-            env=child_env,
-            cwd=mirror,
-            log_path=output_log,
-            redactor=redactor,
-            on_output=on_output,
-            deadline=deadline,
-            kill_grace_seconds=config.kill_grace_seconds,
-            tail_bytes=TAIL_BYTES,
-        )
-        outcome.exit_code = result.exit_code
-        outcome.output_tail = result.tail.decode(errors="replace")
-        if result.timed_out:
-            outcome.status = "timed_out"
-            outcome.message = "stopped at the deadline (remaining Lambda time minus the margin)"
-            notes.append(f"[runner] {outcome.message}; exit code {result.exit_code}")
-        else:
-            outcome.status = "passed" if result.exit_code == 0 else "failed"
-        artifact_files = collect(mirror, config.globs_for(request.command))
-    except (SecretUnavailable, StoreError) as error:
-        outcome.message = str(error)
-        notes.append(f"[runner] error: {outcome.message}")
-        artifact_files, mirror = [], run_dir / "app"
-    except OSError as error:
-        outcome.message = f"could not start {request.command}: {error}"
-        notes.append(f"[runner] error: {outcome.message}")
-        artifact_files, mirror = [], run_dir / "app"
-
-    if notes:
-        with output_log.open("ab") as handle:
-            for note in notes:
-                handle.write(redactor.bytes(note.encode()) + b"\n")
-                log(note)
-        outcome.output_tail += "\n".join(notes) + "\n"
-    outcome.finished_at = now()
-    if outcome.message:
-        outcome.message = redactor.text(outcome.message)
-    _publish(outcome, store, prefix, run_dir, mirror, artifact_files, junit, redactor, log)
+                _record(outcome, result, notes)
+                found = collect(folder.path / MIRROR, config.globs_for(request.command))
+                files = dataclasses.replace(files, artifacts=tuple(found))
+            except (SecretUnavailable, StoreError, ProcessesSurvived) as error:
+                outcome.message = str(error)
+                notes.append(f"[runner] error: {outcome.message}")
+            except (OSError, ValueError) as error:
+                outcome.message = f"could not start {request.command}: {error}"
+                notes.append(f"[runner] error: {outcome.message}")
+            _note(files, redactor, notes, outcome, log)
+            outcome.finished_at = now()
+            if outcome.message:
+                outcome.message = redactor.text(outcome.message)
+            try:
+                _publish(outcome, files, store, redactor, log)
+            except OSError as error:  # the run's code can rename or fill the run's folder
+                outcome.status = "error"
+                outcome.message = redactor.text(f"could not keep the run's results: {error}")
+                log(f"[runner] error: {outcome.message}")
+    finally:
+        folder.close()
     return outcome
 
 
-def _publish(outcome, store, prefix, run_dir, mirror, artifact_files, junit, redactor, log):
-    """Upload in the order the report processor relies on: junit.xml last."""
-    upload_dir = run_dir / "upload"
-    upload_dir.mkdir(exist_ok=True)
-    uploads: list[tuple[str, Path]] = [(prefix + "output.log", run_dir / "output.log")]
-    latest: list[tuple[str, Path]] = []
-    for relative in artifact_files:
-        source = _redacted_copy(mirror / relative, upload_dir / relative, redactor)
-        uploads.append((prefix + relative, source))
-        latest.append((latest_docs_prefix(outcome.command) + relative, source))
-    junit_upload = None
-    if junit.is_file():
-        junit_upload = (
-            prefix + "junit.xml",
-            _redacted_copy(junit, upload_dir / "junit.xml", redactor),
+def _run_id_taken(
+    request: RunRequest, store: ResultStore | None, prefix: str, outcome: RunOutcome
+) -> bool:
+    if store is None or not request.run_id_given or not store.exists(prefix + MANIFEST):
+        return False
+    outcome.message = (
+        f"run_id {request.run_id!r} was already used for {request.command} today "
+        f"({store.uri(prefix)}); leave run_id out to get a new one"
+    )
+    outcome.status = "rejected"
+    return True
+
+
+def _database_secret(config: RunnerConfig, secrets: SecretSource) -> DatabaseSecret | None:
+    if not config.db_secret_arn:
+        return None
+    secret = secrets.database_secret(config.db_secret_arn)
+    reason = unreachable_reason(secret.host, secret.port)
+    if reason:
+        raise SecretUnavailable(
+            f"database unreachable at {secret.host}:{secret.port} ({reason}); check that the "
+            "runner's security group may reach the database and that the secret "
+            f"{config.db_secret_arn} names the right host"
         )
-    outcome.artifacts = [key for key, _ in uploads]
-    if outcome.status == "passed":
-        outcome.artifacts += [key for key, _ in latest]
-    if junit_upload:
-        outcome.artifacts.append(junit_upload[0])
+    return secret
 
-    manifest_path = run_dir / "manifest.json"
-    if store is None:
-        outcome.local_results = str(run_dir)
-        outcome.results_uri = run_dir.as_uri()
-        manifest_path.write_text(json.dumps(outcome.manifest(), indent=2) + "\n")
-        return
 
-    try:
-        for key, path in uploads:
-            store.put_file(key, path, content_type(key))
+def _run_command(
+    request: RunRequest,
+    config: RunnerConfig,
+    files: RunFiles,
+    secret: DatabaseSecret | None,
+    redactor: Redactor,
+    base_env: Mapping[str, str],
+    on_output: Callable[[bytes], None],
+    deadline: float | None,
+    stop: threading.Event | None,
+) -> ChildResult:
+    run_dir = files.folder.path
+    mirror = run_dir / MIRROR
+    build_mirror(config.app_dir, mirror, writable_roots(config.globs_for(request.command)))
+    (run_dir / "tmp").mkdir()
+    ini_dir = write_php_ini(run_dir / "php.d")
+    child_env = child_environment(base_env, config.child_env)
+    if secret is not None:
+        child_env.update(secret.child_env())
+    # The runner's PHP settings come last, so they win over the image's.
+    scan = base_env.get("PHP_INI_SCAN_DIR", "")
+    child_env.update(
+        APP_BASE_PATH=str(mirror), PHP_INI_SCAN_DIR=f"{scan}:{ini_dir}", TMPDIR=str(run_dir / "tmp")
+    )
+    argv = [config.php, "artisan", request.command, *request.args]
+    if files.writes_junit:
+        argv += ["--log-junit", str(run_dir / JUNIT)]
+    return run_child(
+        argv,
+        env=child_env,
+        cwd=mirror,
+        log=files.log,
+        redactor=redactor,
+        on_output=on_output,
+        deadline=deadline,
+        kill_grace_seconds=config.kill_grace_seconds,
+        tail_bytes=TAIL_BYTES,
+        stop=stop,
+    )
+
+
+def _record(outcome: RunOutcome, result: ChildResult, notes: list[str]) -> None:
+    outcome.exit_code = result.exit_code
+    outcome.output_tail = result.tail.decode(errors="replace")
+    if result.stopped:
+        outcome.status = "error"
+        outcome.message = "stopped early: the runner received SIGTERM (the task was stopped)"
+        notes.append(f"[runner] {outcome.message}; exit code {result.exit_code}")
+    elif result.timed_out:
+        outcome.status = "timed_out"
+        outcome.message = "stopped at the deadline (remaining Lambda time minus the margin)"
+        notes.append(f"[runner] {outcome.message}; exit code {result.exit_code}")
+    else:
+        outcome.status = "passed" if result.exit_code == 0 else "failed"
+
+
+def _note(
+    files: RunFiles,
+    redactor: Redactor,
+    notes: list[str],
+    outcome: RunOutcome,
+    log: Callable[[str], None],
+) -> None:
+    """The runner's own lines, at the end of the log it holds (never reopened by path)."""
+    for note in notes:
+        masked = redactor.text(note)
+        files.log.write(masked.encode() + b"\n")
+        log(masked)
+        outcome.output_tail += masked + "\n"
+    files.log.flush()
+    notes.clear()
+
+
+def _publish(
+    outcome: RunOutcome,
+    files: RunFiles,
+    store: ResultStore | None,
+    redactor: Redactor,
+    log: Callable[[str], None],
+) -> None:
+    """Upload in the order the report processor relies on: junit.xml last. Every body is
+    read through a descriptor: the log the runner wrote, or a masked copy of a file opened
+    without following links."""
+    with contextlib.ExitStack() as opened:
+        notes: list[str] = []
+        artifacts = [
+            (relative, body)
+            for relative in files.artifacts
+            if (body := _masked(files, f"{MIRROR}/{relative}", redactor, notes, opened))
+        ]
+        junit = _masked(files, JUNIT, redactor, notes, opened) if files.writes_junit else None
+        _note(files, redactor, notes, outcome, log)
+
+        uploads = [(files.prefix + OUTPUT_LOG, files.log)]
+        uploads += [(files.prefix + relative, body) for relative, body in artifacts]
         # Only a passing run's docs replace the published ones.
         if outcome.status == "passed":
-            for key, path in latest:
-                store.put_file(key, path, content_type(key))
-        manifest_path.write_text(json.dumps(outcome.manifest(), indent=2) + "\n")
-        store.put_file(prefix + "manifest.json", manifest_path, "application/json")
-        if junit_upload:
-            store.put_file(junit_upload[0], junit_upload[1], "application/xml")
-    except StoreError as error:
-        outcome.status = "error"
-        outcome.local_results = str(run_dir)
-        outcome.message = (
-            f"{error}; nothing produced is lost: the results are kept in {run_dir}"
-            + (f" (the run itself ended: {outcome.message})" if outcome.message else "")
-        )
-        manifest_path.write_text(json.dumps(outcome.manifest(), indent=2) + "\n")
-        log(f"[runner] error: {outcome.message}")
-        return
-    outcome.results_uri = store.uri(prefix)
-    shutil.rmtree(run_dir, ignore_errors=True)
+            latest = latest_docs_prefix(outcome.command)
+            uploads += [(latest + relative, body) for relative, body in artifacts]
+        outcome.artifacts = [key for key, _ in uploads]
+        if junit is not None:
+            outcome.artifacts.append(files.prefix + JUNIT)
+
+        if store is None:
+            kept = files.folder.keep()
+            outcome.local_results, outcome.results_uri = str(kept), kept.as_uri()
+            _write_locally(outcome, files)
+            return
+        try:
+            for key, body in uploads:
+                _put(store, key, body)
+            _put(store, files.prefix + MANIFEST, io.BytesIO(_manifest_bytes(outcome)))
+            if junit is not None:
+                _put(store, files.prefix + JUNIT, junit)
+        except StoreError as error:
+            kept = files.folder.keep()
+            outcome.status, outcome.local_results = "error", str(kept)
+            outcome.message = (
+                f"{error}; nothing produced is lost: the results are kept in {kept}"
+                + (f" (the run itself ended: {outcome.message})" if outcome.message else "")
+            )
+            log(f"[runner] error: {outcome.message}")
+            _write_locally(outcome, files)
+            return
+    outcome.results_uri = store.uri(files.prefix)
+    files.folder.remove()
 
 
-def _redacted_copy(source: Path, target: Path, redactor: Redactor) -> Path:
-    if not redactor.longest:
-        return source
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stream = redactor.stream()
-    with source.open("rb") as reader, target.open("wb") as writer:
-        while chunk := reader.readline(64 * 1024):
-            writer.write(stream.feed(chunk))
-        writer.write(stream.flush())
+def _masked(
+    files: RunFiles,
+    relative: str,
+    redactor: Redactor,
+    notes: list[str],
+    opened: contextlib.ExitStack,
+) -> BinaryIO | None:
+    """A masked copy of a file of the run, or None (and a note) when it is missing or not a
+    regular file inside the run's folder."""
+    try:
+        source = opened.enter_context(files.folder.open_regular(relative))
+    except FileNotFoundError:
+        if relative != JUNIT:  # a run may end before PHPUnit writes its report
+            notes.append(f"[runner] {relative} not uploaded: it is gone")
+        return None
+    except UnsafeFile as error:
+        notes.append(f"[runner] {relative} not uploaded: {error}")
+        return None
+    target = opened.enter_context(files.folder.scratch())
+    if relative == JUNIT:
+        try:
+            redact_xml(source, target, redactor)
+        except NotWellFormed as error:
+            notes.append(f"[runner] {JUNIT} is not well-formed XML ({error}): masked as text")
+            source.seek(0)
+            target.seek(0)
+            target.truncate()
+            _copy_masked(source, target, redactor)
+    else:
+        _copy_masked(source, target, redactor)
     return target
+
+
+def _copy_masked(source: BinaryIO, target: BinaryIO, redactor: Redactor) -> None:
+    stream = redactor.stream()
+    while chunk := source.readline(64 * 1024):
+        target.write(stream.feed(chunk))
+    target.write(stream.flush())
+
+
+def _put(store: ResultStore, key: str, body: BinaryIO) -> None:
+    body.flush()
+    body.seek(0)
+    store.put(key, body, content_type(key))
+
+
+def _manifest_bytes(outcome: RunOutcome) -> bytes:
+    return (json.dumps(outcome.manifest(), indent=2) + "\n").encode()
+
+
+def _write_locally(outcome: RunOutcome, files: RunFiles) -> None:
+    """Results that were not uploaded stay on disk (under the kept name, which the clean-up
+    of later invocations leaves alone): the manifest, and the log copied from the runner's."""
+    files.log.seek(0)
+    with files.folder.create_file(OUTPUT_LOG) as copy:
+        for chunk in iter(lambda: files.log.read(64 * 1024), b""):
+            copy.write(chunk)
+    with files.folder.create_file(MANIFEST) as manifest:
+        manifest.write(_manifest_bytes(outcome))

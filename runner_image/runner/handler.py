@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any, Protocol
 
 from .config import ConfigError, RunnerConfig
 from .events import RejectedInput, parse_event
 from .shell import configure_logging, misconfigured, rejected, run, utc_now
+
+
+class LambdaContext(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
 
 # Below this, a run could not do anything useful before it had to be stopped.
 MIN_RUN_SECONDS = 5.0
@@ -14,7 +20,7 @@ MIN_RUN_SECONDS = 5.0
 configure_logging()
 
 
-def handler(event, context) -> dict:
+def handler(event: object, context: LambdaContext) -> dict[str, Any]:
     try:
         config = RunnerConfig.from_env()
     except ConfigError as error:

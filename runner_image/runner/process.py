@@ -1,7 +1,8 @@
 """Runs the child (an argv list, never a shell) to its end or to a deadline.
 
 Output (stdout and stderr merged, in order) is redacted, streamed to a callback line by line
-as it comes, written in full to a file, and kept in memory only as a bounded tail.
+as it comes, written in full to the log the caller holds open, and kept in memory only as a
+bounded tail. When the child ends, every process it started ends too, detached or not.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from .isolation import direct_children, end_run_processes, guard_runner
 from .redact import Redactor
 
 READ_CHUNK = 64 * 1024
@@ -28,6 +31,8 @@ class ChildResult:
     timed_out: bool
     output_bytes: int
     tail: bytes
+    # Ended early because `stop` was set (the task was asked to stop), not by its deadline.
+    stopped: bool = False
 
 
 class _Tail:
@@ -51,16 +56,20 @@ def run_child(
     *,
     env: Mapping[str, str],
     cwd: Path,
-    log_path: Path,
+    log: BinaryIO,
     redactor: Redactor,
     on_output: Callable[[bytes], None],
     deadline: float | None,
     kill_grace_seconds: float,
     tail_bytes: int,
-    popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+    popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
+    stop: threading.Event | None = None,
 ) -> ChildResult:
-    """`deadline` is a time.monotonic() value; at it the child's process group gets SIGTERM,
-    then SIGKILL after `kill_grace_seconds`."""
+    """`deadline` is a time.monotonic() value; at it, or when `stop` is set, the child's
+    process group gets SIGTERM, then SIGKILL after `kill_grace_seconds`. Whatever is left of
+    the run after the child (detached processes, orphans) is killed before this returns."""
+    guard_runner()
+    kept = direct_children()
     process = popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -76,41 +85,64 @@ def run_child(
     written = [0]
     stream = redactor.stream()
 
+    output = process.stdout
+    assert output is not None  # stdout=PIPE
+
+    def emit(data: bytes) -> None:
+        if data:
+            log.write(data)
+            log.flush()
+            written[0] += len(data)
+            tail.add(data)
+            on_output(data)
+
     def pump() -> None:
-        with log_path.open("wb") as log:
-
-            def emit(data: bytes) -> None:
-                if data:
-                    log.write(data)
-                    log.flush()
-                    written[0] += len(data)
-                    tail.add(data)
-                    on_output(data)
-
-            while chunk := process.stdout.readline(READ_CHUNK):
-                emit(stream.feed(chunk))
-            emit(stream.flush())
+        while chunk := output.readline(READ_CHUNK):
+            emit(stream.feed(chunk))
+        emit(stream.flush())
 
     reader = threading.Thread(target=pump, name="child-output", daemon=True)
     reader.start()
 
-    timed_out = False
-    try:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    timed_out, stopped = _wait(process, deadline, stop)
+    if timed_out or stopped:
         _signal_group(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=kill_grace_seconds)
         except subprocess.TimeoutExpired:
             _signal_group(process.pid, signal.SIGKILL)
             process.wait()
-    # Whatever the child left behind in its group would hold the pipe open: end it too.
+    # Whatever the child left behind, in its group or detached from it, would hold the pipe
+    # open, and could rewrite the run's files before upload or live on into the next
+    # invocation: end all of it.
     _signal_group(process.pid, signal.SIGKILL)
+    end_run_processes(process.pid, kept)
     reader.join(timeout=kill_grace_seconds + 5)
-    process.stdout.close()
-    return ChildResult(process.returncode, timed_out, written[0], tail.value())
+    output.close()
+    return ChildResult(process.returncode, timed_out, written[0], tail.value(), stopped)
+
+
+STOP_POLL_SECONDS = 0.25
+
+
+def _wait(
+    process: subprocess.Popen[bytes], deadline: float | None, stop: threading.Event | None
+) -> tuple[bool, bool]:
+    """Wait for the child to end: (timed out, stopped) when it has not."""
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if stop is not None:
+            remaining = (
+                STOP_POLL_SECONDS if remaining is None else min(remaining, STOP_POLL_SECONDS)
+            )
+        try:
+            process.wait(timeout=remaining)
+            return False, False
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop.is_set():
+                return False, True
+            if deadline is not None and time.monotonic() >= deadline:
+                return True, False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from .aws import S3ResultStore, SecretsManagerSource
 from .config import RunnerConfig
@@ -21,7 +23,12 @@ def stream_to_stdout(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def run(request: RunRequest, config: RunnerConfig, deadline: float | None) -> RunOutcome:
+def run(
+    request: RunRequest,
+    config: RunnerConfig,
+    deadline: float | None,
+    stop: threading.Event | None = None,
+) -> RunOutcome:
     store = S3ResultStore(config.results_bucket) if config.results_bucket else None
     outcome = execute(
         request,
@@ -32,6 +39,7 @@ def run(request: RunRequest, config: RunnerConfig, deadline: float | None) -> Ru
         base_env=os.environ,
         on_output=stream_to_stdout,
         log=logger.info,
+        stop=stop,
     )
     logger.info(
         "run %s %s: %s (exit code %s) in %.1fs, results %s",
@@ -45,12 +53,12 @@ def run(request: RunRequest, config: RunnerConfig, deadline: float | None) -> Ru
     return outcome
 
 
-def rejected(reason: str) -> dict:
+def rejected(reason: str) -> dict[str, Any]:
     logger.warning("rejected: %s", reason)
     return {"status": "rejected", "reason": reason, "run_id": None}
 
 
-def misconfigured(message: str) -> dict:
+def misconfigured(message: str) -> dict[str, Any]:
     logger.error("runner misconfigured: %s", message)
     return {"status": "error", "message": f"runner misconfigured: {message}", "run_id": None}
 

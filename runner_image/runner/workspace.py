@@ -28,10 +28,13 @@ FRESH_DIRS = (
 )
 _FRESH_ROOTS = ("storage", "bootstrap/cache")
 
-# Makes PHP fill $_ENV, which Laravel's bootstrap/app.php reads APP_BASE_PATH from; Debian's
-# and Amazon Linux's php.ini leave it empty. Loaded by every PHP process of the run
-# (PHPUnit runs in a child of artisan) through PHP_INI_SCAN_DIR.
-PHP_INI = 'variables_order = "EGPCS"\n'
+# Loaded by every PHP process of the run (PHPUnit runs in a child of artisan) through
+# PHP_INI_SCAN_DIR, after the image's own settings:
+# - variables_order makes PHP fill $_ENV, which Laravel's bootstrap/app.php reads
+#   APP_BASE_PATH from; Debian's and Amazon Linux's php.ini leave it empty.
+# - zend.exception_ignore_args keeps call arguments out of exception traces: PHP's default
+#   (Off) prints a failed connection's password there, shortened past what masking can find.
+PHP_INI = 'variables_order = "EGPCS"\nzend.exception_ignore_args = On\n'
 
 
 def build_mirror(app_dir: Path, mirror: Path, output_dirs: Iterable[str]) -> None:
@@ -45,7 +48,9 @@ def build_mirror(app_dir: Path, mirror: Path, output_dirs: Iterable[str]) -> Non
         (mirror / relative).mkdir(parents=True, exist_ok=True)
 
 
-def _mirror_level(source: Path, target: Path, prefix: str, real: set[str], seeded: set[str]):
+def _mirror_level(
+    source: Path, target: Path, prefix: str, real: set[str], seeded: set[str]
+) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for entry in os.scandir(source):
         relative = f"{prefix}{entry.name}"

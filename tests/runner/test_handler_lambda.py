@@ -292,3 +292,40 @@ def test_bad_configuration_is_reported_not_raised(runner_env, monkeypatch):
     response = handler({"command": "test"}, LambdaContext())
     assert response["status"] == "error"
     assert "RUNNER_COMMANDS is not JSON" in response["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"password": "pass\0word"}, "password contains a NUL character"),
+        ({"username": "app\0user"}, "username contains a NUL character"),
+        ({"dbname": "app\0db"}, "dbname contains a NUL character"),
+        ({"host": "a" * 64 + ".example.com"}, "host is not a DNS name or IP address"),
+        ({"port": "54x32"}, "port must be a number from 1 to 65535"),
+    ],
+)
+def test_malformed_secret_values_end_the_run_cleanly(
+    runner_env, postgres, monkeypatch, fields, message
+):
+    # A reachable database: the values must be refused before anything uses them.
+    secret = {
+        "username": "app",
+        "password": "pw-1234",
+        "host": postgres.host,
+        "port": postgres.port,
+    }
+    arn = runner_env.secrets.create_secret(
+        Name=f"ltr/malformed/{abs(hash(json.dumps(fields)))}",
+        SecretString=json.dumps({**secret, **fields}),
+    )["ARN"]
+    monkeypatch.setenv("DB_SECRET_ARN", arn)
+    response = handler({"command": "test"}, LambdaContext())
+
+    assert response["status"] == "error"
+    assert message in response["message"] and arn in response["message"]
+    assert "\0" not in json.dumps(response)
+    prefix = run_prefix(response, "test")
+    manifest = json.loads(runner_env.read(prefix + "manifest.json"))
+    assert manifest["status"] == "error" and message in manifest["message"]
+    assert message in runner_env.read(prefix + "output.log").decode()
+    assert os.listdir(os.environ["TMPDIR"]) == [], "the work folder is cleaned"

@@ -47,7 +47,7 @@ def test_image_layout_matches_the_runner_defaults():
 
 def test_core_modules_import_no_aws_code():
     core = ["commands", "events", "artifacts", "redact", "process", "workspace", "database"]
-    core += ["config", "execution"]
+    core += ["config", "execution", "isolation", "rundir"]
     for name in core:
         source = (REPO_ROOT / "runner_image" / "runner" / f"{name}.py").read_text()
         assert not re.search(r"^\s*(import|from)\s+(boto3|botocore)", source, re.M), name

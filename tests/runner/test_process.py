@@ -12,17 +12,18 @@ from runner.redact import Redactor
 
 def run(tmp_path, script, deadline=None, tail_bytes=1024, seen=None):
     seen = [] if seen is None else seen
-    return run_child(
-        [sys.executable, "-c", script],
-        env=os.environ,
-        cwd=tmp_path,
-        log_path=tmp_path / "out.log",
-        redactor=Redactor(["hunter22"]),
-        on_output=lambda data: seen.append((time.monotonic(), data)),
-        deadline=deadline,
-        kill_grace_seconds=1,
-        tail_bytes=tail_bytes,
-    )
+    with (tmp_path / "out.log").open("wb") as log:
+        return run_child(
+            [sys.executable, "-c", script],
+            env=os.environ,
+            cwd=tmp_path,
+            log=log,
+            redactor=Redactor(["hunter22"]),
+            on_output=lambda data: seen.append((time.monotonic(), data)),
+            deadline=deadline,
+            kill_grace_seconds=1,
+            tail_bytes=tail_bytes,
+        )
 
 
 def test_output_streams_as_it_comes(tmp_path):
@@ -86,3 +87,47 @@ def _state(pid: int) -> str:
         return open(f"/proc/{pid}/stat").read().split()[2]
     except OSError:
         return "Z"
+
+
+def test_detached_and_orphaned_descendants_end_with_the_run(tmp_path):
+    """setsid leaves the process group, a double fork leaves the tree: both are the run's."""
+    pids = tmp_path / "pids"
+    sleeper = (
+        "import os, sys, time; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n'); time.sleep(600)"
+    )
+    script = (
+        "import os, subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {sleeper!r}, {str(pids)!r}],"
+        " start_new_session=True, stdout=subprocess.DEVNULL)\n"
+        "if os.fork() == 0:\n"
+        f"    subprocess.Popen([sys.executable, '-c', {sleeper!r}, {str(pids)!r}],"
+        " stdout=subprocess.DEVNULL)\n"
+        "    os._exit(0)\n"
+        "os.wait()\n"
+        "import time\n"
+        "while not os.path.exists(sys.argv[1]) or len(open(sys.argv[1]).read().split()) < 2:\n"
+        "    time.sleep(0.05)\n"
+        "print('detached two', flush=True)\n"
+    )
+    started = time.monotonic()
+    with (tmp_path / "out.log").open("wb") as log:
+        result = run_child(
+            [sys.executable, "-c", script, str(pids)],
+            env=os.environ,
+            cwd=tmp_path,
+            log=log,
+            redactor=Redactor([]),
+            on_output=lambda data: None,
+            deadline=time.monotonic() + 30,
+            kill_grace_seconds=1,
+            tail_bytes=1024,
+        )
+
+    assert result.exit_code == 0 and b"detached two" in result.tail
+    assert time.monotonic() - started < 20
+    survivors = [int(pid) for pid in pids.read_text().split() if _alive(int(pid))]
+    assert survivors == []
+
+
+def _alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"
