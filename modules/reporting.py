@@ -29,7 +29,9 @@ from modules.results import REPORTS_PREFIX, RUNS_PREFIX, ResultsBucket
 
 HANDLER = "report_processor.handler.handler"
 RUNTIME = "python3.12"
-JUNIT_SUFFIX = ".xml"
+# Only `runs/<date>/<run_id>/<slug>/junit.xml` (and shard files named `*junit.xml`) drive
+# reports: any other `.xml` under runs/ (generated docs, a sitemap) must not.
+JUNIT_SUFFIX = "junit.xml"
 SERVICE_NAME = "report-processor"
 
 
@@ -42,6 +44,7 @@ class ReportProcessor(Construct):
         *,
         results: ResultsBucket,
         bundle_dir: Path,
+        account_id: str,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -123,6 +126,9 @@ class ReportProcessor(Construct):
             function_name=self.function.function_name,
             principal="s3.amazonaws.com",
             source_arn=results.bucket_arn,
+            # Bucket ARNs carry no account: a bucket of the same name in another account, after
+            # this one is deleted, must not invoke the function.
+            source_account=account_id,
         )
         self.notification = S3BucketNotification(
             self,
