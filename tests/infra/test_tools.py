@@ -57,8 +57,11 @@ def test_emulator_override_points_every_service_at_the_emulator():
     assert override["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
 
 
-def test_terraform_validate_passes_offline(synthesized, tmp_path):
+@pytest.mark.parametrize("stack", ["synthesized", "synthesized_variant"])
+def test_terraform_validate_passes_offline(stack, request, tmp_path):
+    """The example and the variant (existing endpoints read with postconditions, NAT egress)."""
     require_terraform()
+    synthesized = request.getfixturevalue(stack)
     workspace = TerraformWorkspace.prepare(synthesized.stack_dir, tmp_path / "validate")
     workspace.init()
     result = workspace.validate()
