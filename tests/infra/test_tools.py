@@ -12,6 +12,7 @@ import pytest
 
 from demo.terraform import (
     OVERRIDE_FILE,
+    TerraformError,
     TerraformWorkspace,
     emulator_override,
     find_plugin_mirror,
@@ -362,3 +363,43 @@ def check_deployed_alarms(cloudwatch, config, topic_arn: str) -> None:
     missing = deployed[config.names.missing_result_alarm]
     # CloudWatch's limit for periods of an hour or more: period x evaluation periods <= 7 days.
     assert missing["Period"] * missing["EvaluationPeriods"] <= 7 * 24 * 3600
+
+
+def test_private_dns_check_stops_the_plan_when_the_vpc_lacks_dns_hostnames(
+    synthesized, moto_server, tmp_path
+):
+    """The synthesized `data.aws_vpc` block, planned on its own against the emulator: a VPC without
+    enableDnsHostnames (the default for a new VPC) stops the plan with the stack's message."""
+    require_terraform()
+    ec2 = moto_server.in_region(synthesized.config.region).client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    [(name, block)] = synthesized.data["data"]["aws_vpc"].items()
+    block = {key: value for key, value in block.items() if key != "//"}
+    block["id"] = vpc_id
+    stack_dir = tmp_path / "dns-check"
+    stack_dir.mkdir()
+    (stack_dir / "cdk.tf.json").write_text(
+        json.dumps(
+            {
+                "terraform": {
+                    "required_providers": synthesized.data["terraform"]["required_providers"]
+                },
+                "provider": {"aws": [{"region": synthesized.config.region}]},
+                "data": {"aws_vpc": {name: block}},
+            }
+        )
+    )
+    workspace = TerraformWorkspace.prepare(stack_dir, tmp_path / "work")
+    # Not use_emulator(): that maps literal ids to new emulator VPCs; this id is the emulator's.
+    override = emulator_override(moto_server.endpoint_url)
+    (workspace.directory / OVERRIDE_FILE).write_text(json.dumps(override))
+    workspace.extra_env.update(
+        {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_PROFILE": ""}
+    )
+    workspace.init()
+    with pytest.raises(TerraformError) as failed:
+        workspace.run("plan", "-input=false", "-no-color")
+    message = " ".join(str(failed.value).split())
+    assert f"VPC {synthesized.config.vpc.vpc_id} needs enableDnsSupport and" in message
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    workspace.run("plan", "-input=false", "-no-color")
