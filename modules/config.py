@@ -34,6 +34,20 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,
 )  # fmt: skip
+# EventBridge rule names: 1-64 characters.
+RULE_NAME_LIMIT = 64
+# CloudWatch alarms with periods of an hour or more: period x evaluation periods <= 7 days.
+MAX_ALARM_WINDOW_HOURS = 7 * 24
+DEFAULT_MISSING_RESULT_HOURS = 28
+# How late a result may land compared with the schedule before the missing-result alarm fires:
+# a run's own duration plus EventBridge and S3 event delays.
+RESULT_JITTER_HOURS = 2
+# The VPC endpoints the runner may need; "ecr" is the pair ecr.api + ecr.dkr.
+ENDPOINT_SERVICES = ("s3", "secretsmanager", "logs", "ecr")
+# Only Fargate tasks send logs (awslogs driver) and pull the image from inside the VPC; Lambda
+# does both outside the function's VPC.
+FARGATE_ONLY_ENDPOINTS = ("logs", "ecr")
+ENDPOINT_MODES = ("create", "exists", "none")
 # Fargate CPU units and the memory (MiB) range each allows.
 FARGATE_MEMORY_BY_CPU = {
     256: (512, 2048),
@@ -52,15 +66,24 @@ _VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
 _SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
 _SG_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
 _ROUTE_TABLE_RE = re.compile(r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$")
+# Secret names may hold `/_+=.@-`; RDS-managed secrets are named `rds!db-<uuid>` (or
+# `rds!cluster-<uuid>`), so `!` is allowed too.
 _SECRET_ARN_RE = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[\w/+=.@-]+$"
+    r"^arn:(?P<partition>aws[a-z-]*):secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[\w/+=.@!-]+$"
+)
+# A KMS key ARN (single- or multi-region key). IAM evaluates kms:Decrypt against the key ARN,
+# never an alias ARN, so an alias cannot stand in for it in a policy's Resource.
+_KMS_KEY_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
 )
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _COMMAND_RE = re.compile(r"^[a-z][a-z0-9-]*(:[a-z0-9-]+)*$")
 _SCHEDULE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-_CRON_RE = re.compile(r"^cron\((\S+ ){5}\S+\)$")
-_RATE_RE = re.compile(r"^rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)$")
+_CRON_RE = re.compile(r"^cron\((?P<fields>(\S+ ){5}\S+)\)$")
+_RATE_RE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minute|hour|day)(?P<plural>s?)\)$")
+_TAG_PREFIX_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9/_.#:-]{1,255}$")
@@ -82,13 +105,30 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class EndpointsConfig:
+    """Per service: "create" (this stack creates the endpoint), "exists" (the VPC already has
+    one: a route table holds one route per service, so a second S3 gateway would fail) or "none"
+    (the private subnets reach the service through a NAT gateway)."""
+
+    s3: str
+    secretsmanager: str
+    logs: str
+    ecr: str
+
+    def mode(self, service: str) -> str:
+        return str(getattr(self, service))
+
+    def with_mode(self, mode: str) -> tuple[str, ...]:
+        return tuple(service for service in ENDPOINT_SERVICES if self.mode(service) == mode)
+
+
+@dataclass(frozen=True)
 class VpcConfig:
     vpc_id: str
     private_subnet_ids: tuple[str, ...]
     # The S3 gateway endpoint is attached to these route tables (those of the private subnets).
     private_route_table_ids: tuple[str, ...]
-    # False when the private subnets already reach AWS through a NAT gateway.
-    create_vpc_endpoints: bool
+    endpoints: EndpointsConfig
 
 
 @dataclass(frozen=True)
@@ -96,6 +136,9 @@ class DatabaseConfig:
     security_group_id: str
     port: int
     secret_arn: str
+    # The customer-managed KMS key the secret is encrypted with, when not Secrets Manager's
+    # AWS-managed key: the runner roles get kms:Decrypt on it through Secrets Manager only.
+    secret_kms_key_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,10 +198,14 @@ class Schedule:
 @dataclass(frozen=True)
 class AlarmConfig:
     pass_rate_threshold: float
+    # The missing-result alarm fires when no `test` result arrived in this many hours (hourly
+    # periods, so a result landing a little later than the night before does not flap).
     missing_result_hours: int
     runner_errors_threshold: int
     runner_throttles_threshold: int
     email: str | None
+    # The too-few-tests alarm fires when a `test` report counts fewer tests than this.
+    minimum_tests: int = 1
 
 
 @dataclass(frozen=True)
@@ -181,7 +228,12 @@ class RetentionConfig:
     log_days: int
     results_days: int
     noncurrent_version_days: int
-    keep_images: int
+    # Untagged images (superseded pushes) expire after this many days.
+    untagged_image_days: int = 7
+    # Images whose tag starts with one of these (CI builds) beyond the newest `keep_images`
+    # expire; every other tag is a release and is kept (the deployed image must never expire).
+    ci_tag_prefixes: tuple[str, ...] = ()
+    keep_images: int = 20
 
 
 @dataclass(frozen=True)
@@ -208,6 +260,7 @@ class ResourceNames:
     alerts_topic: str
     runner_dlq: str
     report_dlq: str
+    schedule_dlq: str
     runner_log_group: str
     report_log_group: str
     task_log_group: str
@@ -224,6 +277,8 @@ class ResourceNames:
     runner_throttles_alarm: str
     runner_failures_alarm: str
     report_failures_alarm: str
+    schedule_failures_alarm: str
+    too_few_tests_alarm: str
     kms_alias: str
     local_state_file: str
 
@@ -278,6 +333,7 @@ class StackConfig:
             alerts_topic=f"{prefix}-test-alerts",
             runner_dlq=f"{prefix}-runner-failures",
             report_dlq=f"{prefix}-report-failures",
+            schedule_dlq=f"{prefix}-schedule-failures",
             runner_log_group=f"/aws/lambda/{runner_function}",
             report_log_group=f"/aws/lambda/{report_function}",
             task_log_group=f"/ecs/{prefix}-runner",
@@ -294,6 +350,8 @@ class StackConfig:
             runner_throttles_alarm=f"{prefix}-runner-throttles",
             runner_failures_alarm=f"{prefix}-runner-failures-queued",
             report_failures_alarm=f"{prefix}-report-failures-queued",
+            schedule_failures_alarm=f"{prefix}-schedule-failures-queued",
+            too_few_tests_alarm=f"{prefix}-too-few-tests",
             kms_alias=f"alias/{prefix}",
             local_state_file=f"terraform.{prefix}.tfstate",
         )
@@ -469,15 +527,19 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
         reader.problems[-1] += " (1-12 characters: lowercase letters, digits, dashes)"
     region = reader.string(raw, "region", "region", _REGION_RE, "eu-west-1")
 
-    vpc = _parse_vpc(reader, raw)
+    fargate = _parse_fargate(reader, raw)
+    vpc = _parse_vpc(reader, raw, fargate.enabled)
     database = _parse_database(reader, raw, region)
     image = _parse_image(reader, raw)
     runner = _parse_runner(reader, raw)
     report_processor = _parse_report_processor(reader, raw)
-    fargate = _parse_fargate(reader, raw)
-    schedules = _parse_schedules(reader, raw, runner.commands, fargate.enabled)
+    prefix = f"{project}-{environment}" if project and environment else None
+    schedules = _parse_schedules(reader, raw, runner.commands, fargate.enabled, prefix)
+    _check_simultaneous_targets(reader, schedules, runner.reserved_concurrency)
     alarms = _parse_alarms(reader, raw)
+    _check_missing_result_window(reader, schedules, alarms.missing_result_hours)
     retention = _parse_retention(reader, raw)
+    _check_image_outlives_lifecycle(reader, image, retention)
     encryption = _parse_encryption(reader, raw)
     namespace = reader.string(
         raw,
@@ -523,11 +585,18 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
     )
 
 
-def _parse_vpc(reader: _Reader, raw: Mapping[str, Any]) -> VpcConfig:
-    allowed = {"vpc_id", "private_subnet_ids", "private_route_table_ids", "create_vpc_endpoints"}
+def _parse_vpc(reader: _Reader, raw: Mapping[str, Any], fargate_enabled: bool) -> VpcConfig:
+    allowed = {"vpc_id", "private_subnet_ids", "private_route_table_ids", "endpoints"}
     if "vpc" not in raw:
         reader.problem("vpc", 'is required: {"vpc_id": ..., "private_subnet_ids": [...]}')
-    section = reader.section(raw, "vpc", "vpc", allowed)
+    section = reader.section(raw, "vpc", "vpc", allowed | {"create_vpc_endpoints"})
+    if "create_vpc_endpoints" in section:
+        reader.problem(
+            "vpc.create_vpc_endpoints",
+            'is replaced by one setting per endpoint: "endpoints": {"s3": "create", '
+            '"secretsmanager": "create", "logs": "create", "ecr": "create"} (each "create", '
+            '"exists" or "none"); true was every endpoint "create", false every one "none"',
+        )
     vpc_id = reader.string(section, "vpc_id", "vpc.vpc_id", _VPC_RE, "vpc-0abc1234def567890")
     subnets = reader.string_list(
         section,
@@ -537,7 +606,7 @@ def _parse_vpc(reader: _Reader, raw: Mapping[str, Any]) -> VpcConfig:
         "subnet-0abc1234def567890",
         minimum=2,
     )
-    endpoints = reader.boolean(section, "create_vpc_endpoints", "vpc.create_vpc_endpoints", True)
+    endpoints = _parse_endpoints(reader, section, fargate_enabled)
     route_tables = reader.string_list(
         section,
         "private_route_table_ids",
@@ -546,13 +615,41 @@ def _parse_vpc(reader: _Reader, raw: Mapping[str, Any]) -> VpcConfig:
         "rtb-0abc1234def567890",
         minimum=0,
     )
-    if endpoints and not route_tables and "private_route_table_ids" not in section:
+    if endpoints.s3 == "create" and not route_tables and "private_route_table_ids" not in section:
         reader.problem(
             "vpc.private_route_table_ids",
             'need the private subnets\' route table ids like "rtb-0abc1234def567890" for the S3 '
-            'gateway endpoint, or set "create_vpc_endpoints": false when a NAT gateway exists',
+            'gateway endpoint, or set "endpoints": {"s3": "exists"} when the VPC already has one '
+            '(or "none" when a NAT gateway carries S3 traffic)',
         )
     return VpcConfig(vpc_id or "", subnets, route_tables, endpoints)
+
+
+def _parse_endpoints(
+    reader: _Reader, section: Mapping[str, Any], fargate_enabled: bool
+) -> EndpointsConfig:
+    field = "vpc.endpoints"
+    value = reader.section(section, "endpoints", field, set(ENDPOINT_SERVICES))
+    modes = {}
+    for service in ENDPOINT_SERVICES:
+        needed = fargate_enabled or service not in FARGATE_ONLY_ENDPOINTS
+        mode = value.get(service, "create" if needed else "none")
+        if mode not in ENDPOINT_MODES:
+            reader.problem(
+                f"{field}.{service}",
+                f'{_show(mode)} is not valid; use "create" (this stack creates it), "exists" '
+                '(the VPC already has one) or "none" (a NAT gateway carries the traffic)',
+            )
+            mode = "none"
+        elif mode == "create" and not needed:
+            reader.problem(
+                f"{field}.{service}",
+                '"create" without the Fargate path: only a Fargate task sends logs and pulls the '
+                'image from inside the VPC (Lambda does both outside it); use "none" or '
+                'set "fargate": {"enabled": true}',
+            )
+        modes[service] = mode if needed else "none"
+    return EndpointsConfig(**modes)
 
 
 def _parse_database(reader: _Reader, raw: Mapping[str, Any], region: str | None) -> DatabaseConfig:
@@ -561,7 +658,10 @@ def _parse_database(reader: _Reader, raw: Mapping[str, Any], region: str | None)
             "database", 'is required: {"security_group_id": ..., "port": 5432, "secret_arn": ...}'
         )
     section = reader.section(
-        raw, "database", "database", {"security_group_id", "port", "secret_arn"}
+        raw,
+        "database",
+        "database",
+        {"security_group_id", "port", "secret_arn", "secret_kms_key_arn"},
     )
     group = reader.string(
         section, "security_group_id", "database.security_group_id", _SG_RE, "sg-0abc1234def567890"
@@ -582,7 +682,40 @@ def _parse_database(reader: _Reader, raw: Mapping[str, Any], region: str | None)
                 f"is in {secret_region} but the stack is in {region}; the runner reads the "
                 "secret through the stack region's endpoint, so use a secret in the same region",
             )
-    return DatabaseConfig(group or "", port or 5432, secret or "")
+    key = _parse_secret_key(reader, section, secret)
+    return DatabaseConfig(group or "", port or 5432, secret or "", key)
+
+
+def _parse_secret_key(
+    reader: _Reader, section: Mapping[str, Any], secret: str | None
+) -> str | None:
+    field = "database.secret_kms_key_arn"
+    value = section.get("secret_kms_key_arn")
+    if isinstance(value, str) and ":alias/" in value:
+        reader.problem(
+            field,
+            f"{_show(value)} is an alias; IAM grants kms:Decrypt on the key ARN only. Use the "
+            "key's ARN (aws kms describe-key --key-id <alias> --query KeyMetadata.Arn)",
+        )
+        return None
+    key = reader.string(
+        section,
+        "secret_kms_key_arn",
+        field,
+        _KMS_KEY_ARN_RE,
+        "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        required=False,
+    )
+    if key and secret:
+        key_region = _KMS_KEY_ARN_RE.match(key)["region"]  # type: ignore[index]
+        secret_region = _SECRET_ARN_RE.match(secret)["region"]  # type: ignore[index]
+        if key_region != secret_region:
+            reader.problem(
+                field,
+                f"is in {key_region} but the secret is in {secret_region}; Secrets Manager uses "
+                "a key in the secret's own region",
+            )
+    return key
 
 
 def _parse_image(reader: _Reader, raw: Mapping[str, Any]) -> ImageConfig:
@@ -666,7 +799,11 @@ def _parse_fargate(reader: _Reader, raw: Mapping[str, Any]) -> FargateConfig:
 
 
 def _parse_schedules(
-    reader: _Reader, raw: Mapping[str, Any], commands: tuple[str, ...], fargate_enabled: bool
+    reader: _Reader,
+    raw: Mapping[str, Any],
+    commands: tuple[str, ...],
+    fargate_enabled: bool,
+    prefix: str | None,
 ) -> tuple[Schedule, ...]:
     default = [
         {"name": "nightly", "cron": NIGHTLY_CRON, "runs": [{"command": c} for c in KNOWN_COMMANDS]}
@@ -687,15 +824,18 @@ def _parse_schedules(
         if name in seen:
             reader.problem(f"{field}.name", f'"{name}" is used twice; schedule names must differ')
         seen.add(name or "")
-        expression = item.get("cron", NIGHTLY_CRON)
-        if not isinstance(expression, str) or not (
-            _CRON_RE.match(expression) or _RATE_RE.match(expression)
-        ):
+        if name and prefix and len(f"{prefix}-{name}") > RULE_NAME_LIMIT:
+            rule = f"{prefix}-{name}"
             reader.problem(
-                f"{field}.cron",
-                f'{_show(expression)} is not an EventBridge schedule; use "cron(0 2 * * ? *)" '
-                '(six fields, UTC) or "rate(1 day)"',
+                f"{field}.name",
+                f'makes the EventBridge rule name "{rule}" {len(rule)} characters long; '
+                f"EventBridge allows {RULE_NAME_LIMIT}: shorten this name to at most "
+                f"{RULE_NAME_LIMIT - len(prefix) - 1} characters (or shorten project/environment)",
             )
+        expression = item.get("cron", NIGHTLY_CRON)
+        schedule_problem = _schedule_problem(expression)
+        if schedule_problem:
+            reader.problem(f"{field}.cron", schedule_problem)
         target = item.get("target", "lambda")
         if target not in ("lambda", "fargate"):
             reader.problem(
@@ -709,7 +849,7 @@ def _parse_schedules(
             )
         enabled = reader.boolean(item, "enabled", f"{field}.enabled", True)
         runs = _parse_runs(reader, item.get("runs"), f"{field}.runs", commands)
-        if name and isinstance(expression, str):
+        if name and schedule_problem is None:
             schedules.append(Schedule(name, expression, str(target), runs, enabled))
     return tuple(schedules)
 
@@ -757,16 +897,208 @@ def _parse_runs(
     return tuple(runs)
 
 
+# --------------------------------------------------------------------------- schedule arithmetic
+
+_DAY_NAMES = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+_HOURS_IN_A_MONTH = 31 * 24
+
+
+def _schedule_problem(expression: Any) -> str | None:
+    """What is wrong with an EventBridge schedule expression, or None."""
+    usage = 'use "cron(0 2 * * ? *)" (six fields, UTC) or "rate(1 day)"'
+    if not isinstance(expression, str):
+        return f"{_show(expression)} is not an EventBridge schedule; {usage}"
+    if expression.startswith("rate("):
+        rate = _RATE_RE.match(expression)
+        if rate is None:
+            return f'{_show(expression)} is not a rate; use "rate(1 day)" or "rate(2 days)"'
+        value, unit = int(rate["value"]), rate["unit"]
+        if (value == 1) == bool(rate["plural"]):
+            right = f"rate({value} {unit}{'' if value == 1 else 's'})"
+            return (
+                f"{_show(expression)}: EventBridge wants the singular unit for 1 and the plural "
+                f'otherwise; use "{right}"'
+            )
+        return None
+    cron = _CRON_RE.match(expression)
+    if cron is None:
+        return f"{_show(expression)} is not an EventBridge schedule; {usage}"
+    minutes, hours, day_of_month, _month, day_of_week, _year = cron["fields"].split(" ")
+    if (day_of_month == "?") == (day_of_week == "?"):
+        return (
+            f'{_show(expression)}: EventBridge needs "?" in exactly one of day-of-month (3rd '
+            'field) and day-of-week (5th field); use "cron(0 2 * * ? *)" for daily or '
+            '"cron(0 3 ? * SUN *)" for weekly'
+        )
+    if "?" in minutes + hours + _month + _year:
+        return f'{_show(expression)}: "?" is allowed only in day-of-month and day-of-week'
+    if _cron_values(minutes, 59) is None or _cron_values(hours, 23) is None:
+        return (
+            f"{_show(expression)}: minutes (0-59) and hours (0-23) take numbers, ranges, lists, "
+            '"*" and steps like "*/15"'
+        )
+    return None
+
+
+def _cron_values(field: str, highest: int) -> frozenset[int] | None:
+    """The values a numeric cron field selects (`*`, `5`, `1-5`, `*/15`, `0-30/10`, lists)."""
+    values: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit():
+            return None
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            low, high = 0, highest
+        elif re.fullmatch(r"\d+(-\d+)?", base):
+            low_text, _, high_text = base.partition("-")
+            low = int(low_text)
+            high = int(high_text) if high_text else (highest if step_text else low)
+        else:
+            return None
+        if step < 1 or not 0 <= low <= high <= highest:
+            return None
+        values.update(range(low, high + 1, step))
+    return frozenset(values)
+
+
+def _fire_times(expression: str) -> frozenset[tuple[int, int]] | None:
+    """The (hour, minute) pairs a cron schedule fires at, on the days it fires; None for rate()."""
+    cron = _CRON_RE.match(expression)
+    if cron is None:
+        return None
+    minutes, hours = cron["fields"].split(" ")[:2]
+    minute_values = _cron_values(minutes, 59) or frozenset()
+    hour_values = _cron_values(hours, 23) or frozenset()
+    return frozenset((hour, minute) for hour in hour_values for minute in minute_values)
+
+
+def _longest_gap_hours(expression: str) -> int:
+    """An upper bound on the hours between two consecutive firings of a schedule."""
+    rate = _RATE_RE.match(expression)
+    if rate:
+        minutes = int(rate["value"]) * {"minute": 1, "hour": 60, "day": 24 * 60}[rate["unit"]]
+        return max(1, -(-minutes // 60))  # whole hours, rounded up
+    cron = _CRON_RE.match(expression)
+    assert cron is not None  # validated before
+    _minutes, hours, day_of_month, month, day_of_week, _year = cron["fields"].split(" ")
+    if month != "*" or day_of_month not in ("*", "?"):
+        return _HOURS_IN_A_MONTH
+    if day_of_week in ("*", "?"):
+        fired = sorted(_cron_values(hours, 23) or {0})
+        gaps = [b - a for a, b in zip(fired, fired[1:], strict=False)]
+        return max([*gaps, 24 - fired[-1] + fired[0]])
+    days = _days_of_week(day_of_week)
+    if not days:
+        return _HOURS_IN_A_MONTH  # "L" or "#": monthly
+    ordered = sorted(days)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    return 24 * max([*gaps, 7 - ordered[-1] + ordered[0]])
+
+
+def _days_of_week(field: str) -> set[int]:
+    days: set[int] = set()
+    for part in field.upper().split(","):
+        low_text, _, high_text = part.partition("-")
+        low = _DAY_NAMES.get(low_text) or (int(low_text) if low_text.isdigit() else None)
+        high = _DAY_NAMES.get(high_text) or (int(high_text) if high_text.isdigit() else None)
+        if low is None or (high_text and high is None) or not 1 <= low <= 7:
+            return set()
+        days.update(range(low, (high or low) + 1))
+    return days
+
+
+def _check_simultaneous_targets(
+    reader: _Reader, schedules: tuple[Schedule, ...], reserved: int | None
+) -> None:
+    """Every target of a rule fires at the same instant, and so do rules at the same time: with
+    reserved concurrency below that count, the extra invocations are throttled every time."""
+    if reserved is None:
+        return
+    lambda_schedules = [s for s in schedules if s.enabled and s.target == "lambda"]
+    # A rate() schedule's phase is set by when the rule was created: assume it can meet any other.
+    floating = [s for s in lambda_schedules if _fire_times(s.expression) is None]
+    fixed = {s.name: _fire_times(s.expression) or frozenset() for s in lambda_schedules}
+    instants = {instant for times in fixed.values() for instant in times} or {(0, 0)}
+    together_at = {
+        instant: [s for s in lambda_schedules if instant in fixed[s.name]] + floating
+        for instant in sorted(instants)
+    }
+    (hour, minute), together = max(
+        together_at.items(), key=lambda item: sum(len(s.runs) for s in item[1])
+    )
+    peak = sum(len(s.runs) for s in together)
+    if peak <= reserved:
+        return
+    parts = ", ".join(f'"{s.name}" ({_plural(len(s.runs), "run")})' for s in together)
+    when = f" at {hour:02d}:{minute:02d} UTC" if any(fixed.values()) else ""
+    reader.problem(
+        "runner.reserved_concurrency",
+        f"{reserved} is fewer than the {peak} runner invocations the schedules start at the same "
+        f"time ({parts}{when}), so {peak - reserved} would be throttled "
+        f"every time; raise it to at least {peak}, remove it (the function then uses the "
+        "account's unreserved concurrency), or move runs to a schedule at another time",
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _check_missing_result_window(
+    reader: _Reader, schedules: tuple[Schedule, ...], hours: int
+) -> None:
+    """The missing-result alarm window must cover the longest gap between scheduled `test` runs
+    plus the usual lateness, or it fires on nights when nothing is wrong."""
+    gaps = [
+        (_longest_gap_hours(s.expression), s)
+        for s in schedules
+        if s.enabled and any(run.command == "test" for run in s.runs)
+    ]
+    if not gaps:
+        return
+    gap, schedule = min(gaps, key=lambda pair: pair[0])
+    needed = min(gap + RESULT_JITTER_HOURS, MAX_ALARM_WINDOW_HOURS)
+    if hours < needed:
+        reader.problem(
+            "alarms.missing_result_hours",
+            f'{hours} is shorter than the gap between scheduled "test" runs (up to {gap} hours '
+            f'for schedule "{schedule.name}") plus {RESULT_JITTER_HOURS} hours for a late '
+            f"result, so the alarm would fire when nothing is wrong; use at least {needed}",
+        )
+
+
+def _check_image_outlives_lifecycle(
+    reader: _Reader, image: ImageConfig, retention: RetentionConfig
+) -> None:
+    if image.tag and image.tag.startswith(retention.ci_tag_prefixes or ("\0",)):
+        reader.problem(
+            "image.tag",
+            f'"{image.tag}" starts with one of retention.ci_tag_prefixes, whose images expire '
+            f"beyond the newest {retention.keep_images}, which can remove the deployed image; "
+            "deploy a release tag or an image digest",
+        )
+
+
 def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
     allowed = {"pass_rate_threshold", "missing_result_hours", "runner_errors_threshold"}
-    allowed |= {"runner_throttles_threshold", "email"}
+    allowed |= {"runner_throttles_threshold", "email", "minimum_tests"}
     section = reader.section(raw, "alarms", "alarms", allowed)
     threshold = reader.number(
         section, "pass_rate_threshold", "alarms.pass_rate_threshold", 100, 0, 100
     )
     hours = reader.integer(
-        section, "missing_result_hours", "alarms.missing_result_hours", 24, 1, 24
+        section,
+        "missing_result_hours",
+        "alarms.missing_result_hours",
+        DEFAULT_MISSING_RESULT_HOURS,
+        1,
+        MAX_ALARM_WINDOW_HOURS,
     )
+    asked = section.get("missing_result_hours")
+    if isinstance(asked, int) and asked > MAX_ALARM_WINDOW_HOURS:
+        reader.problems[-1] += " (CloudWatch evaluates at most 7 days of hourly periods)"
+    minimum = reader.integer(section, "minimum_tests", "alarms.minimum_tests", 1, 1, 1_000_000)
     errors = reader.integer(
         section, "runner_errors_threshold", "alarms.runner_errors_threshold", 1, 1, 1000
     )
@@ -776,11 +1108,19 @@ def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
     email = reader.string(
         section, "email", "alarms.email", _EMAIL_RE, "team@example.com", required=False
     )
-    return AlarmConfig(threshold, hours or 24, errors or 1, throttles or 1, email)
+    return AlarmConfig(
+        threshold,
+        hours or DEFAULT_MISSING_RESULT_HOURS,
+        errors or 1,
+        throttles or 1,
+        email,
+        minimum or 1,
+    )
 
 
 def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig:
     allowed = {"log_days", "results_days", "noncurrent_version_days", "keep_images"}
+    allowed |= {"untagged_image_days", "ci_tag_prefixes"}
     section = reader.section(raw, "retention", "retention", allowed)
     # 30 days by default: test logs are also kept in the results bucket, and CloudWatch Logs
     # storage is billed per GB-month. Compliance baselines (checkov CKV_AWS_338) want >= 365,
@@ -797,8 +1137,28 @@ def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig
     noncurrent = reader.integer(
         section, "noncurrent_version_days", "retention.noncurrent_version_days", 30, 1, 3650
     )
+    untagged = reader.integer(
+        section, "untagged_image_days", "retention.untagged_image_days", 7, 1, 3650
+    )
+    prefixes = reader.string_list(
+        section,
+        "ci_tag_prefixes",
+        "retention.ci_tag_prefixes",
+        _TAG_PREFIX_RE,
+        "ci-",
+        minimum=0,
+        default=[],
+    )
     keep = reader.integer(section, "keep_images", "retention.keep_images", 20, 1, 1000)
-    return RetentionConfig(log_days, results or 90, noncurrent or 30, keep or 20)
+    if "keep_images" in section and not prefixes:
+        reader.problem(
+            "retention.keep_images",
+            "counts only images whose tag starts with one of retention.ci_tag_prefixes (release "
+            'tags are never expired); add "ci_tag_prefixes": ["ci-"] or remove keep_images',
+        )
+    return RetentionConfig(
+        log_days, results or 90, noncurrent or 30, untagged or 7, prefixes, keep or 20
+    )
 
 
 def _parse_encryption(reader: _Reader, raw: Mapping[str, Any]) -> EncryptionConfig:

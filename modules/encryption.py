@@ -8,7 +8,10 @@ switching the flag on later would replace the repository and its images.
 The key policy lets exactly these use the key:
 - the account root, for administration only (no encrypt/decrypt);
 - CloudWatch Logs, for this stack's log groups (encryption-context condition);
-- CloudWatch alarms, publishing to the encrypted alerts topic;
+- CloudWatch alarms of this stack, publishing to the encrypted alerts topic, and EventBridge rules
+  of this stack, sending undeliverable scheduled events to the encrypted schedule-failures queue
+  (both bound to this account and to this stack's alarm/rule names: aws:SourceAccount and
+  aws:SourceArn close the confused-deputy gap);
 - principals of this account *through* Lambda, S3 and SQS only (kms:ViaService), which still need
   an IAM permission on the key: the roles of this stack get one, scoped to the key and service.
 """
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import json
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
@@ -72,13 +74,20 @@ def via_service(config: StackConfig, service: str) -> str:
     return f"{service}.{config.region}.amazonaws.com"
 
 
+def from_this_stack(account: str, source_arn: str) -> dict[str, dict[str, str]]:
+    """A service principal acts for this account and this stack's resources only."""
+    return {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {"aws:SourceArn": source_arn},
+    }
+
+
 class StackKey(Construct):
-    def __init__(self, scope: Construct, id_: str, config: StackConfig) -> None:
+    def __init__(self, scope: Construct, id_: str, config: StackConfig, *, account_id: str) -> None:
         super().__init__(scope, id_)
         self.config = config
         names = config.names
-        self.identity = DataAwsCallerIdentity(self, "account")
-        account = self.identity.account_id
+        account = account_id
         partition = config.partition
         region = config.region
         root = f"arn:{partition}:iam::{account}:root"
@@ -114,6 +123,20 @@ class StackKey(Construct):
                     "Principal": {"Service": "cloudwatch.amazonaws.com"},
                     "Action": DATA_KEY_ACTIONS,
                     "Resource": "*",
+                    "Condition": from_this_stack(
+                        account,
+                        f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{names.prefix}-*",
+                    ),
+                },
+                {
+                    "Sid": "EventBridgeRulesQueueUndeliveredEvents",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": DATA_KEY_ACTIONS,
+                    "Resource": "*",
+                    "Condition": from_this_stack(
+                        account, f"arn:{partition}:events:{region}:{account}:rule/{names.prefix}-*"
+                    ),
                 },
                 {
                     "Sid": "AccountPrincipalsThroughLambdaS3Sqs",

@@ -32,6 +32,7 @@ class Monitoring(Construct):
         *,
         runner_dlq_name: str,
         report_dlq_name: str,
+        schedule_dlq_name: str | None = None,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -57,96 +58,119 @@ class Monitoring(Construct):
                 protocol="email",
                 endpoint=alarms.email,
             )
-        actions = {"alarm_actions": [self.topic.arn], "ok_actions": [self.topic.arn]}
 
-        self.pass_rate = CloudwatchMetricAlarm(
-            self,
+        self.pass_rate = self._alarm(
             "pass_rate",
-            alarm_name=names.pass_rate_alarm,
-            alarm_description=f"Test pass rate below {alarms.pass_rate_threshold:g}%",
+            name=names.pass_rate_alarm,
+            description=f"Test pass rate below {alarms.pass_rate_threshold:g}%",
             namespace=namespace,
-            metric_name="PassRate",
+            metric="PassRate",
             dimensions=test_dimensions,
             statistic="Minimum",
             period=HOUR,
-            evaluation_periods=1,
-            comparison_operator="LessThanThreshold",
+            comparison="LessThanThreshold",
             threshold=alarms.pass_rate_threshold,
-            # A night without results is the next alarm's job.
-            treat_missing_data="notBreaching",
-            **actions,
+            # A night without results is the missing-result alarm's job.
+            missing="notBreaching",
         )
-        self.missing_result = CloudwatchMetricAlarm(
-            self,
+        # Hourly periods over the whole window, all of them empty to alarm: a result landing an
+        # hour later than the night before does not flap it, as a single daily period would.
+        hours = alarms.missing_result_hours
+        self.missing_result = self._alarm(
             "missing_result",
-            alarm_name=names.missing_result_alarm,
-            alarm_description=(
-                f"No test results reported in the last {alarms.missing_result_hours} hours"
-            ),
+            name=names.missing_result_alarm,
+            description=f"No test results reported in the last {hours} hours",
             namespace=namespace,
-            metric_name="TestsTotal",
+            metric="TestsTotal",
             dimensions=test_dimensions,
             statistic="SampleCount",
-            period=alarms.missing_result_hours * HOUR,
-            evaluation_periods=1,
-            comparison_operator="LessThanThreshold",
+            period=HOUR,
+            evaluation_periods=hours,
+            datapoints=hours,
+            comparison="LessThanThreshold",
             threshold=1,
-            treat_missing_data="breaching",
-            **actions,
+            missing="breaching",
         )
-        self.runner_errors = CloudwatchMetricAlarm(
-            self,
+        # The report processor publishes TestsTotal=0 when nothing ran (a filter matching nothing,
+        # a suite that failed to load): that night is loud, not green.
+        self.too_few_tests = self._alarm(
+            "too_few_tests",
+            name=names.too_few_tests_alarm,
+            description=f"A test run counted fewer than {_tests(alarms.minimum_tests)}",
+            namespace=namespace,
+            metric="TestsTotal",
+            dimensions=test_dimensions,
+            statistic="Minimum",
+            period=HOUR,
+            comparison="LessThanThreshold",
+            threshold=alarms.minimum_tests,
+            missing="notBreaching",
+        )
+        runner = {"FunctionName": names.runner_function}
+        self.runner_errors = self._alarm(
             "runner_errors",
-            alarm_name=names.runner_errors_alarm,
-            alarm_description="The runner Lambda failed (crash, timeout or out of memory)",
+            name=names.runner_errors_alarm,
+            description="The runner Lambda failed (crash, timeout or out of memory)",
             namespace="AWS/Lambda",
-            metric_name="Errors",
-            dimensions={"FunctionName": names.runner_function},
+            metric="Errors",
+            dimensions=runner,
             statistic="Sum",
             period=FIVE_MINUTES,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
+            comparison="GreaterThanOrEqualToThreshold",
             threshold=alarms.runner_errors_threshold,
-            treat_missing_data="notBreaching",
-            **actions,
+            missing="notBreaching",
         )
-        self.runner_throttles = CloudwatchMetricAlarm(
-            self,
+        self.runner_throttles = self._alarm(
             "runner_throttles",
-            alarm_name=names.runner_throttles_alarm,
-            alarm_description="Runner invocations were throttled (reserved concurrency reached)",
+            name=names.runner_throttles_alarm,
+            description="Runner invocations were throttled (reserved concurrency reached)",
             namespace="AWS/Lambda",
-            metric_name="Throttles",
-            dimensions={"FunctionName": names.runner_function},
+            metric="Throttles",
+            dimensions=runner,
             statistic="Sum",
             period=FIVE_MINUTES,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
+            comparison="GreaterThanOrEqualToThreshold",
             threshold=alarms.runner_throttles_threshold,
-            treat_missing_data="notBreaching",
-            **actions,
+            missing="notBreaching",
         )
+        queues = [
+            (
+                "runner",
+                names.runner_failures_alarm,
+                runner_dlq_name,
+                "Failed asynchronous invocations",
+            ),
+            (
+                "report",
+                names.report_failures_alarm,
+                report_dlq_name,
+                "Failed asynchronous invocations",
+            ),
+        ]
+        if schedule_dlq_name is not None:
+            queues.append(
+                (
+                    "schedule",
+                    names.schedule_failures_alarm,
+                    schedule_dlq_name,
+                    "Scheduled runs that never started",
+                )
+            )
         self.failure_queues = [
-            CloudwatchMetricAlarm(
-                self,
+            self._alarm(
                 f"{id_suffix}_failures_queued",
-                alarm_name=alarm_name,
-                alarm_description=f"Failed asynchronous invocations are waiting in {queue}",
+                name=alarm_name,
+                description=f"{what} are waiting in {queue}",
                 namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
+                metric="ApproximateNumberOfMessagesVisible",
                 dimensions={"QueueName": queue},
                 statistic="Maximum",
                 period=FIVE_MINUTES,
-                evaluation_periods=1,
-                comparison_operator="GreaterThanThreshold",
+                comparison="GreaterThanThreshold",
                 threshold=0,
-                treat_missing_data="notBreaching",
-                **actions,
+                missing="notBreaching",
             )
-            for id_suffix, alarm_name, queue in (
-                ("runner", names.runner_failures_alarm, runner_dlq_name),
-                ("report", names.report_failures_alarm, report_dlq_name),
-            )
+            for id_suffix, alarm_name, queue, what in queues
         ]
 
         self.dashboard = CloudwatchDashboard(
@@ -155,6 +179,47 @@ class Monitoring(Construct):
             dashboard_name=names.dashboard,
             dashboard_body=json.dumps(dashboard_body(config)),
         )
+
+    def _alarm(
+        self,
+        id_: str,
+        *,
+        name: str,
+        description: str,
+        namespace: str,
+        metric: str,
+        dimensions: dict[str, str],
+        statistic: str,
+        period: int,
+        comparison: str,
+        threshold: float,
+        missing: str,
+        evaluation_periods: int = 1,
+        datapoints: int = 1,
+    ) -> CloudwatchMetricAlarm:
+        """One metric alarm that notifies the alerts topic when it fires and when it clears."""
+        return CloudwatchMetricAlarm(
+            self,
+            id_,
+            alarm_name=name,
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=period,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints,
+            comparison_operator=comparison,
+            threshold=threshold,
+            treat_missing_data=missing,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+        )
+
+
+def _tests(count: int) -> str:
+    return "1 test" if count == 1 else f"{count} tests"
 
 
 def dashboard_body(config: StackConfig) -> dict:

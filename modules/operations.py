@@ -29,15 +29,14 @@ def log_group(
 
 def failure_queue(scope: Construct, name: str, key: StackKey | None) -> SqsQueue:
     """The on-failure destination of a function's asynchronous invocations."""
-    encryption: dict[str, object] = (
-        {"kms_master_key_id": key.arn} if key else {"sqs_managed_sse_enabled": True}
-    )
     return SqsQueue(
         scope,
         "failures",
         name=name,
         message_retention_seconds=FOURTEEN_DAYS,
-        **encryption,
+        # The stack's key when there is one, else SQS-managed server-side encryption.
+        kms_master_key_id=key.arn if key else None,
+        sqs_managed_sse_enabled=None if key else True,
     )
 
 

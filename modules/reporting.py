@@ -20,7 +20,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import (
     S3BucketNotificationLambdaFunction,
 )
 from constructs import Construct
-from runner.layout import REPORTS_PREFIX, RUNS_PREFIX
+from runner.layout import JUNIT, REPORTS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
 from modules.contract import (
@@ -33,7 +33,9 @@ from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service
 from modules.operations import failure_queue, log_group, send_failures_statement
 from modules.results import ResultsStorage
 
-JUNIT_SUFFIX = ".xml"
+# Only `runs/<date>/<run_id>/<slug>/junit.xml` (and shard files named `*junit.xml`) drive
+# reports: any other `.xml` under runs/ (generated docs, a sitemap) must not.
+JUNIT_SUFFIX = JUNIT
 
 
 class ReportProcessor(Construct):
@@ -45,6 +47,7 @@ class ReportProcessor(Construct):
         *,
         results: ResultsStorage,
         bundle_dir: Path,
+        account_id: str,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -119,6 +122,9 @@ class ReportProcessor(Construct):
             function_name=self.function.function_name,
             principal="s3.amazonaws.com",
             source_arn=results.bucket_arn,
+            # Bucket ARNs carry no account: a bucket of the same name in another account, after
+            # this one is deleted, must not invoke the function.
+            source_account=account_id,
         )
         self.notification = S3BucketNotification(
             self,

@@ -6,6 +6,9 @@ failed invocation lands in an SQS queue so nothing is lost silently.
 
 from __future__ import annotations
 
+import json
+
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
@@ -46,9 +49,68 @@ def runner_data_statements(
             resources=[config.database.secret_arn],
         ),
     ]
+    if config.database.secret_kms_key_arn:
+        statements.append(secret_key_statement(config))
     if key is not None:
         statements.append(key.use_statement("EncryptRunResults", ("s3",)))
     return statements
+
+
+def secret_key_statement(config: StackConfig) -> Statement:
+    """The database secret's customer-managed key, for decrypting that secret through Secrets
+    Manager only: the role cannot use the key directly or through any other service."""
+    assert config.database.secret_kms_key_arn
+    return Statement(
+        sid="DecryptDatabaseSecretThroughSecretsManager",
+        actions=["kms:Decrypt"],
+        resources=[config.database.secret_kms_key_arn],
+        conditions=[
+            (
+                "StringEquals",
+                "kms:ViaService",
+                [f"secretsmanager.{config.region}.amazonaws.com"],
+            )
+        ],
+    )
+
+
+def network_interface_statements(config: StackConfig, account_id: str) -> list[Statement]:
+    """What Lambda needs, with the function's role, to attach the function to the VPC, scoped to
+    the configured VPC (ec2:Vpc) and, where the resource is named, its private subnets.
+
+    The security group is not named by id on purpose: the runner's group must be destroyed
+    before this policy (see RunnerNetwork.outlive), so the policy cannot refer to it.
+    """
+    ec2 = f"arn:{config.partition}:ec2:{config.region}:{account_id}"
+    in_vpc = ("ArnEquals", "ec2:Vpc", [f"{ec2}:vpc/{config.vpc.vpc_id}"])
+    return [
+        Statement(
+            sid="DescribeNetworkInterfaces",
+            # These Describe calls accept only "*" (AWS Lambda developer guide).
+            actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            resources=["*"],
+        ),
+        Statement(
+            sid="CreateNetworkInterfacesInPrivateSubnets",
+            actions=["ec2:CreateNetworkInterface"],
+            resources=[
+                f"{ec2}:network-interface/*",
+                f"{ec2}:security-group/*",
+                *(f"{ec2}:subnet/{subnet}" for subnet in config.vpc.private_subnet_ids),
+            ],
+            conditions=[in_vpc],
+        ),
+        Statement(
+            sid="ManageOwnNetworkInterfaces",
+            actions=[
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            resources=[f"{ec2}:network-interface/*"],
+            conditions=[in_vpc],
+        ),
+    ]
 
 
 class RunnerFunction(Construct):
@@ -59,6 +121,8 @@ class RunnerFunction(Construct):
         config: StackConfig,
         *,
         image_uri: str,
+        image_pull_permission: ITerraformDependable,
+        account_id: str,
         security_group_id: str,
         results: ResultsStorage,
         key: StackKey | None = None,
@@ -66,7 +130,6 @@ class RunnerFunction(Construct):
         super().__init__(scope, id_)
         names = config.names
         runner = config.runner
-        ec2 = f"arn:{config.partition}:ec2:{config.region}:*"
 
         self.log_group = log_group(self, names.runner_log_group, config, key)
         self.dead_letter_queue = failure_queue(self, names.runner_dlq, key)
@@ -85,30 +148,7 @@ class RunnerFunction(Construct):
                     else []
                 ),
                 send_failures_statement(self.dead_letter_queue),
-                Statement(
-                    sid="DescribeNetworkInterfaces",
-                    # These Describe calls accept only "*" (AWS Lambda developer guide).
-                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
-                    resources=["*"],
-                ),
-                Statement(
-                    sid="CreateNetworkInterfacesInPrivateSubnets",
-                    actions=["ec2:CreateNetworkInterface"],
-                    resources=[
-                        f"{ec2}:network-interface/*",
-                        f"{ec2}:security-group/{security_group_id}",
-                        *(f"{ec2}:subnet/{subnet}" for subnet in config.vpc.private_subnet_ids),
-                    ],
-                ),
-                Statement(
-                    sid="ManageOwnNetworkInterfaces",
-                    actions=[
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:UnassignPrivateIpAddresses",
-                    ],
-                    resources=[f"{ec2}:network-interface/*"],
-                ),
+                *network_interface_statements(config, account_id),
                 XRAY_STATEMENT,
             ],
         )
@@ -133,7 +173,9 @@ class RunnerFunction(Construct):
             tracing_config={"mode": "Active"},
             # The log group must exist first (or Lambda creates one that never expires), and the
             # policy too: creating a VPC function checks the role may create network interfaces.
-            depends_on=[self.log_group, role_policy],
+            # So must the repository policy letting Lambda pull the image (a least-privilege
+            # deployer cannot let Lambda add it).
+            depends_on=[self.log_group, role_policy, image_pull_permission],
         )
         LambdaFunctionEventInvokeConfig(
             self,
@@ -143,5 +185,6 @@ class RunnerFunction(Construct):
             destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
             depends_on=[role_policy],
         )
+        self.role_policy = role_policy
         self.function_name = self.function.function_name
         self.function_arn = self.function.arn

@@ -1,16 +1,33 @@
-"""EventBridge schedules: one rule per schedule, one target per command with its JSON input."""
+"""EventBridge schedules: one rule per schedule, one target per command with its JSON input.
+
+Every target retries a failed delivery (a throttled Invoke, a RunTask without capacity) for up to
+an hour, then sends the event to the schedule-failures queue, which has an alarm: a scheduled run
+that never started is never silent.
+"""
 
 from __future__ import annotations
 
 import json
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetDeadLetterConfig,
+    CloudwatchEventTargetRetryPolicy,
+)
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.config import Schedule, ScheduledRun, StackConfig
+from modules.encryption import StackKey
 from modules.fargate import FargateRunner
+from modules.operations import failure_queue
+
+# A scheduled run that could not start within an hour is reported (queued) rather than started
+# late into the working day; EventBridge backs off between attempts.
+MAX_EVENT_AGE_SECONDS = 3600
+MAX_RETRY_ATTEMPTS = 8
 
 
 def target_ids(runs: tuple[ScheduledRun, ...]) -> list[str]:
@@ -33,9 +50,18 @@ class Schedules(Construct):
         runner_function_arn: str,
         security_group_id: str,
         fargate: FargateRunner | None,
+        key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.rules: dict[str, CloudwatchEventRule] = {}
+        self.dead_letter_queue = failure_queue(self, config.names.schedule_dlq, key)
+        self.retry_policy = CloudwatchEventTargetRetryPolicy(
+            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
+            maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
+        )
+        self.dead_letter_config = CloudwatchEventTargetDeadLetterConfig(
+            arn=self.dead_letter_queue.arn
+        )
         for schedule in config.schedules:
             rule = CloudwatchEventRule(
                 self,
@@ -51,6 +77,32 @@ class Schedules(Construct):
                 self._fargate_targets(config, schedule, rule, fargate, security_group_id)
             else:
                 self._lambda_targets(schedule, rule, runner_function_name, runner_function_arn)
+        if not self.rules:
+            return
+        SqsQueuePolicy(
+            self,
+            "failures_policy",
+            queue_url=self.dead_letter_queue.url,
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ThisStacksRulesQueueUndeliveredEvents",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": self.dead_letter_queue.arn,
+                            "Condition": {
+                                "ArnEquals": {
+                                    "aws:SourceArn": [rule.arn for rule in self.rules.values()]
+                                }
+                            },
+                        }
+                    ],
+                }
+            ),
+        )
 
     def _lambda_targets(
         self,
@@ -76,6 +128,8 @@ class Schedules(Construct):
                 target_id=target_id,
                 arn=function_arn,
                 input=json.dumps(run.lambda_event()),
+                retry_policy=self.retry_policy,
+                dead_letter_config=self.dead_letter_config,
             )
 
     def _fargate_targets(
@@ -111,6 +165,8 @@ class Schedules(Construct):
                         "assign_public_ip": False,
                     },
                 },
+                retry_policy=self.retry_policy,
+                dead_letter_config=self.dead_letter_config,
             )
 
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
@@ -46,27 +47,35 @@ class LambdaTestRunnerStack(TerraformStack):
             ],
         )
 
+        # The account the stack is applied in: ARNs in policies and confused-deputy conditions.
+        account_id = DataAwsCallerIdentity(self, "account").account_id
         self.key = (
-            StackKey(self, "encryption", config) if config.encryption.customer_managed_key else None
+            StackKey(self, "encryption", config, account_id=account_id)
+            if config.encryption.customer_managed_key
+            else None
         )
         self.network = RunnerNetwork(self, "network", config)
-        self.repository = RunnerRepository(self, "registry", config)
+        self.repository = RunnerRepository(self, "registry", config, account_id=account_id)
         self.results = ResultsStorage(self, "results", config, key=self.key)
         self.runner = RunnerFunction(
             self,
             "runner",
             config,
             image_uri=self.repository.image_uri,
+            image_pull_permission=self.repository.lambda_pull,
+            account_id=account_id,
             security_group_id=self.network.security_group_id,
             results=self.results,
             key=self.key,
         )
+        self.network.outlive(self.runner.role_policy)
         self.reporting = ReportProcessor(
             self,
             "reporting",
             config,
             results=self.results,
             bundle_dir=report_bundle_dir,
+            account_id=account_id,
             key=self.key,
         )
         self.fargate = (
@@ -90,6 +99,7 @@ class LambdaTestRunnerStack(TerraformStack):
             runner_function_arn=self.runner.function_arn,
             security_group_id=self.network.security_group_id,
             fargate=self.fargate,
+            key=self.key,
         )
         self.monitoring = Monitoring(
             self,
@@ -97,6 +107,7 @@ class LambdaTestRunnerStack(TerraformStack):
             config,
             runner_dlq_name=self.runner.dead_letter_queue.name,
             report_dlq_name=self.reporting.dead_letter_queue.name,
+            schedule_dlq_name=self.schedules.dead_letter_queue.name,
             key=self.key,
         )
         self._outputs()

@@ -75,13 +75,31 @@ def synthesized(example_config, tmp_path_factory) -> Synthesized:
     return _synthesize(example_config, tmp_path_factory)
 
 
+VARIANT_ENDPOINTS = {"s3": "exists", "secretsmanager": "exists", "logs": "exists", "ecr": "none"}
+
+
 @pytest.fixture(scope="session")
-def synthesized_without_key(example_config, tmp_path_factory) -> Synthesized:
-    """The example with `encryption.customer_managed_key` off (the default): synthesized once,
-    only for the tests that check the flag-off stack keeps AWS-managed keys."""
-    from dataclasses import replace
+def variant_config():
+    """The example with the other choices: no customer-managed key (the default), no key for
+    the DB secret, reserved concurrency set (to the nightly rule's 3 simultaneous targets), no
+    CI tag prefixes (only untagged images expire), and endpoints the VPC already has ("exists")
+    or reaches through a NAT gateway ("none")."""
+    import copy
 
-    from modules.config import EncryptionConfig
+    from modules.config import DEFAULT_CONFIG_PATH, parse_config
 
-    config = replace(example_config, encryption=EncryptionConfig(customer_managed_key=False))
-    return _synthesize(config, tmp_path_factory)
+    raw = json.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    variant = copy.deepcopy(raw)
+    variant["encryption"] = {"customer_managed_key": False}
+    variant["database"].pop("secret_kms_key_arn")
+    variant["runner"]["reserved_concurrency"] = 3
+    variant["vpc"]["endpoints"] = dict(VARIANT_ENDPOINTS)
+    variant["vpc"].pop("private_route_table_ids")
+    variant["retention"] = {"log_days": 365}
+    return parse_config(variant, "variant.json")
+
+
+@pytest.fixture(scope="session")
+def synthesized_variant(variant_config, tmp_path_factory) -> Synthesized:
+    """Synthesized once, only for the tests of the choices config/example.json does not make."""
+    return _synthesize(variant_config, tmp_path_factory)

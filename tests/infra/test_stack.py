@@ -21,6 +21,9 @@ def key_arn(synthesized) -> str:
     return f"${{aws_kms_key.{logical_id}.arn}}"
 
 
+ACCOUNT_ID = "${data.aws_caller_identity.account.account_id}"
+
+
 def key_policy(synthesized) -> dict:
     return json.loads(synthesized.resource("aws_kms_key", "encryption/key")["policy"])
 
@@ -89,10 +92,13 @@ def test_runner_function_settings_and_environment(synthesized):
             "memory_size": config.runner.memory_mb,
             "timeout": 900,
             "ephemeral_storage": {"size": config.runner.ephemeral_storage_mb},
-            "reserved_concurrent_executions": config.runner.reserved_concurrency,
         },
     )
     runner = synthesized.resource("aws_lambda_function", RUNNER)
+    # Unset in the example: reserving concurrency fails `apply` in low-quota accounts.
+    assert "reserved_concurrent_executions" not in runner
+    report = synthesized.resource("aws_lambda_function", REPORT)
+    assert "reserved_concurrent_executions" not in report
     assert runner["image_uri"].endswith("repository_url}:v1.0.0")
     env = runner["environment"]["variables"]
     assert env["RESULTS_BUCKET"].startswith("${aws_s3_bucket.results_bucket_")
@@ -167,8 +173,21 @@ def test_runner_policy_is_scoped_to_its_prefixes_secret_and_queue(synthesized):
     assert check["actions"] == ["s3:GetObject"]
     assert [r.split("}")[-1] for r in check["resources"]] == ["/runs/*"]
     assert statements["ListResultsBucket"]["actions"] == ["s3:ListBucket"]
-    create = statements["CreateNetworkInterfacesInPrivateSubnets"]["resources"]
-    assert "arn:aws:ec2:us-east-1:*:subnet/subnet-0a1b2c3d4e5f60718" in create
+    ec2 = f"arn:aws:ec2:us-east-1:{ACCOUNT_ID}"
+    in_vpc = [
+        {"test": "ArnEquals", "variable": "ec2:Vpc", "values": [f"{ec2}:vpc/vpc-0a1b2c3d4e5f60718"]}
+    ]
+    create = statements["CreateNetworkInterfacesInPrivateSubnets"]
+    assert create["resources"] == [
+        f"{ec2}:network-interface/*",
+        f"{ec2}:security-group/*",
+        f"{ec2}:subnet/subnet-0a1b2c3d4e5f60718",
+        f"{ec2}:subnet/subnet-0b1c2d3e4f5a60719",
+    ]
+    assert create["condition"] == in_vpc
+    manage = statements["ManageOwnNetworkInterfaces"]
+    assert manage["resources"] == [f"{ec2}:network-interface/*"]
+    assert manage["condition"] == in_vpc
     assert statements["WriteOwnLogs"]["resources"][0].startswith(
         "${aws_cloudwatch_log_group.runner_log_group_"
     )
@@ -214,8 +233,44 @@ def test_ecr_is_immutable_scanned_encrypted_and_bounded(synthesized):
         },
     )
     policy = json.loads(synthesized.resource("aws_ecr_lifecycle_policy", "lifecycle")["policy"])
-    selection = policy["rules"][0]["selection"]
-    assert selection == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 20}
+    ci, untagged = policy["rules"]
+    assert ci["selection"] == {
+        "tagStatus": "tagged",
+        "tagPrefixList": ["ci-"],
+        "countType": "imageCountMoreThan",
+        "countNumber": 20,
+    }
+    assert untagged["selection"] == {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 7,
+    }
+    assert [r["rulePriority"] for r in policy["rules"]] == [1, 2]
+    assert all(r["action"] == {"type": "expire"} for r in policy["rules"])
+    # No rule selects every image: release tags (and so the deployed image) never expire.
+    assert not any(r["selection"]["tagStatus"] == "any" for r in policy["rules"])
+
+
+def test_variant_without_ci_prefixes_only_expires_untagged_images(synthesized_variant):
+    policy = json.loads(
+        synthesized_variant.resource("aws_ecr_lifecycle_policy", "lifecycle")["policy"]
+    )
+    [rule] = policy["rules"]
+    assert rule["selection"]["tagStatus"] == "untagged"
+
+
+def test_lambda_may_pull_the_image_for_this_stacks_runner_only(synthesized):
+    repository_policy = synthesized.resource("aws_ecr_repository_policy", "registry/lambda_pull")
+    assert repository_policy["repository"].startswith("${aws_ecr_repository.registry_repository_")
+    [statement] = json.loads(repository_policy["policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:ltr-example-runner"
+    assert statement["Condition"] == {"StringLike": {"aws:sourceArn": [function, f"{function}:*"]}}
+    # The function is created after the policy, so Lambda can pull on the first apply.
+    runner = synthesized.resource("aws_lambda_function", RUNNER)
+    assert any(d.startswith("aws_ecr_repository_policy.") for d in runner["depends_on"])
 
 
 # --------------------------------------------------------------------------- results bucket
@@ -271,7 +326,8 @@ def test_junit_uploads_notify_the_report_processor_after_the_permission(synthesi
     notification = synthesized.resource("aws_s3_bucket_notification", "reporting/notification")
     [target] = notification["lambda_function"]
     assert target["filter_prefix"] == "runs/"
-    assert target["filter_suffix"] == ".xml"
+    # Only runs/<date>/<run_id>/<slug>/junit.xml, never any other .xml under runs/.
+    assert target["filter_suffix"] == "junit.xml"
     assert target["events"] == ["s3:ObjectCreated:*"]
     assert target["lambda_function_arn"].startswith("${aws_lambda_function.reporting_function_")
     assert notification["depends_on"] == [
@@ -280,6 +336,8 @@ def test_junit_uploads_notify_the_report_processor_after_the_permission(synthesi
     permission = synthesized.resource("aws_lambda_permission", "reporting/allow_bucket")
     assert permission["principal"] == "s3.amazonaws.com"
     assert permission["source_arn"].startswith("${aws_s3_bucket.results_bucket_")
+    # Bucket ARNs carry no account: the permission is bound to this one too.
+    assert permission["source_account"] == ACCOUNT_ID
 
 
 # --------------------------------------------------------------------------- report processor
@@ -410,13 +468,25 @@ def test_pass_rate_alarm(synthesized):
     assert pass_rate["threshold"] == 95
 
 
-def test_missing_nightly_result_alarm_treats_missing_data_as_breaching(synthesized):
+def test_missing_nightly_result_alarm_uses_hourly_periods_over_the_window(synthesized):
     missing = alarm(synthesized, "ltr-example-nightly-result-missing")
     assert missing["metric_name"] == "TestsTotal"
     assert missing["statistic"] == "SampleCount"
-    assert missing["period"] == 24 * 3600
+    assert missing["period"] == 3600
+    # Every hour of the configured window (28 h in the example) must be empty to alarm.
+    assert missing["evaluation_periods"] == missing["datapoints_to_alarm"] == 28
     assert missing["treat_missing_data"] == "breaching"
     assert missing["dimensions"] == TEST_DIMENSIONS
+    assert missing["period"] * missing["evaluation_periods"] <= 7 * 24 * 3600
+
+
+def test_too_few_tests_alarm(synthesized):
+    too_few = alarm(synthesized, "ltr-example-too-few-tests")
+    assert (too_few["metric_name"], too_few["statistic"]) == ("TestsTotal", "Minimum")
+    assert too_few["comparison_operator"] == "LessThanThreshold"
+    assert too_few["threshold"] == synthesized.config.alarms.minimum_tests == 1
+    assert too_few["treat_missing_data"] == "notBreaching"
+    assert too_few["dimensions"] == TEST_DIMENSIONS
 
 
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
@@ -450,7 +520,7 @@ def test_dashboard_shows_pass_rate_counts_durations_and_errors(synthesized):
 
 # --------------------------------------------------------------------------- encryption
 
-ACCOUNT = "${data.aws_caller_identity.encryption_account_"
+ACCOUNT = "${data.aws_caller_identity.account."
 LOG_GROUP_ARNS = [
     f"arn:aws:logs:us-east-1:{{account}}:log-group:{name}"
     for name in (
@@ -482,6 +552,7 @@ def test_key_policy_lets_exactly_the_stacks_services_use_the_key(synthesized):
         "AccountAdministersTheKey",
         "CloudWatchLogsForThisStacksLogGroups",
         "CloudWatchAlarmsPublishToTheEncryptedTopic",
+        "EventBridgeRulesQueueUndeliveredEvents",
         "AccountPrincipalsThroughLambdaS3Sqs",
         "LambdaGrantsForFunctionEnvironment",
     }
@@ -494,6 +565,9 @@ def test_key_policy_lets_exactly_the_stacks_services_use_the_key(synthesized):
     }
     assert principals["CloudWatchAlarmsPublishToTheEncryptedTopic"] == {
         "Service": "cloudwatch.amazonaws.com"
+    }
+    assert principals["EventBridgeRulesQueueUndeliveredEvents"] == {
+        "Service": "events.amazonaws.com"
     }
     assert principals["AccountPrincipalsThroughLambdaS3Sqs"] == {"AWS": root}
     assert principals["LambdaGrantsForFunctionEnvironment"] == {"AWS": root}
@@ -534,6 +608,27 @@ def test_account_principals_use_the_key_only_through_lambda_s3_and_sqs(synthesiz
     assert grants["Condition"]["StringEquals"]["kms:ViaService"] == "lambda.us-east-1.amazonaws.com"
     alarms = statements["CloudWatchAlarmsPublishToTheEncryptedTopic"]
     assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+@pytest.mark.parametrize(
+    ("sid", "source_arn"),
+    [
+        (
+            "CloudWatchAlarmsPublishToTheEncryptedTopic",
+            f"arn:aws:cloudwatch:us-east-1:{ACCOUNT_ID}:alarm:ltr-example-*",
+        ),
+        (
+            "EventBridgeRulesQueueUndeliveredEvents",
+            f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/ltr-example-*",
+        ),
+    ],
+)
+def test_service_principals_act_for_this_account_and_stack_only(synthesized, sid, source_arn):
+    statement = key_statements(synthesized)[sid]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        "ArnLike": {"aws:SourceArn": source_arn},
+    }
 
 
 def test_every_consumer_is_wired_to_the_key(synthesized):
@@ -599,11 +694,10 @@ def test_only_the_roles_that_touch_encrypted_data_get_key_permissions(synthesize
     }
 
 
-def test_without_the_flag_the_stack_keeps_aws_managed_keys(synthesized_without_key):
-    stack = synthesized_without_key
+def test_without_the_flag_the_stack_keeps_aws_managed_keys(synthesized_variant):
+    stack = synthesized_variant
     assert stack.resources("aws_kms_key") == {}
     assert stack.resources("aws_kms_alias") == {}
-    assert "aws_caller_identity" not in stack.data.get("data", {})
     assert "kms:" not in json.dumps(stack.data["data"]["aws_iam_policy_document"])
     for group in stack.resources("aws_cloudwatch_log_group").values():
         assert "kms_key_id" not in group
@@ -654,3 +748,128 @@ def test_the_testing_matcher_rejects_what_is_not_there(synthesized):
     # Guards every `has(...)` above against a matcher that always says yes.
     assert not has(synthesized, "aws_lambda_function", {"timeout": 901})
     assert not has(synthesized, "aws_ecr_repository", {"image_tag_mutability": "MUTABLE"})
+
+
+# --------------------------------------------------------------------------- issue 10/11 items
+
+
+def test_runner_and_task_roles_decrypt_the_db_secret_through_secrets_manager_only(synthesized):
+    key = synthesized.config.database.secret_kms_key_arn
+    for document in ("runner/role_policy_document", "fargate/task_role_policy_document"):
+        statements = {s["sid"]: s for s in synthesized.policy_statements(document)}
+        statement = statements["DecryptDatabaseSecretThroughSecretsManager"]
+        assert statement["actions"] == ["kms:Decrypt"]
+        assert statement["resources"] == [key]
+        assert statement["condition"] == [
+            {
+                "test": "StringEquals",
+                "variable": "kms:ViaService",
+                "values": ["secretsmanager.us-east-1.amazonaws.com"],
+            }
+        ]
+
+
+def test_without_a_secret_key_no_role_may_decrypt_it(synthesized_variant):
+    text = json.dumps(synthesized_variant.data["data"]["aws_iam_policy_document"])
+    assert "DecryptDatabaseSecretThroughSecretsManager" not in text
+
+
+def test_reserved_concurrency_when_set_reaches_the_function(synthesized_variant):
+    runner = synthesized_variant.resource("aws_lambda_function", RUNNER)
+    assert runner["reserved_concurrent_executions"] == 3
+
+
+def test_private_dns_attributes_are_checked_when_interface_endpoints_are_used(synthesized):
+    [vpc] = synthesized.data["data"]["aws_vpc"].values()
+    assert vpc["id"] == synthesized.config.vpc.vpc_id
+    [check] = vpc["lifecycle"]["postcondition"]
+    assert check["condition"] == "${self.enable_dns_support && self.enable_dns_hostnames}"
+    assert "enableDnsSupport and enableDnsHostnames" in check["error_message"]
+
+
+def test_existing_endpoints_are_read_not_created_and_none_goes_through_nat(synthesized_variant):
+    stack = synthesized_variant
+    assert stack.resources("aws_vpc_endpoint") == {}
+    existing = {
+        body["service_name"].split("us-east-1.")[1]: body
+        for body in stack.data["data"]["aws_vpc_endpoint"].values()
+    }
+    # secretsmanager and logs "exists", s3 "exists" (gateway), ecr "none".
+    assert set(existing) == {"s3", "secretsmanager", "logs"}
+    assert existing["s3"]["filter"] == [{"name": "vpc-endpoint-type", "values": ["Gateway"]}]
+    for service in ("secretsmanager", "logs"):
+        [check] = existing[service]["lifecycle"]["postcondition"]
+        assert check["condition"] == "${self.private_dns_enabled}"
+    assert "lifecycle" not in existing["s3"]
+    egress = {
+        rule["description"]: rule
+        for rule in stack.resources("aws_vpc_security_group_egress_rule").values()
+    }
+    assert egress["HTTPS to S3 through the gateway endpoint"]["prefix_list_id"].startswith(
+        "${data.aws_vpc_endpoint.network_existing_s3_"
+    )
+    assert egress["HTTPS to the VPC's existing interface endpoints"]["cidr_ipv4"].startswith(
+        "${data.aws_vpc.network_vpc_"
+    )
+    assert egress["HTTPS to AWS APIs through the NAT gateway"]["cidr_ipv4"] == "0.0.0.0/0"
+    assert all(rule["from_port"] in (443, 5432) for rule in egress.values())
+
+
+def test_example_creates_every_endpoint_and_needs_no_nat(synthesized):
+    egress = synthesized.resources("aws_vpc_security_group_egress_rule").values()
+    assert not any(rule.get("cidr_ipv4") for rule in egress)
+    assert "aws_vpc_endpoint" not in synthesized.data["data"]
+
+
+def test_destroy_removes_the_runner_group_before_the_role_policy(synthesized):
+    group = synthesized.resource("aws_security_group", "network/runner")
+    [policy_id] = [
+        f"aws_iam_role_policy.{logical}"
+        for logical, body in synthesized.resources("aws_iam_role_policy").items()
+        if body["//"]["metadata"]["path"].endswith("runner/role_policy")
+    ]
+    assert group["depends_on"] == [policy_id]
+    # ...which is possible only because the policy does not refer to the group.
+    [document] = [
+        body
+        for body in synthesized.data["data"]["aws_iam_policy_document"].values()
+        if body["//"]["metadata"]["path"].endswith("runner/role_policy_document")
+    ]
+    assert "aws_security_group." not in json.dumps(document)
+    # The function, which Lambda detaches from the group's interfaces, goes first.
+    runner = synthesized.resource("aws_lambda_function", RUNNER)
+    assert policy_id in runner["depends_on"]
+    assert "aws_security_group.network_runner" in json.dumps(runner["vpc_config"])
+
+
+def test_every_schedule_target_retries_then_dead_letters(synthesized):
+    targets = synthesized.resources("aws_cloudwatch_event_target").values()
+    assert len(targets) == 4  # three nightly Lambda targets and the weekly ECS target
+    for target in targets:
+        assert target["retry_policy"] == {
+            "maximum_event_age_in_seconds": 3600,
+            "maximum_retry_attempts": 8,
+        }
+        assert target["dead_letter_config"]["arn"].startswith("${aws_sqs_queue.schedules_failures_")
+    assert any("ecs_target" in target for target in targets)
+    queue = synthesized.resource("aws_sqs_queue", "schedules/failures")
+    assert queue["name"] == "ltr-example-schedule-failures"
+    policy = json.loads(
+        synthesized.resource("aws_sqs_queue_policy", "schedules/failures_policy")["policy"]
+    )
+    [statement] = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    rules = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(rules) == sorted(
+        f"${{aws_cloudwatch_event_rule.{logical}.arn}}"
+        for logical in synthesized.resources("aws_cloudwatch_event_rule")
+    )
+    watched = alarm(synthesized, "ltr-example-schedule-failures-queued")
+    assert watched["dimensions"]["QueueName"].startswith("${aws_sqs_queue.schedules_failures_")
+    assert watched["comparison_operator"] == "GreaterThanThreshold" and watched["threshold"] == 0
+
+
+def test_rule_names_fit_eventbridge(synthesized):
+    for rule in synthesized.resources("aws_cloudwatch_event_rule").values():
+        assert len(rule["name"]) <= 64

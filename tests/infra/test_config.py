@@ -11,6 +11,7 @@ import pytest
 from modules.config import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
+    EndpointsConfig,
     load_config,
     parse_config,
 )
@@ -32,11 +33,14 @@ def problems_of(raw: dict) -> list[str]:
 
 def test_example_config_loads_with_every_optional_feature_on(example_config):
     config = example_config
-    assert config.vpc.create_vpc_endpoints
+    assert config.vpc.endpoints.with_mode("create") == ("s3", "secretsmanager", "logs", "ecr")
     assert config.fargate.enabled
     assert config.alarms.email
-    assert config.runner.reserved_concurrency
-    assert config.report_processor.reserved_concurrency
+    assert config.database.secret_kms_key_arn
+    assert config.retention.ci_tag_prefixes == ("ci-",)
+    # Reserved concurrency breaks `apply` in new or low-quota accounts: unset in the example.
+    assert config.runner.reserved_concurrency is None
+    assert config.report_processor.reserved_concurrency is None
     assert config.encryption.customer_managed_key
     assert config.retention.log_days == 365
     assert {schedule.target for schedule in config.schedules} == {"lambda", "fargate"}
@@ -88,7 +92,7 @@ def test_minimal_config_gets_sensible_defaults():
         "vpc": {
             "vpc_id": "vpc-0123456789abcdef0",
             "private_subnet_ids": ["subnet-01234567", "subnet-89abcdef"],
-            "create_vpc_endpoints": False,
+            "endpoints": {"s3": "none", "secretsmanager": "none"},
         },
         "database": {
             "security_group_id": "sg-0123456789abcdef0",
@@ -108,6 +112,12 @@ def test_minimal_config_gets_sensible_defaults():
     assert config.retention.log_days == 30
     assert config.encryption.customer_managed_key is False
     assert config.state_backend is None
+    # Without Fargate nothing in the VPC needs the Logs or ECR endpoints.
+    assert config.vpc.endpoints == EndpointsConfig("none", "none", "none", "none")
+    assert config.alarms.missing_result_hours == 28
+    assert config.alarms.minimum_tests == 1
+    assert config.retention.untagged_image_days == 7
+    assert config.retention.ci_tag_prefixes == ()
 
 
 CASES = {
@@ -257,6 +267,131 @@ CASES = {
         lambda raw: raw["encryption"].update(customer_managed_keys=True),
         'encryption.customer_managed_keys: unknown field; did you mean "customer_managed_key"?',
     ),
+    "old_endpoint_switch": (
+        lambda raw: raw["vpc"].update(create_vpc_endpoints=True),
+        'vpc.create_vpc_endpoints: is replaced by one setting per endpoint: "endpoints": {"s3": '
+        '"create"',
+    ),
+    "bad_endpoint_mode": (
+        lambda raw: raw["vpc"]["endpoints"].update(s3="yes"),
+        'vpc.endpoints.s3: "yes" is not valid; use "create" (this stack creates it), "exists"',
+    ),
+    "unknown_endpoint_with_suggestion": (
+        lambda raw: raw["vpc"]["endpoints"].update(secretmanager="create"),
+        'vpc.endpoints.secretmanager: unknown field; did you mean "secretsmanager"?',
+    ),
+    "logs_endpoint_without_fargate": (
+        lambda raw: (
+            raw["fargate"].update(enabled=False),
+            raw["schedules"].pop(1),
+        ),
+        'vpc.endpoints.logs: "create" without the Fargate path: only a Fargate task sends logs',
+    ),
+    "s3_endpoint_without_route_tables": (
+        lambda raw: raw["vpc"].pop("private_route_table_ids"),
+        'set "endpoints": {"s3": "exists"} when the VPC already has one',
+    ),
+    "secret_key_alias": (
+        lambda raw: raw["database"].update(
+            secret_kms_key_arn="arn:aws:kms:us-east-1:123456789012:alias/db"
+        ),
+        'database.secret_kms_key_arn: "arn:aws:kms:us-east-1:123456789012:alias/db" is an alias; '
+        "IAM grants kms:Decrypt on the key ARN only",
+    ),
+    "secret_key_not_an_arn": (
+        lambda raw: raw["database"].update(secret_kms_key_arn="my-key"),
+        'database.secret_kms_key_arn: "my-key" is not valid; use a value like "arn:aws:kms:',
+    ),
+    "secret_key_in_other_region": (
+        lambda raw: raw["database"].update(
+            secret_kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/mrk-" + "0" * 32
+        ),
+        "database.secret_kms_key_arn: is in eu-west-1 but the secret is in us-east-1",
+    ),
+    "rule_name_too_long": (
+        lambda raw: (
+            raw.update(project="a-rather-long-projct", environment="production-1"),
+            raw["schedules"][0].update(name="nightly-integration-and-docs-run"),
+        ),
+        'schedules[0].name: makes the EventBridge rule name "a-rather-long-projct-production-1-'
+        'nightly-integration-and-docs-run" 66 characters long; EventBridge allows 64: shorten '
+        "this name to at most 30 characters",
+    ),
+    "cron_with_two_question_marks": (
+        lambda raw: raw["schedules"][0].update(cron="cron(0 2 ? * ? *)"),
+        'schedules[0].cron: "cron(0 2 ? * ? *)": EventBridge needs "?" in exactly one of '
+        "day-of-month",
+    ),
+    "cron_without_question_mark": (
+        lambda raw: raw["schedules"][0].update(cron="cron(0 2 * * * *)"),
+        'needs "?" in exactly one of day-of-month (3rd field) and day-of-week (5th field)',
+    ),
+    "cron_question_mark_elsewhere": (
+        lambda raw: raw["schedules"][0].update(cron="cron(? 2 * * ? *)"),
+        '"?" is allowed only in day-of-month and day-of-week',
+    ),
+    "cron_hour_out_of_range": (
+        lambda raw: raw["schedules"][0].update(cron="cron(0 25 * * ? *)"),
+        "minutes (0-59) and hours (0-23) take numbers",
+    ),
+    "rate_one_days": (
+        lambda raw: raw["schedules"][0].update(cron="rate(1 days)"),
+        'schedules[0].cron: "rate(1 days)": EventBridge wants the singular unit for 1 and the '
+        'plural otherwise; use "rate(1 day)"',
+    ),
+    "rate_five_day": (
+        lambda raw: raw["schedules"][0].update(cron="rate(5 day)"),
+        'use "rate(5 days)"',
+    ),
+    "rate_zero": (
+        lambda raw: raw["schedules"][0].update(cron="rate(0 days)"),
+        'schedules[0].cron: "rate(0 days)" is not a rate; use "rate(1 day)" or "rate(2 days)"',
+    ),
+    "reserved_concurrency_below_simultaneous_targets": (
+        lambda raw: raw["runner"].update(reserved_concurrency=2),
+        "runner.reserved_concurrency: 2 is fewer than the 3 runner invocations the schedules "
+        'start at the same time ("nightly" (3 runs) at 02:00 UTC), so 1 would be throttled',
+    ),
+    "two_rules_at_the_same_time_add_up": (
+        lambda raw: (
+            raw["runner"].update(reserved_concurrency=3),
+            raw["schedules"][1].update(target="lambda", cron="cron(0/30 2 ? * SUN *)"),
+        ),
+        'fewer than the 4 runner invocations the schedules start at the same time ("nightly" '
+        '(3 runs), "weekly-full" (1 run) at 02:00 UTC)',
+    ),
+    "missing_result_window_too_long_for_cloudwatch": (
+        lambda raw: raw["alarms"].update(missing_result_hours=169),
+        "alarms.missing_result_hours: 169 is out of range; use 1 to 168 (CloudWatch evaluates at "
+        "most 7 days of hourly periods)",
+    ),
+    "missing_result_window_shorter_than_the_schedule": (
+        lambda raw: raw["alarms"].update(missing_result_hours=24),
+        'alarms.missing_result_hours: 24 is shorter than the gap between scheduled "test" runs '
+        '(up to 24 hours for schedule "nightly") plus 2 hours for a late result',
+    ),
+    "missing_result_window_for_a_weekly_test": (
+        lambda raw: raw["schedules"][0]["runs"].pop(0),
+        '(up to 168 hours for schedule "weekly-full") plus 2 hours for a late result, so the '
+        "alarm would fire when nothing is wrong; use at least 168",
+    ),
+    "minimum_tests_zero": (
+        lambda raw: raw["alarms"].update(minimum_tests=0),
+        "alarms.minimum_tests: 0 is out of range; use 1 to 1000000",
+    ),
+    "keep_images_without_ci_prefixes": (
+        lambda raw: raw["retention"].pop("ci_tag_prefixes"),
+        "retention.keep_images: counts only images whose tag starts with one of "
+        "retention.ci_tag_prefixes (release tags are never expired)",
+    ),
+    "deployed_tag_would_expire": (
+        lambda raw: raw["image"].update(tag="ci-1234"),
+        'image.tag: "ci-1234" starts with one of retention.ci_tag_prefixes',
+    ),
+    "old_keep_images_name_typo": (
+        lambda raw: raw["retention"].update(untagged_images_days=3),
+        'retention.untagged_images_days: unknown field; did you mean "untagged_image_days"?',
+    ),
     "incomplete_state_backend": (
         lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),
         'state_backend.s3.key: is required, e.g. "ltr/dev.tfstate"',
@@ -315,3 +450,105 @@ def test_scheduled_run_shapes():
         "args": ["--testsuite", "Integration"],
     }
     assert weekly.runs[0].fargate_command() == ["run", "test", "--testsuite", "Integration"]
+
+
+# --------------------------------------------------------------------------- issue 10/11 rules
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234abcd-12ab-34cd-56ef-"
+        "1234567890ab-AbCdEf",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-1234abcd-AbCdEf",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:ltr/example/db-AbCdEf",
+    ],
+)
+def test_rds_managed_and_named_secret_arns_are_accepted(arn):
+    config = parse_config(mutated(lambda raw: raw["database"].update(secret_arn=arn)))
+    assert config.database.secret_arn == arn
+
+
+@pytest.mark.parametrize(
+    ("expression", "accepted"),
+    [
+        ("rate(1 day)", True),
+        ("rate(2 days)", True),
+        ("rate(1 minute)", True),
+        ("rate(15 minutes)", True),
+        ("rate(1 hours)", False),
+        ("rate(1 days)", False),
+        ("rate(5 day)", False),
+        ("rate(1 week)", False),
+        ("cron(0 2 * * ? *)", True),
+        ("cron(0 3 ? * SUN *)", True),
+        ("cron(0/15 8-18 ? * MON-FRI *)", True),
+        ("cron(0 2 1 * ? *)", True),
+        ("cron(0 2 ? * ? *)", False),
+        ("cron(0 2 * * * *)", False),
+        ("cron(0 2 1 * MON *)", False),
+        ("cron(60 2 * * ? *)", False),
+    ],
+)
+def test_schedule_expressions_follow_eventbridge(expression, accepted):
+    raw = mutated(lambda raw: raw["schedules"][1].update(cron=expression))
+    if accepted:
+        assert parse_config(raw).schedules[1].expression == expression
+    else:
+        assert any(p.startswith("schedules[1].cron:") for p in problems_of(raw))
+
+
+def test_reserved_concurrency_that_covers_the_simultaneous_targets_is_accepted():
+    raw = mutated(lambda raw: raw["runner"].update(reserved_concurrency=3))
+    assert parse_config(raw).runner.reserved_concurrency == 3
+    # The Fargate schedule starts tasks, not runner invocations, and does not count.
+    raw["schedules"][1]["cron"] = "cron(0 2 ? * SUN *)"
+    assert parse_config(raw).runner.reserved_concurrency == 3
+    # Disabled schedules start nothing.
+    raw["schedules"].append(
+        {"name": "extra", "cron": "cron(0 2 * * ? *)", "runs": [{"command": "test"}]}
+    )
+    assert problems_of(raw)
+    raw["schedules"][-1]["enabled"] = False
+    assert parse_config(raw).runner.reserved_concurrency == 3
+
+
+def test_a_rate_schedule_may_meet_any_other():
+    def change(raw):
+        raw["runner"]["reserved_concurrency"] = 3
+        raw["schedules"].append(
+            {"name": "hourly", "cron": "rate(1 hour)", "runs": [{"command": "test"}]}
+        )
+
+    [problem] = problems_of(mutated(change))
+    assert "fewer than the 4 runner invocations" in problem
+
+
+def test_weekly_test_schedule_gets_a_week_long_window():
+    def change(raw):
+        raw["schedules"][0]["runs"].pop(0)
+        raw["alarms"]["missing_result_hours"] = 168
+
+    assert parse_config(mutated(change)).alarms.missing_result_hours == 168
+
+
+def test_runs_every_few_hours_allow_a_short_window():
+    def change(raw):
+        raw["schedules"][0]["cron"] = "cron(0 0/6 * * ? *)"
+        raw["alarms"]["missing_result_hours"] = 8
+
+    assert parse_config(mutated(change)).alarms.missing_result_hours == 8
+    raw = mutated(change)
+    raw["alarms"]["missing_result_hours"] = 7
+    [problem] = problems_of(raw)
+    assert '(up to 6 hours for schedule "nightly")' in problem and "at least 8" in problem
+
+
+def test_existing_and_absent_endpoints():
+    def change(raw):
+        raw["vpc"]["endpoints"] = {"s3": "exists", "secretsmanager": "none", "ecr": "exists"}
+        raw["vpc"].pop("private_route_table_ids")
+
+    endpoints = parse_config(mutated(change)).vpc.endpoints
+    assert endpoints == EndpointsConfig("exists", "none", "create", "exists")
+    assert endpoints.with_mode("none") == ("secretsmanager",)

@@ -13,10 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from modules.packaging import PackagingError, stage_report_processor
+from modules.packaging import (
+    UNZIPPED_LIMIT_BYTES,
+    ZIPPED_LIMIT_BYTES,
+    PackagingError,
+    locked_versions,
+    measure_bundle,
+    stage_report_processor,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT_FILES = ("main.py", "cdktf.json", "modules", "config", "report_processor")
+CHECKOUT_FILES = (
+    "main.py",
+    "cdktf.json",
+    "modules",
+    "config",
+    "report_processor",
+    "Pipfile.lock",  # the report processor package's versions are checked against it
+)
 
 
 def fresh_checkout(tmp_path: Path) -> Path:
@@ -57,7 +71,10 @@ def test_main_synthesizes_the_example_on_a_fresh_checkout(tmp_path):
         names = set(bundle.namelist())
     assert "aws_lambda_powertools/__init__.py" in names
     assert "jmespath/__init__.py" in names
-    assert not any(name.startswith("boto3/") for name in names), "boto3 comes with the runtime"
+    # The pinned SDK is bundled (the runtime's may predate IfNoneMatch), and the zip cdktf
+    # built stays within Lambda's limit for a direct upload.
+    assert {"boto3/__init__.py", "botocore/__init__.py", "s3transfer/__init__.py"} <= names
+    assert archive.stat().st_size < ZIPPED_LIMIT_BYTES
     assert not any("__pycache__" in name for name in names)
     source_files = {
         f"report_processor/{p.relative_to(checkout / 'report_processor')}"
@@ -107,3 +124,59 @@ def test_staging_names_what_is_missing(tmp_path):
     source.mkdir()
     with pytest.raises(PackagingError, match="no-such-dist is not installed"):
         stage_report_processor(tmp_path / "b", source=source, distributions=("no-such-dist",))
+
+
+# --------------------------------------------------------------------------- bundled AWS SDK
+
+
+@pytest.fixture(scope="module")
+def staged_bundle(tmp_path_factory) -> Path:
+    return stage_report_processor(tmp_path_factory.mktemp("bundle") / "package")
+
+
+def test_bundle_carries_the_locked_boto3_and_botocore_and_they_win_on_sys_path(staged_bundle):
+    pins = locked_versions()
+    # Lambda puts the package (/var/task) ahead of the runtime's SDK (/var/runtime).
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import boto3, botocore\n"
+        "from botocore.session import get_session\n"
+        "model = get_session().get_service_model('s3')\n"
+        "members = model.operation_model('PutObject').input_shape.members\n"
+        "print(boto3.__file__, botocore.__file__, boto3.__version__, botocore.__version__,"
+        " 'IfNoneMatch' in members)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(staged_bundle)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    boto3_file, botocore_file, boto3_version, botocore_version, conditional = result.stdout.split()
+    assert boto3_file.startswith(str(staged_bundle)) and botocore_file.startswith(
+        str(staged_bundle)
+    )
+    assert (boto3_version, botocore_version) == (pins["boto3"], pins["botocore"])
+    # The processor's conditional write (PutObject IfNoneMatch="*") needs this botocore.
+    assert conditional == "True"
+
+
+def test_bundle_stays_within_lambdas_zip_limits(staged_bundle, tmp_path):
+    size = measure_bundle(staged_bundle, tmp_path / "package.zip")
+    with zipfile.ZipFile(tmp_path / "package.zip") as archive:
+        names = archive.namelist()
+    assert "botocore/data/s3/2006-03-01/service-2.json.gz" in names
+    assert "report_processor/handler.py" in names
+    assert size.zipped < ZIPPED_LIMIT_BYTES and size.unzipped < UNZIPPED_LIMIT_BYTES
+    # Measured: ~15 MB zipped, ~23 MB unzipped; a jump means an unexpected dependency.
+    assert size.zipped < 25 * 2**20, size
+
+
+def test_staging_refuses_versions_other_than_the_lockfiles(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    lock = tmp_path / "Pipfile.lock"
+    lock.write_text('{"default": {"six": {"version": "==0.0.1"}}}')
+    with pytest.raises(PackagingError, match=r"six .* is installed but Pipfile.lock pins 0.0.1"):
+        stage_report_processor(tmp_path / "a", source=source, distributions=("six",), lockfile=lock)
+    lock.write_text('{"default": {}}')
+    with pytest.raises(PackagingError, match="six is not pinned in Pipfile.lock"):
+        stage_report_processor(tmp_path / "b", source=source, distributions=("six",), lockfile=lock)

@@ -12,6 +12,7 @@ import pytest
 
 from demo.terraform import (
     OVERRIDE_FILE,
+    TerraformError,
     TerraformWorkspace,
     emulator_override,
     find_plugin_mirror,
@@ -57,8 +58,11 @@ def test_emulator_override_points_every_service_at_the_emulator():
     assert override["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
 
 
-def test_terraform_validate_passes_offline(synthesized, tmp_path):
+@pytest.mark.parametrize("stack", ["synthesized", "synthesized_variant"])
+def test_terraform_validate_passes_offline(stack, request, tmp_path):
+    """The example and the variant (existing endpoints read with postconditions, NAT egress)."""
     require_terraform()
+    synthesized = request.getfixturevalue(stack)
     workspace = TerraformWorkspace.prepare(synthesized.stack_dir, tmp_path / "validate")
     workspace.init()
     result = workspace.validate()
@@ -173,29 +177,48 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
         assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)"
         [weekly] = events.list_targets_by_rule(Rule=names.schedule_rule("weekly-full"))["Targets"]
         assert weekly["EcsParameters"]["LaunchType"] == "FARGATE"
+        sqs = moto_server.client("sqs")
+        schedule_dlq = sqs.get_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName=names.schedule_dlq)["QueueUrl"],
+            AttributeNames=["QueueArn", "Policy"],
+        )["Attributes"]
+        for target in [*targets, weekly]:
+            assert target["DeadLetterConfig"] == {"Arn": schedule_dlq["QueueArn"]}, target["Id"]
+            assert target["RetryPolicy"] == {
+                "MaximumEventAgeInSeconds": 3600,
+                "MaximumRetryAttempts": 8,
+            }
+        [queue_statement] = json.loads(schedule_dlq["Policy"])["Statement"]
+        assert sorted(queue_statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
+            events.describe_rule(Name=names.schedule_rule(s.name))["Arn"] for s in config.schedules
+        )
+
+        ecr = moto_server.client("ecr")
+        pull = json.loads(ecr.get_repository_policy(repositoryName=names.repository)["policyText"])
+        [pull_statement] = pull["Statement"]
+        assert pull_statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert (
+            pull_statement["Condition"]["StringLike"]["aws:sourceArn"][0] == runner["FunctionArn"]
+        )
+        lifecycle = json.loads(
+            ecr.get_lifecycle_policy(repositoryName=names.repository)["lifecyclePolicyText"]
+        )
+        assert [r["selection"]["tagStatus"] for r in lifecycle["rules"]] == ["tagged", "untagged"]
+
+        permission = json.loads(lam.get_policy(FunctionName=names.report_function)["Policy"])
+        [s3_invoke] = permission["Statement"]
+        assert s3_invoke["Condition"]["StringEquals"]["AWS:SourceAccount"] == "123456789012"
 
         s3 = moto_server.client("s3")
         notification = s3.get_bucket_notification_configuration(Bucket=names.results_bucket)
         [target] = notification["LambdaFunctionConfigurations"]
         rules = {r["Name"].lower(): r["Value"] for r in target["Filter"]["Key"]["FilterRules"]}
-        assert rules == {"prefix": "runs/", "suffix": ".xml"}
+        assert rules == {"prefix": "runs/", "suffix": "junit.xml"}
         assert target["LambdaFunctionArn"].endswith(f":function:{names.report_function}")
         block = s3.get_public_access_block(Bucket=names.results_bucket)
         assert all(block["PublicAccessBlockConfiguration"].values())
 
-        cloudwatch = moto_server.client("cloudwatch")
-        [alarm] = cloudwatch.describe_alarms(AlarmNames=[names.pass_rate_alarm])["MetricAlarms"]
-        assert alarm["Threshold"] == config.alarms.pass_rate_threshold
-        assert alarm["ComparisonOperator"] == "LessThanThreshold"
-        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
-            "Project": "ltr",
-            "Environment": "example",
-            "Command": "test",
-        }
-        [missing] = cloudwatch.describe_alarms(AlarmNames=[names.missing_result_alarm])[
-            "MetricAlarms"
-        ]
-        assert missing["TreatMissingData"] == "breaching"
+        check_deployed_alarms(moto_server.client("cloudwatch"), config, outputs["alerts_topic_arn"])
 
         # The customer-managed key (config/example.json turns it on) and every consumer of it.
         kms = moto_server.client("kms")
@@ -218,8 +241,7 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
         assert report["KMSKeyArn"] == key["Arn"]
         topic = moto_server.client("sns").get_topic_attributes(TopicArn=outputs["alerts_topic_arn"])
         assert topic["Attributes"]["KmsMasterKeyId"] == key["Arn"]
-        sqs = moto_server.client("sqs")
-        for queue in (names.runner_dlq, names.report_dlq):
+        for queue in (names.runner_dlq, names.report_dlq, names.schedule_dlq):
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
             assert attributes["Attributes"]["KmsMasterKeyId"] == key["Arn"], queue
@@ -235,3 +257,149 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
     assert workspace.state_resources() == []
     remaining = moto_server.client("lambda").list_functions()["Functions"]
     assert not [f for f in remaining if f["FunctionName"].startswith(names.prefix)]
+
+
+def expected_alarms(config) -> dict[str, dict]:
+    """Every alarm the stack deploys, written out from the config (not from modules/)."""
+    names = config.names
+    alarms = config.alarms
+    hours = alarms.missing_result_hours
+    tests = {
+        "Namespace": config.metrics_namespace,
+        "MetricName": "TestsTotal",
+        "Dimensions": {"Project": "ltr", "Environment": "example", "Command": "test"},
+    }
+    runner = {"Namespace": "AWS/Lambda", "Dimensions": {"FunctionName": names.runner_function}}
+
+    def queue(name: str) -> dict:
+        return {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": {"QueueName": name},
+            "Statistic": "Maximum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 0,
+            "TreatMissingData": "notBreaching",
+        }
+
+    return {
+        names.pass_rate_alarm: {
+            **tests,
+            "MetricName": "PassRate",
+            "Statistic": "Minimum",
+            "Period": 3600,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": alarms.pass_rate_threshold,
+            "TreatMissingData": "notBreaching",
+        },
+        # Hourly periods over the configured window, every one empty to alarm.
+        names.missing_result_alarm: {
+            **tests,
+            "Statistic": "SampleCount",
+            "Period": 3600,
+            "EvaluationPeriods": hours,
+            "DatapointsToAlarm": hours,
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": 1,
+            "TreatMissingData": "breaching",
+        },
+        names.too_few_tests_alarm: {
+            **tests,
+            "Statistic": "Minimum",
+            "Period": 3600,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": alarms.minimum_tests,
+            "TreatMissingData": "notBreaching",
+        },
+        names.runner_errors_alarm: {
+            **runner,
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": alarms.runner_errors_threshold,
+            "TreatMissingData": "notBreaching",
+        },
+        names.runner_throttles_alarm: {
+            **runner,
+            "MetricName": "Throttles",
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": alarms.runner_throttles_threshold,
+            "TreatMissingData": "notBreaching",
+        },
+        names.runner_failures_alarm: queue(names.runner_dlq),
+        names.report_failures_alarm: queue(names.report_dlq),
+        names.schedule_failures_alarm: queue(names.schedule_dlq),
+    }
+
+
+def check_deployed_alarms(cloudwatch, config, topic_arn: str) -> None:
+    """Read every alarm back from the emulator and compare it with the config's arithmetic."""
+    deployed = {
+        alarm["AlarmName"]: alarm
+        for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=config.names.prefix)["MetricAlarms"]
+    }
+    expected = expected_alarms(config)
+    assert set(deployed) == set(expected)
+    for name, want in expected.items():
+        alarm = deployed[name]
+        got = {key: alarm.get(key) for key in want}
+        got["Dimensions"] = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert got == want, name
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic_arn], name
+    missing = deployed[config.names.missing_result_alarm]
+    # CloudWatch's limit for periods of an hour or more: period x evaluation periods <= 7 days.
+    assert missing["Period"] * missing["EvaluationPeriods"] <= 7 * 24 * 3600
+
+
+def test_private_dns_check_stops_the_plan_when_the_vpc_lacks_dns_hostnames(
+    synthesized, moto_server, tmp_path
+):
+    """The synthesized `data.aws_vpc` block, planned on its own against the emulator: a VPC without
+    enableDnsHostnames (the default for a new VPC) stops the plan with the stack's message."""
+    require_terraform()
+    ec2 = moto_server.in_region(synthesized.config.region).client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    [(name, block)] = synthesized.data["data"]["aws_vpc"].items()
+    block = {key: value for key, value in block.items() if key != "//"}
+    block["id"] = vpc_id
+    stack_dir = tmp_path / "dns-check"
+    stack_dir.mkdir()
+    (stack_dir / "cdk.tf.json").write_text(
+        json.dumps(
+            {
+                "terraform": {
+                    "required_providers": synthesized.data["terraform"]["required_providers"]
+                },
+                "provider": {"aws": [{"region": synthesized.config.region}]},
+                "data": {"aws_vpc": {name: block}},
+            }
+        )
+    )
+    workspace = TerraformWorkspace.prepare(stack_dir, tmp_path / "work")
+    # Not use_emulator(): that maps literal ids to new emulator VPCs; this id is the emulator's.
+    override = emulator_override(moto_server.endpoint_url)
+    (workspace.directory / OVERRIDE_FILE).write_text(json.dumps(override))
+    workspace.extra_env.update(
+        {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_PROFILE": ""}
+    )
+    workspace.init()
+    with pytest.raises(TerraformError) as failed:
+        workspace.run("plan", "-input=false", "-no-color")
+    message = " ".join(str(failed.value).split())
+    assert f"VPC {synthesized.config.vpc.vpc_id} needs enableDnsSupport and" in message
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    workspace.run("plan", "-input=false", "-no-color")
