@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -50,6 +51,10 @@ HEADER = """\
 """
 
 
+def _canonical(name: str) -> str:
+    return str(canonicalize_name(name))
+
+
 @dataclass(frozen=True)
 class Pin:
     name: str
@@ -79,29 +84,36 @@ def distributions_of(modules: Iterable[str]) -> set[str]:
             f"runner/ imports {missing}, which no installed distribution provides: add them to "
             "the Pipfile's [packages] and run `make install`"
         )
-    return {canonicalize_name(dist) for name in modules for dist in provided[name]}
+    return {_canonical(dist) for name in modules for dist in provided[name]}
 
 
 def closure(roots: Iterable[str], markers: Mapping[str, str] = IMAGE_MARKERS) -> set[str]:
     """Every distribution `roots` need at run time under `markers` (extras are not followed)."""
     environment = {**default_environment(), **markers}
     seen: set[str] = set()
-    pending = [canonicalize_name(root) for root in roots]
+    pending = [_canonical(root) for root in roots]
     while pending:
         name = pending.pop()
         if name in seen:
             continue
         seen.add(name)
-        for line in importlib.metadata.requires(name) or []:
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            raise LookupError(
+                f"{name} is needed by the runner's dependencies but not installed in this venv: "
+                "add it to the Pipfile's [packages] and run `make install`"
+            ) from None
+        for line in requires:
             requirement = Requirement(line)
             if requirement.marker is None or requirement.marker.evaluate(environment):
-                pending.append(canonicalize_name(requirement.name))
+                pending.append(_canonical(requirement.name))
     return seen
 
 
-def locked_pins(lock: Mapping[str, object], names: Iterable[str]) -> list[Pin]:
+def locked_pins(lock: Mapping[str, Any], names: Iterable[str]) -> list[Pin]:
     """The lock's [packages] pins for `names`; the installed versions must agree with them."""
-    default = {canonicalize_name(k): v for k, v in dict(lock["default"]).items()}  # type: ignore[call-overload]
+    default = {_canonical(k): v for k, v in lock["default"].items()}
     pins = []
     for name in sorted(names):
         entry = default.get(name)
@@ -138,14 +150,14 @@ _HASH_RE = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 def parse_requirements(text: str) -> dict[str, Pin]:
     """The pins of a hash-checked requirements file (continuation lines joined)."""
     joined = re.sub(r"\\\n", " ", text)
-    pins = {}
-    for line in joined.splitlines():
-        line = line.split("#", 1)[0].strip() if line.lstrip().startswith("#") else line.strip()
-        if not line:
+    pins: dict[str, Pin] = {}
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
             continue
         match = _PIN_RE.match(line)
         if match is None:
             raise ValueError(f"not an exact pin: {line!r}")
-        name = canonicalize_name(match.group(1))
+        name = _canonical(match.group(1))
         pins[name] = Pin(name, match.group(2), tuple(sorted(_HASH_RE.findall(line))))
     return pins
