@@ -75,8 +75,10 @@ IMAGE_NAME ?= ltr-runner
 IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 TAG ?= $(IMAGE_VERSION)
 STACK_DIR ?= cdktf.out/stacks/lambda-test-runner
-# The stack's `repository_url` output once the repository exists (or pass REPO=...).
-REPO ?= $(shell terraform -chdir=$(STACK_DIR) output -raw repository_url 2>/dev/null)
+# The stack's `repository_url` output once the repository exists (or pass REPO=...). Terraform
+# prints warnings on stdout (e.g. "No outputs found"): keep only a line shaped like an ECR URL.
+ECR_URL_PATTERN := ^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*$$
+REPO ?= $(shell terraform -chdir=$(STACK_DIR) output -no-color -raw repository_url 2>/dev/null | grep -E '$(ECR_URL_PATTERN)')
 REGISTRY = $(firstword $(subst /, ,$(REPO)))
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<name>: the region is the host's fourth label.
 REPO_REGION = $(word 4,$(subst ., ,$(REGISTRY)))
@@ -88,7 +90,7 @@ image:
 
 push:
 	$(if $(REPO),,$(error make push: no repository URL. Create the repository first (docs/deploying.md) so that `terraform output repository_url` in $(STACK_DIR) has it, or pass REPO=<account>.dkr.ecr.<region>.amazonaws.com/<name>))
-	$(if $(REPO_REGION),,$(error make push: REPO=$(REPO) is not an ECR repository URL like <account>.dkr.ecr.<region>.amazonaws.com/<name>))
+	$(if $(shell echo '$(REPO)' | grep -E '$(ECR_URL_PATTERN)'),,$(error make push: REPO=$(REPO) is not an ECR repository URL like <account>.dkr.ecr.<region>.amazonaws.com/<name>))
 	aws ecr get-login-password --region $(REPO_REGION) | docker login --username AWS --password-stdin $(REGISTRY)
 	docker tag $(IMAGE_NAME):$(TAG) $(REPO):$(TAG)
 	docker push $(REPO):$(TAG)
