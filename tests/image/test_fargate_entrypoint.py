@@ -11,7 +11,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests.image.conftest import TASK_ROOT, make_venv
+from tests.image.conftest import TASK_ROOT, dockerfile_text, make_venv
 from tests.image.lock import REQUIREMENTS, parse_requirements
 
 PROBE = """
@@ -105,6 +105,16 @@ def test_run_test_passes_and_publishes_from_the_clean_venv(runner_venv, task_env
     assert not [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
 
 
+def test_the_builds_entry_point_check_passes_with_an_empty_environment(runner_venv):
+    # The Dockerfile's last RUN: `-m runner --help` in /var/task, before any runtime variable.
+    assert 'RUN "${RUNNER_PYTHON}" -m runner --help' in dockerfile_text()
+
+    result = entry_point(runner_venv.python, "--help", env={})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m runner")
+
+
 def test_without_the_pins_the_entry_point_cannot_start(tmp_path, runner_venv, task_environment):
     """The failure the pins prevent: the base interpreter alone has no boto3 for `-m runner`."""
     bare = make_venv(tmp_path / "bare", runner_venv.base_python, with_pip=False)
@@ -114,3 +124,5 @@ def test_without_the_pins_the_entry_point_cannot_start(tmp_path, runner_venv, ta
     assert result.returncode == 1
     assert "No module named 'boto3'" in result.stderr
     assert task_environment.keys() == []
+    # ... and the image build would have stopped at its entry-point check.
+    assert entry_point(bare.python, "--help", env={}).returncode == 1

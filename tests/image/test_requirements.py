@@ -36,7 +36,9 @@ def test_every_pin_is_the_locks_version_and_hashes():
 
 def test_the_pins_cover_what_the_runner_imports_and_nothing_else():
     imported = third_party_imports()
-    assert imported == {"boto3", "botocore"}  # update docs/deploying.md if this grows
+    # A new third-party import needs its pin in the image: add it to the Pipfile's [packages],
+    # `make install`, `make golden`, and update this set and docs/runner.md ("The image").
+    assert imported == {"boto3", "botocore"}, f"runner/ now imports {sorted(imported)}"
     pins = set(parse_requirements(REQUIREMENTS.read_text()))
     assert pins == closure(distributions_of(imported))
     assert {"urllib3", "python-dateutil", "jmespath", "s3transfer", "six"} <= pins
