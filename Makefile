@@ -89,6 +89,7 @@ image:
 	docker buildx build --platform linux/amd64 --provenance=false --build-context runner=runner_image/runner -f runner_image/Dockerfile --build-arg IMAGE_VERSION=$(IMAGE_VERSION) -t $(IMAGE_NAME):$(TAG) --load $(APP)
 
 push:
+	$(eval REPO := $(REPO))
 	$(if $(REPO),,$(error make push: no repository URL. Create the repository first (docs/deploying.md) so that `terraform output repository_url` in $(STACK_DIR) has it, or pass REPO=<account>.dkr.ecr.<region>.amazonaws.com/<name>))
 	$(if $(shell echo '$(REPO)' | grep -E '$(ECR_URL_PATTERN)'),,$(error make push: REPO=$(REPO) is not an ECR repository URL like <account>.dkr.ecr.<region>.amazonaws.com/<name>))
 	aws ecr get-login-password --region $(REPO_REGION) | docker login --username AWS --password-stdin $(REGISTRY)
