@@ -16,6 +16,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 # typecheck joins lint once the tree is clean (issue 8).
 .PHONY: help install system-deps synth lint typecheck test golden bench bench-report bench-runner demo clean
+.PHONY: image push
 
 help:
 	@echo "make install      create .venv from Pipfile.lock"
@@ -23,6 +24,8 @@ help:
 	@echo "make test         install what is missing, lint, run the whole suite"
 	@echo "make demo         deploy to a local AWS emulator, run the nightly jobs, print the report"
 	@echo "make bench        run the benchmarks in bench/"
+	@echo "make image APP=path/to/laravel-app [TAG=...]   build the runner image (needs Docker buildx)"
+	@echo "make push [TAG=...] [REPO=...]                  push it to the stack's ECR repository"
 
 $(VENV)/.synced: Pipfile.lock pyproject.toml
 	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
@@ -63,6 +66,36 @@ bench-runner: system-deps install
 
 demo: system-deps install
 	$(PY) -m demo
+
+# The runner image, exactly as Lambda and Fargate accept it (docs/deploying.md): built from the
+# repository root with the Laravel app as the build context, for linux/amd64 (the function and the
+# task are x86_64; an Apple-silicon build would be arm64), and without buildx provenance
+# attestations, which turn the image into an image index that Lambda rejects.
+IMAGE_NAME ?= ltr-runner
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+TAG ?= $(IMAGE_VERSION)
+STACK_DIR ?= cdktf.out/stacks/lambda-test-runner
+# The stack's `repository_url` output once the repository exists (or pass REPO=...). Terraform
+# prints warnings on stdout (e.g. "No outputs found"): keep only a line shaped like an ECR URL.
+ECR_URL_PATTERN := ^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*$$
+REPO ?= $(shell terraform -chdir=$(STACK_DIR) output -no-color -raw repository_url 2>/dev/null | grep -E '$(ECR_URL_PATTERN)')
+REGISTRY = $(firstword $(subst /, ,$(REPO)))
+# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<name>: the region is the host's fourth label.
+REPO_REGION = $(word 4,$(subst ., ,$(REGISTRY)))
+
+image:
+	$(if $(APP),,$(error make image: set APP=path/to/laravel-app, the Laravel app's root directory (the one with composer.json)))
+	@test -f $(APP)/composer.json || { echo "make image: $(APP)/composer.json not found: APP must be the Laravel app's root directory" >&2; exit 2; }
+	docker buildx build --platform linux/amd64 --provenance=false --build-context runner=runner_image/runner -f runner_image/Dockerfile --build-arg IMAGE_VERSION=$(IMAGE_VERSION) -t $(IMAGE_NAME):$(TAG) --load $(APP)
+
+push:
+	$(eval REPO := $(REPO))
+	$(if $(REPO),,$(error make push: no repository URL. Create the repository first (docs/deploying.md) so that `terraform output repository_url` in $(STACK_DIR) has it, or pass REPO=<account>.dkr.ecr.<region>.amazonaws.com/<name>))
+	$(if $(shell echo '$(REPO)' | grep -E '$(ECR_URL_PATTERN)'),,$(error make push: REPO=$(REPO) is not an ECR repository URL like <account>.dkr.ecr.<region>.amazonaws.com/<name>))
+	aws ecr get-login-password --region $(REPO_REGION) | docker login --username AWS --password-stdin $(REGISTRY)
+	docker tag $(IMAGE_NAME):$(TAG) $(REPO):$(TAG)
+	docker push $(REPO):$(TAG)
+	@echo "pushed $(REPO):$(TAG); deploy it with \"image\": {\"tag\": \"$(TAG)\"} in config/<env>.json"
 
 clean:
 	rm -rf cdktf.out .pytest_cache .ruff_cache .hypothesis
