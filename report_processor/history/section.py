@@ -52,6 +52,7 @@ class QuarantinedTest:
 
 @dataclass(frozen=True)
 class Counts:
+    failing: int = 0  # failed or errored tonight, not protected by quarantine
     new_failures: int = 0
     fixed: int = 0
     still_failing: int = 0
@@ -154,12 +155,16 @@ def subject(section: HistorySection, command: str, environment: str) -> str:
     counts = section.counts
     if section.wholesale_reason and section.tests == 0:
         what = "run failed before any test ran"
+    elif section.wholesale_reason and section.status != "passed":
+        what = f"failed wholesale ({_plural(counts.failing, 'test')} failing)"
     elif counts.new_failures:
         what = _plural(counts.new_failures, "new failure")
     elif section.status == "passed" and section.previous_status not in (None, "passed"):
         what = "all tests pass again"
+    elif section.status == "failed" and section.previous_status == "failed":
+        what = f"still failing ({_plural(counts.failing, 'test')})"
     elif section.status == "failed":
-        what = f"failing ({_plural(counts.still_failing, 'known failure')})"
+        what = f"{_plural(counts.failing, 'test')} failing"
     else:
         what = section.status.replace("_", " ")
     tail = f": {what}, pass rate {_percent(section.pass_rate)}"
@@ -191,7 +196,7 @@ def body(section: HistorySection, project: str, command: str, environment: str) 
     counts = section.counts
     lines.append(f"Tests: {section.tests:,}; pass rate {_percent(section.pass_rate)}")
     lines.append(
-        f"New failures: {counts.new_failures}; fixed: {counts.fixed}; "
+        f"Failing: {counts.failing}; new failures: {counts.new_failures}; fixed: {counts.fixed}; "
         f"still failing: {counts.still_failing}; flaky: {counts.flaky}; "
         f"quarantined: {counts.quarantined}"
     )

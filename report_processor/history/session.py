@@ -334,7 +334,13 @@ class HistorySession:
         tests_before = (
             len(base_digest) if baseline is not None and base_digest is not None else None
         )
+        failing_now = sum(
+            1
+            for hashed, code in zip(recorded.failing.hashes, recorded.failing.codes, strict=True)
+            if is_failing(code) and hashed not in active
+        )
         counts = Counts(
+            failing=failing_now,
             new_failures=len(new_failures),
             fixed=len(hashes.fixed),
             still_failing=len(still_failing),
