@@ -11,13 +11,14 @@ the ids of failing tests (bounded). Memory: 8 bytes per test plus the compressor
 
 from __future__ import annotations
 
+import re
 import struct
 import sys
 import tempfile
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import IO
@@ -25,8 +26,8 @@ from typing import IO
 from report_processor.history.testid import (
     DEFAULT_APP_ROOTS,
     HASH_MASK,
-    id_hash,
     make_test_id,
+    normalise_class,
     normalise_file,
     normalise_name,
 )
@@ -40,6 +41,7 @@ ROWS_HEADER = "#ltr-history-rows v1\n"
 DIGEST_MAGIC = b"LTRHD1\n\x00"
 _BATCH = 4096
 _FILE_CACHE_LIMIT = 50_000
+_FAILING_CODE = re.compile(rb"[\x02-\x07]")  # failed, error, or flaky within the run
 
 
 class HistoryDataError(ValueError):
@@ -73,7 +75,7 @@ class Digest:
 
     def failing(self) -> Digest:
         """Entries that failed, errored or were flaky within the run."""
-        picked = [i for i, code in enumerate(self.codes) if code >= FAILED]
+        picked = [match.start() for match in _FAILING_CODE.finditer(self.codes)]
         return Digest(
             array("Q", [self.hashes[i] for i in picked]), bytes(self.codes[i] for i in picked)
         )
@@ -124,7 +126,11 @@ class RecordedRun:
 
 
 class RunRecorder:
-    """Receives every testcase of one run through `on_case` (cheap: no object per case)."""
+    """Receives every testcase of one run through `on_case` (cheap: no object per case).
+
+    `on_case(file, classname, name, outcome, seconds, flaky=False)` is a closure over local
+    state rather than a method: attribute lookups on `self` would double its cost at 1M cases.
+    """
 
     def __init__(
         self,
@@ -136,62 +142,89 @@ class RunRecorder:
         compress_level: int = 1,
         spool: IO[bytes] | None = None,
     ) -> None:
-        self._app_roots = tuple(app_roots)
         self._buckets = [array("Q") for _ in range(256)]
-        self._files: dict[str | None, str] = {}
         self._lines: list[str] = [ROWS_HEADER]
-        self._out: IO[bytes] = spool if spool is not None else tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
+        # Closed by the caller (RecordedRun.rows).
+        self._out: IO[bytes] = spool if spool is not None else tempfile.TemporaryFile()  # noqa: SIM115
         self._zip = zlib.compressobj(compress_level, zlib.DEFLATED, 31)
         self._written = 0
-        self.counts = [0, 0, 0, 0]
-        self.flaky = 0
-        self.cases = 0
-        self._quarantine_set = frozenset(quarantined)
+        self.counts = [0, 0, 0, 0, 0]  # passed, skipped, failed, error, flaky (by case)
         self.quarantined: dict[int, int] = {}
-        self._want = set(want_names)
         self.names: dict[int, str] = {}
-        self._max_names = max_names
         self._finished = False
+        self.on_case = self._make_on_case(
+            tuple(app_roots), frozenset(quarantined), frozenset(want_names), max_names
+        )
 
-    def on_case(
+    @property
+    def cases(self) -> int:
+        return sum(self.counts[:4])
+
+    def _make_on_case(
         self,
-        file: str | None,
-        classname: str,
-        name: str,
-        outcome: int,
-        seconds: float,
-        flaky: bool = False,
-    ) -> None:
-        """One testcase: `outcome` is PASSED/SKIPPED/FAILED/ERROR (the parser's rank)."""
-        path = self._files.get(file)
-        if path is None:
-            if len(self._files) >= _FILE_CACHE_LIMIT:
-                self._files.clear()
-            path = self._files[file] = normalise_file(file, self._app_roots)
-        name = normalise_name(name) if " with data set " in name else name.strip()
-        text = make_test_id(path, classname.strip().replace("\\", "."), name)
-        digest = blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        hashed = int.from_bytes(digest, "little") & HASH_MASK
-        code = outcome & OUTCOME_MASK
-        if flaky and code == PASSED:
-            code |= FLAKY_BIT
-            self.flaky += 1
-        self._buckets[hashed >> 56].append(hashed | code)
-        self.counts[code & OUTCOME_MASK] += 1
-        self.cases += 1
-        if (code >= FAILED or hashed in self._want) and len(self.names) < self._max_names:
-            self.names[hashed] = text
-        if hashed in self._quarantine_set:
-            self.quarantined[hashed] = max(code, self.quarantined.get(hashed, 0))
-            self.names[hashed] = text
-        if "\t" in text or "\n" in text or "\\" in text or "\r" in text:
-            text = _escape(text)
-        self._lines.append(f"{code}\t{round(seconds * 1000)}\t{text}\n")
-        if len(self._lines) >= _BATCH:
-            self._flush()
+        app_roots: tuple[str, ...],
+        quarantine_set: frozenset[int],
+        want: frozenset[int],
+        max_names: int,
+    ) -> Callable[[str | None, str, str, int, float, bool], None]:
+        buckets = self._buckets
+        lines = self._lines
+        counts = self.counts
+        names = self.names
+        quarantined = self.quarantined
+        flush = self._flush
+        prefixes: dict[str, tuple[str | None, str]] = {}
+        mask = HASH_MASK
+        from_bytes = int.from_bytes
+
+        current_head = [""]
+
+        def on_case(
+            file: str | None,
+            classname: str,
+            name: str,
+            outcome: int,
+            seconds: float,
+            flaky: bool = False,
+        ) -> None:
+            """One testcase: `outcome` is PASSED/SKIPPED/FAILED/ERROR (the parser's rank)."""
+            cached = prefixes.get(classname)
+            if cached is None or cached[0] != file:
+                if len(prefixes) >= _FILE_CACHE_LIMIT:
+                    prefixes.clear()
+                head = make_test_id(normalise_file(file, app_roots), normalise_class(classname), "")
+                cached = prefixes[classname] = (file, head)
+            head = cached[1]
+            name = normalise_name(name) if " with data set " in name else name.strip()
+            text = head + name
+            # expat never yields lone surrogates, so strict UTF-8 cannot fail here.
+            digest = blake2b(text.encode(), digest_size=8).digest()
+            hashed = from_bytes(digest, "little") & mask
+            code = outcome & 3
+            if flaky and code == 0:
+                code = 4
+                counts[4] += 1
+            buckets[hashed >> 56].append(hashed | code)
+            counts[code & 3] += 1
+            if (code >= 2 or hashed in want) and len(names) < max_names:
+                names[hashed] = text
+            if hashed in quarantine_set:
+                quarantined[hashed] = max(code, quarantined.get(hashed, 0))
+                names[hashed] = text
+            if head is not current_head[0]:
+                # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
+                current_head[0] = head
+                lines.append(f"={_escape(head)}\n")
+            if "\\" in name or "\t" in name or "\n" in name or "\r" in name:
+                name = _escape(name)
+            lines.append(f"{digest.hex()}\t{code}\t{round(seconds * 1000)}\t{name}\n")
+            if len(lines) >= _BATCH:
+                flush()
+
+        return on_case
 
     def _flush(self) -> None:
-        chunk = self._zip.compress("".join(self._lines).encode("utf-8", "surrogatepass"))
+        chunk = self._zip.compress("".join(self._lines).encode())
         self._lines.clear()
         if chunk:
             self._out.write(chunk)
@@ -212,10 +245,12 @@ class RunRecorder:
         return RecordedRun(
             cases=self.cases,
             outcomes=outcomes,
-            flaky=self.flaky,
+            flaky=self.counts[4],
             duplicates=duplicates,
             digest=digest,
-            failing=digest.failing() if self.counts[2] + self.counts[3] + self.flaky else Digest(),
+            failing=digest.failing()
+            if self.counts[2] + self.counts[3] + self.counts[4]
+            else Digest(),
             rows=self._out,
             rows_bytes=self._written,
             names=self.names,
@@ -278,55 +313,70 @@ def _unescape(text: str) -> str:
 
 def iter_rows(stream: IO[bytes], what: str = "rows") -> Iterator[tuple[str, int, int]]:
     """(test id, code, milliseconds) per row of a gzip rows object, streaming; bad lines skipped."""
+    head = ""
+    for raw in iter_raw_lines(stream, what):
+        if raw[:1] == b"=":
+            head = _unescape(raw[1:].decode("utf-8", "replace"))
+            continue
+        parsed = _parse_row(raw)
+        if parsed is not None:
+            yield head + parsed[0], parsed[1], parsed[2]
+
+
+def _parse_row(raw: bytes) -> tuple[str, int, int] | None:
+    """(name, code, millis) of one row line: <hash hex>\t<code>\t<ms>\t<name>."""
+    parts = raw.decode("utf-8", "replace").split("\t", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        return None
+    try:
+        millis = int(parts[2])
+    except ValueError:
+        millis = 0
+    return _unescape(parts[3]), int(parts[1]) & CODE_MASK, millis
+
+
+def iter_raw_lines(stream: IO[bytes], what: str = "rows") -> Iterator[bytes]:
+    """The rows object's lines after its header, decompressed chunk by chunk."""
     decompressor = zlib.decompressobj(31)
     pending = b""
     header_checked = False
     while True:
-        chunk = stream.read(1 << 16)
+        chunk = stream.read(1 << 18)
         try:
             pending += decompressor.decompress(chunk) if chunk else decompressor.flush()
         except zlib.error as error:
             raise HistoryDataError(f"{what}: not gzip data ({error})") from None
         *lines, pending = pending.split(b"\n")
-        for raw in lines:
-            if not header_checked:
-                header_checked = True
-                if raw + b"\n" != ROWS_HEADER.encode():
-                    raise HistoryDataError(f"{what}: not a history rows object (bad header)")
-                continue
-            parsed = _parse_row(raw)
-            if parsed is not None:
-                yield parsed
+        if lines and not header_checked:
+            header_checked = True
+            if lines[0] + b"\n" != ROWS_HEADER.encode():
+                raise HistoryDataError(f"{what}: not a history rows object (bad header)")
+            del lines[0]
+        yield from lines
         if not chunk:
             break
     if pending and header_checked:
-        parsed = _parse_row(pending)
-        if parsed is not None:
-            yield parsed
+        yield pending
 
 
-def _parse_row(raw: bytes) -> tuple[str, int, int] | None:
-    parts = raw.decode("utf-8", "replace").split("\t", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[2]:
-        return None
-    try:
-        millis = int(parts[1])
-    except ValueError:
-        millis = 0
-    return _unescape(parts[2]), int(parts[0]) & CODE_MASK, millis
-
-
-def resolve_names(stream: IO[bytes], wanted: set[int], what: str = "rows") -> dict[int, str]:
-    """Ids for the wanted hashes, reading a rows object until all are found."""
+def resolve_names(stream: IO[bytes], wanted: Iterable[int], what: str = "rows") -> dict[int, str]:
+    """Ids for the wanted hashes, reading a rows object until all are found. Each row starts with
+    its hash in hex, so a row that is not wanted costs a slice and a dict lookup."""
+    # Rows hold the unmasked digest: match on its last 7 bytes, then check the first byte.
+    left = {hashed.to_bytes(8, "little").hex()[2:].encode(): hashed for hashed in wanted}
     found: dict[int, str] = {}
-    if not wanted:
-        return found
-    left = set(wanted)
-    for text, _code, _millis in iter_rows(stream, what):
-        hashed = id_hash(text)
-        if hashed in left:
-            found[hashed] = text
-            left.discard(hashed)
-            if not left:
-                break
+    head = b""
+    for raw in iter_raw_lines(stream, what):
+        if not left:
+            break
+        if raw[:1] == b"=":
+            head = raw[1:]
+            continue
+        hashed = left.get(raw[2:16])
+        if hashed is None or int(raw[:2] or b"0", 16) & 0xF8 != hashed & 0xF8:
+            continue
+        parsed = _parse_row(raw)
+        if parsed is not None:
+            del left[raw[2:16]]
+            found[hashed] = _unescape(head.decode("utf-8", "replace")) + parsed[0]
     return found

@@ -24,7 +24,6 @@ from hashlib import blake2b
 DEFAULT_APP_ROOTS = ("/var/task/app",)  # runner_image/runner/config.py DEFAULT_APP_DIR
 HASH_MASK = 0xFFFF_FFFF_FFFF_FFF8
 _TEST_FOLDERS = frozenset({"tests", "test", "spec", "Tests", "Test", "__tests__"})
-_DATA_SET = re.compile(r'^(.*? with data set (?:#\d+|"(?:[^"\\]|\\.)*"))(?: \(.*\))?$', re.S)
 _DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
@@ -54,11 +53,17 @@ def normalise_class(classname: str) -> str:
 
 
 def normalise_name(name: str) -> str:
+    """Keep `... with data set #1` / `... with data set "named"`, drop appended data values."""
     name = name.strip()
-    if " with data set " in name:
-        match = _DATA_SET.match(name)
-        if match:
-            return match.group(1)
+    head, marker, tail = name.partition(" with data set ")
+    if not marker:
+        return name
+    if tail.startswith("#"):
+        end = tail.find(" ")
+        return name if end == -1 else head + marker + tail[:end]
+    if tail.startswith('"') and tail.endswith(")"):
+        end = tail.find('" (', 1)
+        return name if end == -1 else head + marker + tail[: end + 1]
     return name
 
 
@@ -80,7 +85,7 @@ def stable_test_id(
 
 def id_hash(test_id_text: str) -> int:
     """64-bit hash with the low 3 bits free for the outcome code."""
-    digest = blake2b(test_id_text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    digest = blake2b(test_id_text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & HASH_MASK
 
 
