@@ -126,7 +126,7 @@ def observe(tracked: Sequence[int], digest: Digest) -> bytes:
 
 
 @dataclass(frozen=True)
-class TestHistory:
+class CaseHistory:
     failed_runs: int  # k in "failed k of the last N runs"
     of_runs: int  # N: runs considered in which the test ran
     last_passed: RunRecord | None
@@ -134,7 +134,7 @@ class TestHistory:
     since_is_lower_bound: bool  # failing in every run considered: "since at least"
 
 
-def test_history(position: int, obs: Observations, limit: int) -> TestHistory:
+def case_history(position: int, obs: Observations, limit: int) -> CaseHistory:
     failed = ran = 0
     last_passed: RunRecord | None = None
     since: RunRecord | None = None
@@ -153,7 +153,7 @@ def test_history(position: int, obs: Observations, limit: int) -> TestHistory:
                 last_passed = run
             if code & OUTCOME_MASK != SKIPPED:
                 streak = False
-    return TestHistory(failed, ran, last_passed, since, streak and since is not None)
+    return CaseHistory(failed, ran, last_passed, since, streak and since is not None)
 
 
 @dataclass(frozen=True)

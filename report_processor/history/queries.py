@@ -31,19 +31,19 @@ class HistoryQueryError(ValueError):
 
 
 @dataclass(frozen=True)
-class TestOutcome:
+class CaseOutcome:
     test_id: str
     run: RunRef
     outcome: str
     seconds: float
 
 
-def test_outcomes(
+def outcomes_of_test(
     store: HistoryStore, scope: HistoryScope, query: str, limit: int = 20
-) -> list[TestOutcome]:
+) -> list[CaseOutcome]:
     """`ltr history TEST_ID [--limit N]`: newest first, one row per run (and matching id) in
     which the test ran; `query` is a full id or a `Class::name` / `name` suffix of one."""
-    found: list[TestOutcome] = []
+    found: list[CaseOutcome] = []
     for run in list(reversed(load_index(store, scope).runs))[:limit]:
         stream = store.open(keys.rows_key(scope, run.run_key))
         if stream is None:
@@ -51,7 +51,7 @@ def test_outcomes(
         try:
             for text, code, millis in iter_rows(stream, run.run_key):
                 if matches(query, text):
-                    found.append(TestOutcome(text, ref(run), outcome_name(code), millis / 1000))
+                    found.append(CaseOutcome(text, ref(run), outcome_name(code), millis / 1000))
         except HistoryDataError:
             continue
         finally:

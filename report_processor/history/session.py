@@ -24,7 +24,7 @@ from report_processor.history.analysis import (
     flaky,
     flaky_window,
     observe,
-    test_history,
+    case_history,
 )
 from report_processor.history.keys import HistoryScope
 from report_processor.history.quarantine import QuarantineList, parse_quarantine
@@ -306,7 +306,7 @@ class HistorySession:
             text = names.get(hashed)
             code = recorded.digest.code_of(hashed) or FAILED
             if hashed in position:
-                past = test_history(position[hashed], history_obs, history_limit)
+                past = case_history(position[hashed], history_obs, history_limit)
                 since = past.failing_since
                 return FailingTest(
                     test_id=text,

@@ -90,9 +90,11 @@ def id_hash(test_id_text: str) -> int:
 
 
 def matches(query: str, test_id_text: str) -> bool:
-    """`ltr history` lookups: a full id, or a `Class::name` / `name` suffix of one."""
-    if query == test_id_text:
-        return True
-    return test_id_text.endswith("::" + query) or test_id_text.endswith(
-        "::" + query.replace("\\", ".")
+    """`ltr history` lookups: a full id, or its end from a `::`, '.', or '/' boundary on
+    (`ShopTest::test_x`, `Tests\\Feature\\ShopTest::test_x`, `test_x`)."""
+    query = query.strip().replace("\\", ".")
+    if not query:
+        return False
+    return test_id_text == query or any(
+        test_id_text.endswith(boundary + query) for boundary in ("::", ".", "/")
     )
