@@ -84,7 +84,10 @@ class S3HistoryStore:
 
     def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
         # Multipart above 8 MiB, in 8 MiB parts: memory stays bounded whatever the rows' size.
-        self._s3.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type})
+        # s3transfer closes the file object it is given; the caller still needs it (names).
+        self._s3.upload_fileobj(
+            _KeepOpen(stream), self.bucket, key, ExtraArgs={"ContentType": content_type}
+        )
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         paginator = self._s3.get_paginator("list_objects_v2")
@@ -94,6 +97,25 @@ class S3HistoryStore:
 
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+
+class _KeepOpen:
+    """A file object whose close() is left to its owner."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def close(self) -> None:
+        pass
 
 
 def _code(error: ClientError) -> str:

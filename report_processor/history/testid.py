@@ -44,7 +44,7 @@ def normalise_file(file: str | None, app_roots: Sequence[str] = DEFAULT_APP_ROOT
                 return "/".join(parts[index:])
         return path
     while path.startswith("./"):
-        path = path[2:]
+        path = path[2:].lstrip()
     return path
 
 
