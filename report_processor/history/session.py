@@ -20,11 +20,11 @@ from report_processor.history.analysis import (
     ABSENT,
     DiffHashes,
     Observations,
+    case_history,
     diff,
     flaky,
     flaky_window,
     observe,
-    case_history,
 )
 from report_processor.history.keys import HistoryScope
 from report_processor.history.quarantine import QuarantineList, parse_quarantine

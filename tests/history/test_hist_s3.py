@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 
 from report_processor.history import keys
+from report_processor.history.quarantine import QuarantineError
 from report_processor.history.queries import (
     add_to_quarantine,
     compare,
@@ -24,7 +25,6 @@ from report_processor.history.queries import (
     outcomes_of_test,
     remove_from_quarantine,
 )
-from report_processor.history.quarantine import QuarantineError
 from report_processor.history.records import HistoryConfig
 from report_processor.history.s3 import S3HistoryStore
 from report_processor.history.session import load_index, rebuild_index

@@ -65,8 +65,8 @@ CONFIG = HistoryConfig(wholesale_min_tests=5)
 EXPECTED = {
     1: dict(new=set(), still=set(), fixed=set(), added=set(), gone=set(), flaky=set(),
             quarantined=1, expired=0, status="failed", notify=True, dropped=False),
-    2: dict(new=set(), still={"broken", "quarantined"}, fixed=set(), added=set(), gone=set(), flaky=set(),
-            quarantined=1, expired=0, status="failed", notify=False, dropped=False),
+    2: dict(new=set(), still={"broken", "quarantined"}, fixed=set(), added=set(), gone=set(),
+            flaky=set(), quarantined=1, expired=0, status="failed", notify=False, dropped=False),
     3: dict(new={"regress"}, still={"broken"}, fixed=set(), added={"new_name"},
             gone={"old_name"}, flaky=set(), quarantined=2, expired=0, status="failed",
             notify=True, dropped=False),

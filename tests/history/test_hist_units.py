@@ -377,12 +377,13 @@ def test_quarantine_entries_are_validated_and_expire():
 
 
 def section(**overrides):
+    one = RunRef("r1", "20261101T000000000Z-r1", "2026-11-01T00:00:00.000Z")
     base = dict(
         run=RunRef("r2", "20261102T000000000Z-r2", "2026-11-02T00:00:00.000Z"),
-        status="failed", previous=RunRef("r1", "20261101T000000000Z-r1", "2026-11-01T00:00:00.000Z"),
-        previous_status="failed", baseline=RunRef("r1", "20261101T000000000Z-r1", "2026-11-01T00:00:00.000Z"),
-        superseded=False, wholesale_reason=None, tests=1000, tests_before=1000, tests_dropped=False,
-        pass_rate=0.974, counts=Counts(failing=6, new_failures=2, fixed=1, still_failing=4, flaky=3),
+        status="failed", previous=one, previous_status="failed", baseline=one,
+        superseded=False, wholesale_reason=None, tests=1000, tests_before=1000,
+        tests_dropped=False, pass_rate=0.974,
+        counts=Counts(failing=6, new_failures=2, fixed=1, still_failing=4, flaky=3),
     )  # fmt: skip
     return HistorySection(**(base | overrides))
 
