@@ -9,7 +9,7 @@ unchanged million-test suite is compared in milliseconds and each difference cos
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,9 +30,15 @@ _BLOCK = 512
 
 @dataclass
 class DiffHashes:
+    """Counts are exact; the hash lists keep at most `keep` entries each (hash order), so an
+    outage night with a million failures does not hold a million Python ints."""
+
     new_failures: list[int] = field(default_factory=list)
     still_failing: list[int] = field(default_factory=list)
     fixed: list[int] = field(default_factory=list)
+    new_failure_count: int = 0
+    still_failing_count: int = 0
+    fixed_count: int = 0
     new_tests: int = 0
     new_test_sample: list[int] = field(default_factory=list)
     disappeared: int = 0
@@ -45,23 +51,32 @@ def diff(
     previous: Digest,
     previous_failing: Digest,
     sample: int,
+    keep: int = 1000,
+    exclude: Container[int] = frozenset(),
 ) -> DiffHashes:
     """Tonight against the baseline run. A new test that fails is a new failure; a failing test
-    that is skipped tonight is neither fixed nor failing."""
+    that is skipped tonight is neither fixed nor failing; `exclude` (active quarantine) leaves
+    tests out of new and still failing."""
     result = DiffHashes()
     for hashed, code in zip(current_failing.hashes, current_failing.codes, strict=True):
-        if not is_failing(code):
+        if not is_failing(code) or hashed in exclude:
             continue
         before = previous.code_of(hashed)
         if before is not None and is_failing(before):
-            result.still_failing.append(hashed)
+            result.still_failing_count += 1
+            if len(result.still_failing) < keep:
+                result.still_failing.append(hashed)
         else:
-            result.new_failures.append(hashed)
+            result.new_failure_count += 1
+            if len(result.new_failures) < keep:
+                result.new_failures.append(hashed)
     for hashed, code in zip(previous_failing.hashes, previous_failing.codes, strict=True):
         if is_failing(code):
             now = current.code_of(hashed)
             if now is not None and now & OUTCOME_MASK == PASSED:
-                result.fixed.append(hashed)
+                result.fixed_count += 1
+                if len(result.fixed) < keep:
+                    result.fixed.append(hashed)
     (
         result.new_tests,
         result.new_test_sample,

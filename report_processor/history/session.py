@@ -262,11 +262,16 @@ class HistorySession:
         hashes = DiffHashes()
         if baseline is not None and base_digest is not None and base_failing is not None:
             hashes = diff(
-                recorded.digest, recorded.failing, base_digest, base_failing, config.max_listed
+                recorded.digest,
+                recorded.failing,
+                base_digest,
+                base_failing,
+                config.max_listed,
+                keep=config.max_tracked_failures,
+                exclude=self._active,
             )
         active = self._active
-        new_failures = [h for h in hashes.new_failures if h not in active]
-        still_failing = [h for h in hashes.still_failing if h not in active]
+        new_failures, still_failing = hashes.new_failures, hashes.still_failing
 
         earlier = index.before(self.run_key)
         window = flaky_window(earlier, self.run.started_at, config)
@@ -341,9 +346,9 @@ class HistorySession:
         )
         counts = Counts(
             failing=failing_now,
-            new_failures=len(new_failures),
-            fixed=len(hashes.fixed),
-            still_failing=len(still_failing),
+            new_failures=hashes.new_failure_count,
+            fixed=hashes.fixed_count,
+            still_failing=hashes.still_failing_count,
             new_tests=hashes.new_tests,
             disappeared=hashes.disappeared,
             flaky=len(verdicts),
