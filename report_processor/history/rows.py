@@ -86,9 +86,9 @@ def dump_digest(digest: Digest) -> bytes:
     if sys.byteorder != "little":
         hashes = array("Q", hashes)
         hashes.byteswap()
-    return b"".join(
-        (DIGEST_MAGIC, struct.pack("<Q", len(digest.hashes)), hashes.tobytes(), bytes(digest.codes))
-    )
+    # join() takes the arrays' buffers directly: one copy of the digest, not two.
+    count = struct.pack("<Q", len(digest.hashes))
+    return b"".join((DIGEST_MAGIC, count, memoryview(hashes), memoryview(digest.codes)))
 
 
 def load_digest(data: bytes, what: str = "digest") -> Digest:
@@ -239,8 +239,8 @@ class RunRecorder:
         self._out.write(tail)
         self._written += len(tail)
         self._out.seek(0)
-        digest, duplicates = _sorted_digest(self._buckets)
-        self._buckets = []
+        buckets, self._buckets = self._buckets, []
+        digest, duplicates = _sorted_digest(buckets)
         outcomes = (self.counts[0], self.counts[1], self.counts[2], self.counts[3])
         return RecordedRun(
             cases=self.cases,
@@ -264,10 +264,11 @@ def _sorted_digest(buckets: list[array[int]]) -> tuple[Digest, int]:
     codes = bytearray()
     duplicates = 0
     mask = HASH_MASK
-    for bucket in buckets:
+    for index, bucket in enumerate(buckets):
         if not bucket:
             continue
         keys = sorted(bucket)
+        buckets[index] = array("Q")  # free as we go: peak is one copy plus one bucket
         bucket_hashes = [key & mask for key in keys]
         if len(set(bucket_hashes)) != len(bucket_hashes):
             keys, removed = _merge_duplicates(keys)

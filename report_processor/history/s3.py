@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from report_processor.history.storage import Blob, ObjectTooLarge, PreconditionFailed
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+# One part in memory at a time (threads would buffer up to 10 parts of 8 MiB each).
+_TRANSFER = TransferConfig(use_threads=False, multipart_chunksize=8 << 20)
 _LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
@@ -86,7 +89,11 @@ class S3HistoryStore:
         # Multipart above 8 MiB, in 8 MiB parts: memory stays bounded whatever the rows' size.
         # s3transfer closes the file object it is given; the caller still needs it (names).
         self._s3.upload_fileobj(
-            _KeepOpen(stream), self.bucket, key, ExtraArgs={"ContentType": content_type}
+            _KeepOpen(stream),
+            self.bucket,
+            key,
+            ExtraArgs={"ContentType": content_type},
+            Config=_TRANSFER,
         )
 
     def list_keys(self, prefix: str) -> Iterator[str]:

@@ -279,7 +279,10 @@ class HistorySession:
         tracked_failing = (new_failures + still_failing)[: config.max_tracked_failures]
         candidates = self._flaky_candidates(recorded, record, window)
         tracked = list(dict.fromkeys([*tracked_failing, *candidates]))
-        obs = self._observe(tracked, recorded, record, history_runs, window)
+        loaded = {baseline.run_key: base_digest} if baseline and base_digest is not None else {}
+        obs = self._observe(tracked, recorded, record, history_runs, window, loaded)
+        tests_before = len(base_digest) if baseline and base_digest is not None else None
+        del loaded, base_digest  # one digest in memory at a time from here
 
         position = {hashed: i for i, hashed in enumerate(obs.tracked)}
         history_obs = Observations(obs.tracked, obs.runs, obs.codes)
@@ -336,9 +339,6 @@ class HistorySession:
 
         listed = config.max_listed
         quarantine = self._quarantine_rows(recorded)
-        tests_before = (
-            len(base_digest) if baseline is not None and base_digest is not None else None
-        )
         failing_now = sum(
             1
             for hashed, code in zip(recorded.failing.hashes, recorded.failing.codes, strict=True)
@@ -424,6 +424,7 @@ class HistorySession:
         record: RunRecord,
         history_runs: Sequence[RunRecord],
         window: Sequence[RunRecord],
+        loaded: Mapping[str, Digest],
     ) -> Observations:
         """Codes of the tracked tests in this run and the needed earlier runs, newest first;
         one digest in memory at a time."""
@@ -432,7 +433,9 @@ class HistorySession:
         codes: list[bytes] = [observe(tracked, recorded.digest)]
         if tracked:
             for run in self.index_runs_newest_first(wanted, history_runs, window):
-                digest = load_run_digest(self.store, self.scope, run.run_key)
+                digest = loaded.get(run.run_key)
+                if digest is None:
+                    digest = load_run_digest(self.store, self.scope, run.run_key)
                 if digest is None:
                     continue
                 runs.append(run)
