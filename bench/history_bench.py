@@ -1,20 +1,19 @@
 """Benchmark: per-test history (report_processor/history) at 10,000 and 1,000,000 tests.
 
-    .venv/bin/python bench/history_bench.py [--tests 10000] [--runs 30] [--million N]
+    .venv/bin/python bench/history_bench.py [--tests 10000] [--runs 30] [--million 1000000]
+                                            [--parts 10k,1m,parse]
 
-Each part runs in its own subprocess (peak RSS from getrusage of that child alone):
+Every measurement runs in a fresh subprocess (peak RSS = that child's own high-water mark):
 
-- history-10k: writes `--runs` nights of `--tests` tests (1 % failing, a few flaky, one test
-  renamed per night) into a directory-backed store, then times the next night: open + one
-  `on_case` per test + finish (write rows/digest/index, diff, per-test history, flakiness).
-  "Without history" is the same loop calling a no-op instead of `on_case`; the difference is what
-  history adds to a report. Goal: <= 2 s more, <= 256 MiB peak RSS.
-- parse-1m: the current streaming parser (`parse_junit`) on a 1M-testcase PHPUnit-shaped file, for
-  scale (the report's own cost).
-- history-1m: two nights of `--million` tests (the second with 1 % changed outcomes, 100 renamed
-  tests): time and peak RSS of the second night's history work, and the gzip rows size.
+- 10k: one child writes `--runs` nights of `--tests` PHPUnit-shaped tests (1 % broken per
+  release of 5 nights, 0.1 % flaky, one test renamed per night) into a directory-backed store;
+  a fresh child then times the next night: open + one `on_case` per test + finish (rows, digest,
+  index, diff, per-test history, flakiness). A third child times the same loop with a no-op
+  callback: the difference is what history adds to a report. Goal: <= 2 s, <= 256 MiB.
+- 1m: the same with `--million` tests and one earlier night (the diff at that size).
+- parse: the current streaming parser on a `--million` PHPUnit-shaped file, for scale.
 
-The stores are on local disk, so S3 transfer time is not included (say so with the figures).
+The store is a local directory, so S3 transfer time is not included.
 """
 
 from __future__ import annotations
@@ -176,62 +175,73 @@ def loop_only(tests: int, number: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def part_history(tests: int, runs: int) -> dict:
+def sizes(store: DirStore, suffix: str) -> int:
+    found = [
+        (store.root / key).stat().st_size
+        for key in store.list_keys(SCOPE.prefix)
+        if key.endswith(suffix)
+    ]
+    return max(found) if found else 0
+
+
+def peak_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def child(args: argparse.Namespace) -> dict:
     config = HistoryConfig()
-    with tempfile.TemporaryDirectory(prefix="history-bench-") as scratch:
-        store = DirStore(Path(scratch))
-        started = time.perf_counter()
-        for number in range(1, runs + 1):
-            night(store, tests, number, seed=1, config=config)
-        build = time.perf_counter() - started
-        measured = night(store, tests, runs + 1, seed=1, config=config)
-        rows_sizes = [
-            (store.root / key).stat().st_size
-            for key in store.list_keys(SCOPE.prefix)
-            if key.endswith("rows.tsv.gz")
-        ]
-        digest_sizes = [
-            (store.root / key).stat().st_size
-            for key in store.list_keys(SCOPE.prefix)
-            if key.endswith("digest.bin")
-        ]
-    baseline = loop_only(tests, runs + 1, seed=1)
-    return {
-        "tests": tests,
-        "history_runs": runs,
-        "build_history_s": round(build, 2),
-        "next_night": measured,
-        "loop_without_history_s": round(baseline, 3),
-        "added_by_history_s": round(measured["total_s"] - baseline, 3),
-        "rows_gz_bytes_per_run": max(rows_sizes),
-        "digest_bytes_per_run": max(digest_sizes),
-    }
-
-
-def part_parse(cases_count: int) -> dict:
+    store = DirStore(Path(args.store)) if args.store else None
+    if args.child == "build":
+        assert store is not None
+        for number in range(1, args.runs + 1):
+            night(store, args.tests, number, seed=1, config=config)
+        return {"nights": args.runs, "rows_gz_bytes": sizes(store, "rows.tsv.gz"),
+                "digest_bytes": sizes(store, "digest.bin")}  # fmt: skip
+    if args.child == "measure":
+        assert store is not None
+        startup = peak_mib()
+        result = night(store, args.tests, args.runs + 1, seed=1, config=config)
+        return result | {"startup_rss_mib": startup}
+    if args.child == "loop":
+        return {"loop_s": round(loop_only(args.tests, args.runs + 1, seed=1), 3)}
     from report_processor_bench import generate_phpunit_report
 
     from report_processor.parse import parse_junit
 
     with tempfile.TemporaryDirectory(prefix="history-bench-") as scratch:
         path = Path(scratch) / "junit.xml"
-        generate_phpunit_report(path, cases_count)
+        generate_phpunit_report(path, args.tests)
+        startup = peak_mib()
         started = time.perf_counter()
         with path.open("rb") as stream:
             acc = parse_junit(stream)
-        return {
-            "cases": acc.tests,
-            "parse_s": round(time.perf_counter() - started, 2),
-            "xml_mib": round(path.stat().st_size / (1 << 20)),
-        }
+        return {"cases": acc.tests, "parse_s": round(time.perf_counter() - started, 2),
+                "startup_rss_mib": startup}  # fmt: skip
 
 
-def child(part: str, args: argparse.Namespace) -> dict:
-    if part == "history-10k":
-        return part_history(args.tests, args.runs)
-    if part == "history-1m":
-        return part_history(args.million, 1)
-    return part_parse(args.million)
+def run_child(kind: str, tests: int, runs: int, store: str = "") -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--tests", str(tests),
+               "--runs", str(runs), "--store", store]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode:
+        raise SystemExit(f"{kind} failed: {completed.stderr[-3000:]}")
+    return dict(json.loads(completed.stdout))
+
+
+def scenario(tests: int, runs: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="history-bench-") as scratch:
+        built = run_child("build", tests, runs, scratch)
+        measured = run_child("measure", tests, runs, scratch)
+    loop = run_child("loop", tests, runs)
+    added = measured["total_s"] - loop["loop_s"]
+    return {
+        "tests": tests,
+        "earlier_runs": runs,
+        **built,
+        "next_night": measured,
+        "loop_without_history_s": loop["loop_s"],
+        "added_by_history_s": round(added, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,37 +249,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--million", type=int, default=1_000_000)
-    parser.add_argument("--parts", default="history-10k,history-1m,parse-1m")
+    parser.add_argument("--parts", default="10k,1m,parse")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--store", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        result = child(args.child, args)
-        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        result = child(args)
+        result["peak_rss_mib"] = peak_mib()
         print(json.dumps(result))
         return 0
-    print(
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} cpus"
-    )
-    for part in args.parts.split(","):
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            part,
-            "--tests",
-            str(args.tests),
-            "--runs",
-            str(args.runs),
-            "--million",
-            str(args.million),
-        ]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode:
-            print(completed.stderr[-3000:])
-            return 1
-        print(part, completed.stdout.strip())
-    return 0
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cpus")  # fmt: skip
+    ok = True
+    parts = args.parts.split(",")
+    if "10k" in parts:
+        result = scenario(args.tests, args.runs)
+        print("10k:", json.dumps(result))
+        passed = result["added_by_history_s"] <= 2.0 and result["next_night"]["peak_rss_mib"] <= 256
+        print(f"  goal <= 2 s added, <= 256 MiB: {'PASS' if passed else 'FAIL'}")
+        ok &= passed
+    if "1m" in parts:
+        result = scenario(args.million, 1)
+        print("1m:", json.dumps(result))
+    if "parse" in parts:
+        print("parse 1m:", json.dumps(run_child("parse", args.million, 0)))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
