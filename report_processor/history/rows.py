@@ -230,6 +230,11 @@ class RunRecorder:
             self._out.write(chunk)
             self._written += len(chunk)
 
+    def discard(self) -> None:
+        self._finished = True
+        self._buckets = []
+        self._out.close()
+
     def finish(self) -> RecordedRun:
         if self._finished:
             raise RuntimeError("RunRecorder.finish() called twice")

@@ -168,6 +168,10 @@ class HistorySession:
         index = load_index(store, scope, config.index_max_runs)
         return cls(store, scope, run, config, quarantine, index, clock)
 
+    def discard(self) -> None:
+        """Drop what was recorded (the parse failed halfway): nothing is written."""
+        self.recorder.discard()
+
     # -- writing -------------------------------------------------------------------------------
 
     def _record(self, recorded: RecordedRun) -> RunRecord:
