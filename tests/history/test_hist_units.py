@@ -436,3 +436,46 @@ def test_one_message_only_when_the_status_changed_or_there_are_new_failures(over
     if message is not None:
         assert set(message.attributes) == {"project", "environment", "command", "status"}
         assert message.attributes["project"]["StringValue"] == "shop"
+
+
+# -- the diff against a naive reference -----------------------------------------------------
+
+outcome_maps = st.dictionaries(
+    st.integers(0, 60), st.sampled_from([PASSED, SKIPPED, FAILED, ERROR, PASSED | FLAKY_BIT])
+)
+
+
+@settings(max_examples=150)
+@given(outcome_maps, outcome_maps)
+def test_the_diff_agrees_with_a_naive_set_based_classification(before, now):
+    from report_processor.history.analysis import diff
+
+    def digest_of(outcomes):
+        run = record(
+            [
+                ("f.php", "C", f"t{n}", code & 3, 0.0, bool(code & FLAKY_BIT))
+                for n, code in outcomes.items()
+            ]
+        )
+        return run.digest, run.failing
+
+    def failing(code):
+        return code & 3 in (FAILED, ERROR)
+
+    (cur, cur_failing), (prev, prev_failing) = digest_of(now), digest_of(before)
+    result = diff(cur, cur_failing, prev, prev_failing, sample=100)
+    h = {n: id_hash(f"f.php::C::t{n}") for n in set(before) | set(now)}
+    expect_new = {
+        h[n] for n, c in now.items() if failing(c) and not (n in before and failing(before[n]))
+    }
+    expect_still = {
+        h[n] for n, c in now.items() if failing(c) and n in before and failing(before[n])
+    }
+    expect_fixed = {
+        h[n] for n, c in before.items() if failing(c) and n in now and now[n] & 3 == PASSED
+    }
+    assert set(result.new_failures) == expect_new and result.new_failure_count == len(expect_new)
+    assert set(result.still_failing) == expect_still
+    assert set(result.fixed) == expect_fixed and result.fixed_count == len(expect_fixed)
+    assert result.new_tests == len(set(now) - set(before))
+    assert set(result.disappeared_sample) == {h[n] for n in set(before) - set(now)}
