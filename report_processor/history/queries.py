@@ -59,6 +59,29 @@ def outcomes_of_test(
     return found
 
 
+def find_test_ids(
+    store: HistoryStore, scope: HistoryScope, query: str, limit: int = 20
+) -> list[str]:
+    """Full ids matching `query` in the newest recorded run (for `ltr quarantine add` to turn
+    `ShopTest::test_x` into the id the quarantine list must hold)."""
+    runs = load_index(store, scope).runs
+    if not runs:
+        return []
+    stream = store.open(keys.rows_key(scope, runs[-1].run_key))
+    if stream is None:
+        return []
+    found: list[str] = []
+    try:
+        for text, _code, _millis in iter_rows(stream, runs[-1].run_key):
+            if matches(query, text):
+                found.append(text)
+                if len(found) >= limit:
+                    break
+    finally:
+        stream.close()
+    return found
+
+
 @dataclass(frozen=True)
 class Comparison:
     run: RunRef

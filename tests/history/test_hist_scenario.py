@@ -20,7 +20,12 @@ from datetime import timedelta
 
 import pytest
 
-from report_processor.history.queries import add_to_quarantine, flaky_tests, outcomes_of_test
+from report_processor.history.queries import (
+    add_to_quarantine,
+    find_test_ids,
+    flaky_tests,
+    outcomes_of_test,
+)
 from report_processor.history.records import HistoryConfig
 from report_processor.history.storage import MemoryStore
 from tests.history.helpers import SCOPE, START, Night, names, run_night, short, tid
@@ -213,3 +218,20 @@ def test_ltr_queries_over_the_same_history(sections):
     flaky = flaky_tests(store, SCOPE, now=START + timedelta(days=8, hours=1), days=14)
     assert [short(item.test_id) for item in flaky][:2] in (["wobbly", "rerun"], ["rerun", "wobbly"])
     assert {short(item.test_id) for item in flaky} == {"wobbly", "rerun"}
+
+
+def test_the_section_is_json_serialisable(sections):
+    import json
+
+    _, results = sections
+    document = json.loads(json.dumps(results[6].to_dict()))
+    assert document["counts"]["new_failures"] == 1
+    assert document["new_failures"][0]["failing_since"]["run_id"] == "n6"
+    assert document["notification"]["attributes"]["environment"]["StringValue"] == "prod"
+
+
+def test_ltr_resolves_a_short_test_name_to_its_full_id(sections):
+    store, _ = sections
+    assert find_test_ids(store, SCOPE, "ShopTest::wobbly") == [tid("wobbly")]
+    assert len(find_test_ids(store, SCOPE, "provider with data set #0")) == 1
+    assert find_test_ids(store, SCOPE, "nope") == []
