@@ -176,7 +176,7 @@ class FlakyVerdict:
     hashed: int
     flips: int
     runs: int
-    rule: str  # "same_version" or "flips"
+    rule: str  # "same_version", "rerun" or "flips"
     app_version: str | None
 
 
@@ -199,11 +199,11 @@ def flaky_window(
 def flaky(obs: Observations, config: HistoryConfig, now: datetime) -> list[FlakyVerdict]:
     """Flaky tests, most flips first. `obs.runs` must already leave out wholesale failures.
 
-    Rule 1 (same_version): within flaky_days, the test passed in one run and failed in another
-    run of the same app version, or passed on a rerun within one run (flakyFailure). Runs with no
-    app version never pair with each other. Rule 2 (flips): in the last flip_runs runs in which it
-    ran (skips ignored; at least flip_min_runs), its outcome changed at least flip_min_flips
-    times; a within-run rerun counts as one flip.
+    Rule 1: within flaky_days, the test passed in one run and failed in another run of the same
+    app version ("same_version"; runs with no app version never pair), or passed on a rerun
+    within one run, flakyFailure ("rerun"). Rule 2 ("flips"): in the last flip_runs runs in
+    which it ran (skips ignored; at least flip_min_runs), its outcome changed at least
+    flip_min_flips times; a within-run rerun counts as one flip.
     """
     verdicts: list[FlakyVerdict] = []
     horizon = config.flaky_days * 86400
@@ -211,6 +211,7 @@ def flaky(obs: Observations, config: HistoryConfig, now: datetime) -> list[Flaky
         by_version: dict[str, int] = {}  # version -> bit 1 passed, bit 2 failed
         same_version: str | None = None
         within_run = False
+        rerun_version: str | None = None
         sequence: list[int] = []  # newest first: 0 pass, 1 fail, 2 within-run flaky
         for run, codes in zip(obs.runs, obs.codes, strict=True):
             code = codes[position]
@@ -218,7 +219,7 @@ def flaky(obs: Observations, config: HistoryConfig, now: datetime) -> list[Flaky
                 continue
             if code & FLAKY_BIT:
                 within_run = True
-                same_version = same_version or run.app_version
+                rerun_version = rerun_version or run.app_version
             outcome = 2 if code & FLAKY_BIT else (1 if code & OUTCOME_MASK >= FAILED else 0)
             if len(sequence) < config.flip_runs:
                 sequence.append(outcome)
@@ -235,10 +236,12 @@ def flaky(obs: Observations, config: HistoryConfig, now: datetime) -> list[Flaky
             if previous is not None and item != previous:
                 flips += 1
             previous = item
-        if same_version is not None or within_run:
+        if same_version is not None:
             verdicts.append(
                 FlakyVerdict(hashed, flips, len(sequence), "same_version", same_version)
             )
+        elif within_run:
+            verdicts.append(FlakyVerdict(hashed, flips, len(sequence), "rerun", rerun_version))
         elif len(sequence) >= config.flip_min_runs and flips >= config.flip_min_flips:
             verdicts.append(FlakyVerdict(hashed, flips, len(sequence), "flips", None))
     verdicts.sort(key=lambda verdict: (-verdict.flips, verdict.hashed))

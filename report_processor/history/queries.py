@@ -4,7 +4,7 @@ over a HistoryStore; the CLI builds the S3 store and prints)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from report_processor.history import keys
@@ -158,7 +158,7 @@ def flaky_tests(
     """`ltr flaky [--days N]`: flaky tests over the runs of the last N days, most flips first."""
     config = config or HistoryConfig()
     if days is not None:
-        config = HistoryConfig(**{**config.__dict__, "flaky_days": days})
+        config = replace(config, flaky_days=days)
     index = load_index(store, scope)
     window = flaky_window(list(reversed(index.runs)), now, config)
     candidates: dict[int, None] = {}

@@ -35,7 +35,7 @@ class FlakyTestInfo:
     test_id: str
     flips: int
     runs: int
-    rule: str  # same_version / flips
+    rule: str  # same_version / rerun / flips
     app_version: str | None
 
 
@@ -230,3 +230,78 @@ def notification(
             "status": attribute(section.status),
         },
     )
+
+
+def _md(text: str) -> str:
+    """Inline code that survives any test name (backticks, pipes, newlines)."""
+    text = text.replace("\n", " ").replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    return f"{fence}{text}{fence}" if fence == "`" else f"{fence} {text} {fence}"
+
+
+def _when(ref: RunRef | None) -> str:
+    return "—" if ref is None else f"{ref.run_id} ({ref.started_at[:10]})"
+
+
+def markdown(section: HistorySection) -> str:
+    """The "Since the previous run" part of the summary (the headline goes on top)."""
+    lines = ["## Since the previous run", ""]
+    if section.baseline is None:
+        lines += ["First recorded run of this command here: nothing to compare yet.", ""]
+    else:
+        lines += [f"Compared with run {_when(section.baseline)}.", ""]
+    for note in section.notes:
+        lines.append(f"> {note}")
+    if section.notes:
+        lines.append("")
+    for title, tests in (
+        ("New failures", section.new_failures),
+        ("Still failing", section.still_failing),
+    ):
+        if not tests:
+            continue
+        lines += [
+            f"### {title}",
+            "",
+            "| Test | Failed | Last passed | Failing since |",
+            "|---|---|---|---|",
+        ]
+        for test in tests:
+            since = _when(test.failing_since) + (" or earlier" if test.since_is_lower_bound else "")
+            lines.append(
+                f"| {_md(test.test_id)} | {test.failed_runs} of the last {test.of_runs} runs | "
+                f"{_when(test.last_passed)} | {since} |"
+            )
+        lines.append("")
+    for title, items, total in (
+        ("Fixed", section.fixed, section.counts.fixed),
+        ("New tests", section.new_tests, section.counts.new_tests),
+        ("Disappeared tests", section.disappeared, section.counts.disappeared),
+    ):
+        if total:
+            lines += [f"### {title} ({total})", ""]
+            lines += [f"- {_md(item)}" for item in items]
+            if total > len(items):
+                lines.append(f"- … and {total - len(items)} more")
+            lines.append("")
+    if section.flaky:
+        lines += ["### Flaky", "", "| Test | Flips | Runs | Why |", "|---|---|---|---|"]
+        for flaky in section.flaky:
+            why = {
+                "same_version": f"passed and failed on {flaky.app_version}",
+                "rerun": "passed on a rerun",
+            }.get(flaky.rule, f"{flaky.flips} outcome changes")
+            lines.append(f"| {_md(flaky.test_id)} | {flaky.flips} | {flaky.runs} | {why} |")
+        lines.append("")
+    if section.quarantine:
+        lines += ["### Quarantine", "", "| Test | State | Tonight | Owner | Reason | Expires |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for entry in section.quarantine:
+            state = "active" if entry.state == "active" else "**expired: counts again**"
+            lines.append(
+                f"| {_md(entry.test_id)} | {state} | {entry.outcome or 'did not run'} | "
+                f"{entry.owner.replace('|', '/')} | {entry.reason.replace('|', '/')} | "
+                f"{entry.expires[:10]} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

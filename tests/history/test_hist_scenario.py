@@ -170,7 +170,7 @@ def test_flaky_rules_and_reasons(sections):
     flaky = {short(t.test_id): t for t in results[6].flaky}
     assert flaky["wobbly"].rule == "same_version" and flaky["wobbly"].app_version == "v2"
     assert flaky["wobbly"].flips == 2
-    assert flaky["rerun"].rule == "same_version"
+    assert flaky["rerun"].rule == "rerun"
     # regress changed outcome only with the version (v1 pass, v2 fail): not flaky; the outage
     # night (every test errored) made nothing flaky.
     assert "regress" not in flaky and "ok" not in flaky
@@ -235,3 +235,36 @@ def test_ltr_resolves_a_short_test_name_to_its_full_id(sections):
     assert find_test_ids(store, SCOPE, "ShopTest::wobbly") == [tid("wobbly")]
     assert len(find_test_ids(store, SCOPE, "provider with data set #0")) == 1
     assert find_test_ids(store, SCOPE, "nope") == []
+
+
+def test_the_markdown_section_names_every_class_of_change(sections):
+    from report_processor.history.section import markdown
+
+    _, results = sections
+    text = markdown(results[5])
+    assert "Compared with run n3 (2026-11-04)." in text
+    assert "> previous run n4 failed wholesale" in text
+    assert (
+        f"| `{tid('regress')}` | 3 of the last 5 runs | n2 (2026-11-03) | n3 (2026-11-04) |" in text
+    )
+    assert f"| `{tid('broken')}` | 5 of the last 5 runs | — | n1 (2026-11-02) or earlier |" in text
+    assert "### Disappeared tests (1)" in text and f"- `{tid('removed')}`" in text
+    assert f"| `{tid('wobbly')}` | 1 | 4 | passed and failed on v2 |" in text  # n5 F, n3-n1 P
+    assert f"| `{tid('rerun')}` | 1 | 4 | passed on a rerun |" in text
+    assert "**expired: counts again**" in text and "| ana | flaky on CI |" in text
+    assert "First recorded run" in markdown(results[1])
+
+
+def test_a_run_that_errored_before_any_test_ran():
+    store = MemoryStore()
+    config = HistoryConfig(wholesale_min_tests=2)
+    run_night(store, Night(1, "v1", {"a": "pass", "b": "pass"}), config)
+    section = run_night(store, Night(2, "v1", {}, runner_status="error"), config)
+    assert section.status == "error" and section.tests == 0
+    assert section.wholesale_reason == "the run ended 'error' before any test ran"
+    assert section.tests_dropped and section.counts.disappeared == 2
+    assert section.notification is not None
+    assert section.notification.subject.startswith("[ltr] test on prod: run failed before any")
+    after = run_night(store, Night(3, "v1", {"a": "pass", "b": "fail"}), config)
+    assert after.baseline is not None and after.baseline.run_id == "n1"
+    assert names(t.test_id for t in after.new_failures) == {"b"}

@@ -254,7 +254,7 @@ def test_skips_and_absences_are_not_outcomes_and_a_rerun_counts():
     assert verdicts([SKIPPED, PASSED, ABSENT, FAILED], ["v1"] * 4)[0].flips == 1
     assert verdicts([SKIPPED, ABSENT], ["v1"] * 2) == []
     [verdict] = verdicts([PASSED | FLAKY_BIT], [None])
-    assert verdict.rule == "same_version"
+    assert verdict.rule == "rerun"
 
 
 def test_outcomes_older_than_the_window_do_not_pair():
