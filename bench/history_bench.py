@@ -11,7 +11,8 @@ Every measurement runs in a fresh subprocess (peak RSS = that child's own high-w
   index, diff, per-test history, flakiness). A third child times the same loop with a no-op
   callback: the difference is what history adds to a report. Goal: <= 2 s, <= 256 MiB.
 - 1m: the same with `--million` tests and one earlier night (the diff at that size).
-- parse: the current streaming parser on a `--million` PHPUnit-shaped file, for scale.
+- parse: the current streaming parser on a `--million` PHPUnit-shaped file, for scale;
+  with `junitparser` in `--parts`, also junitparser on the same file (the 1M goal's yardstick).
 
 The store is a local directory, so S3 transfer time is not included.
 """
@@ -190,7 +191,7 @@ def peak_mib() -> float:
 
 def child(args: argparse.Namespace) -> dict:
     config = HistoryConfig()
-    store = DirStore(Path(args.store)) if args.store else None
+    store = DirStore(Path(args.store)) if args.store and args.child != "parse" else None
     if args.child == "build":
         assert store is not None
         for number in range(1, args.runs + 1):
@@ -204,19 +205,14 @@ def child(args: argparse.Namespace) -> dict:
         return result | {"startup_rss_mib": startup}
     if args.child == "loop":
         return {"loop_s": round(loop_only(args.tests, args.runs + 1, seed=1), 3)}
-    from report_processor_bench import generate_phpunit_report
-
     from report_processor.parse import parse_junit
 
-    with tempfile.TemporaryDirectory(prefix="history-bench-") as scratch:
-        path = Path(scratch) / "junit.xml"
-        generate_phpunit_report(path, args.tests)
-        startup = peak_mib()
-        started = time.perf_counter()
-        with path.open("rb") as stream:
-            acc = parse_junit(stream)
-        return {"cases": acc.tests, "parse_s": round(time.perf_counter() - started, 2),
-                "startup_rss_mib": startup}  # fmt: skip
+    startup = peak_mib()
+    started = time.perf_counter()
+    with Path(args.store).open("rb") as stream:
+        acc = parse_junit(stream)
+    return {"cases": acc.tests, "parse_s": round(time.perf_counter() - started, 2),
+            "startup_rss_mib": startup}  # fmt: skip
 
 
 def run_child(kind: str, tests: int, runs: int, store: str = "") -> dict:
@@ -272,7 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         result = scenario(args.million, 1)
         print("1m:", json.dumps(result))
     if "parse" in parts:
-        print("parse 1m:", json.dumps(run_child("parse", args.million, 0)))
+        from report_processor_bench import BASELINE_SCRIPT, generate_phpunit_report
+
+        with tempfile.TemporaryDirectory(prefix="history-bench-") as scratch:
+            path = Path(scratch) / "junit.xml"
+            generate_phpunit_report(path, args.million)
+            print("parse:", json.dumps(run_child("parse", args.million, 0, str(path))))
+            if "junitparser" in parts:
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", BASELINE_SCRIPT, str(path)], check=True,
+                               capture_output=True)  # fmt: skip
+                elapsed = time.perf_counter() - started
+                print(f"junitparser: {elapsed:.2f} s (fromfile + walking every case)")
     return 0 if ok else 1
 
 

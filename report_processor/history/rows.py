@@ -21,7 +21,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import IO
+from typing import IO, Any
 
 from report_processor.history.testid import (
     DEFAULT_APP_ROOTS,
@@ -173,10 +173,10 @@ class RunRecorder:
         names = self.names
         quarantined = self.quarantined
         flush = self._flush
-        prefixes: dict[str, tuple[str | None, str]] = {}
+        # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix)
+        prefixes: dict[str, tuple[str | None, str, Any]] = {}
         mask = HASH_MASK
         from_bytes = int.from_bytes
-
         current_head = [""]
 
         def on_case(
@@ -193,12 +193,15 @@ class RunRecorder:
                 if len(prefixes) >= _FILE_CACHE_LIMIT:
                     prefixes.clear()
                 head = make_test_id(normalise_file(file, app_roots), normalise_class(classname), "")
-                cached = prefixes[classname] = (file, head)
+                cached = prefixes[classname] = (file, head, blake2b(head.encode(), digest_size=8))
             head = cached[1]
             name = normalise_name(name) if " with data set " in name else name.strip()
-            text = head + name
-            # expat never yields lone surrogates, so strict UTF-8 cannot fail here.
-            digest = blake2b(text.encode(), digest_size=8).digest()
+            # Hash = BLAKE2b-64 of the whole id; resuming from the class prefix's state saves
+            # building and encoding the id for every case. expat never yields lone surrogates,
+            # so strict UTF-8 cannot fail.
+            hasher = cached[2].copy()
+            hasher.update(name.encode())
+            digest = hasher.digest()
             hashed = from_bytes(digest, "little") & mask
             code = outcome & 3
             if flaky and code == 0:
@@ -207,10 +210,10 @@ class RunRecorder:
             buckets[hashed >> 56].append(hashed | code)
             counts[code & 3] += 1
             if (code >= 2 or hashed in want) and len(names) < max_names:
-                names[hashed] = text
+                names[hashed] = head + name
             if hashed in quarantine_set:
                 quarantined[hashed] = max(code, quarantined.get(hashed, 0))
-                names[hashed] = text
+                names[hashed] = head + name
             if head is not current_head[0]:
                 # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
                 current_head[0] = head
