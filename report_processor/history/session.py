@@ -280,7 +280,15 @@ class HistorySession:
         earlier = index.before(self.run_key)
         window = flaky_window(earlier, self.run.started_at, config)
         history_runs = earlier[: config.history_runs - 1]
-        tracked_failing = (new_failures + still_failing)[: config.max_tracked_failures]
+
+        # Per-test history for the failing tests the report lists (by name; failing tests keep
+        # their names in the recorder), not for every failing test of an outage.
+        def failing_name(hashed: int) -> str:
+            return recorded.names.get(hashed) or f"#{hashed:016x}"
+
+        listed_new = sorted(new_failures, key=failing_name)[: config.max_listed]
+        listed_still = sorted(still_failing, key=failing_name)[: config.max_listed]
+        tracked_failing = listed_new + listed_still
         candidates = self._flaky_candidates(recorded, record, window)
         tracked = list(dict.fromkeys([*tracked_failing, *candidates]))
         loaded = {baseline.run_key: base_digest} if baseline and base_digest is not None else {}
@@ -377,12 +385,8 @@ class HistorySession:
             tests_dropped=tests_before is not None and len(recorded.digest) < tests_before,
             pass_rate=_pass_rate(recorded),
             counts=counts,
-            new_failures=tuple(
-                failing_test(h) for h in sorted(new_failures, key=names.get)[:listed]
-            ),
-            still_failing=tuple(
-                failing_test(h) for h in sorted(still_failing, key=names.get)[:listed]
-            ),
+            new_failures=tuple(failing_test(h) for h in sorted(listed_new, key=names.get)),
+            still_failing=tuple(failing_test(h) for h in sorted(listed_still, key=names.get)),
             fixed=tuple(sorted(names.get(h) for h in hashes.fixed)[:listed]),
             new_tests=tuple(sorted(names.get(h) for h in hashes.new_test_sample)),
             disappeared=tuple(sorted(names.get(h) for h in hashes.disappeared_sample)),

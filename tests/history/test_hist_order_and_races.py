@@ -148,3 +148,38 @@ def test_two_reports_finishing_together_both_land_in_the_index():
     sessions[0].finish()
     runs = parse_index(json.loads(store.objects[index_key].data)).runs
     assert [run.run_id for run in runs] == ["n1", "n2"]
+
+
+def test_counts_stay_exact_when_lists_are_bounded():
+    store = MemoryStore()
+    config = HistoryConfig(wholesale_min_tests=100, max_listed=2, max_tracked_failures=3)
+    names_ = [f"t{n:02d}" for n in range(12)]
+    run_night(store, Night(1, "v1", dict.fromkeys(names_, "pass")), config)
+    tonight = dict.fromkeys(names_, "fail") | {f"new{n}": "pass" for n in range(5)}
+    section = run_night(store, Night(2, "v2", tonight), config)
+    assert section.counts.new_failures == 12 and section.counts.new_tests == 5
+    assert len(section.new_failures) == 2 and len(section.new_tests) == 2
+    # The listed ones are the first by name among those kept, each with its own history.
+    assert all(t.of_runs == 2 and t.failed_runs == 1 for t in section.new_failures)
+
+
+def test_the_core_imports_no_aws_sdk():
+    """Pure core: only s3.py (the shell) may import boto3/botocore."""
+    import ast
+    from pathlib import Path
+
+    import report_processor.history as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        if path.name == "s3.py":
+            continue
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (
+                node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")]
+            )
+        }
+        assert not imported & {"boto3", "botocore", "aws_lambda_powertools"}, path.name
