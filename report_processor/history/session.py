@@ -387,7 +387,7 @@ class HistorySession:
             counts=counts,
             new_failures=tuple(failing_test(h) for h in sorted(listed_new, key=names.get)),
             still_failing=tuple(failing_test(h) for h in sorted(listed_still, key=names.get)),
-            fixed=tuple(sorted(names.get(h) for h in hashes.fixed)[:listed]),
+            fixed=tuple(sorted(names.get(h) for h in hashes.fixed[:listed])),
             new_tests=tuple(sorted(names.get(h) for h in hashes.new_test_sample)),
             disappeared=tuple(sorted(names.get(h) for h in hashes.disappeared_sample)),
             flaky=tuple(

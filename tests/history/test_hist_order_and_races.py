@@ -161,6 +161,9 @@ def test_counts_stay_exact_when_lists_are_bounded():
     assert len(section.new_failures) == 2 and len(section.new_tests) == 2
     # The listed ones are the first by name among those kept, each with its own history.
     assert all(t.of_runs == 2 and t.failed_runs == 1 for t in section.new_failures)
+    after = run_night(store, Night(3, "v3", dict.fromkeys(names_, "pass")), config)
+    assert after.counts.fixed == 12 and len(after.fixed) == 2
+    assert not any(name.startswith("#") for name in after.fixed)  # listed ones carry their names
 
 
 def test_the_core_imports_no_aws_sdk():
