@@ -382,10 +382,17 @@ def resolve_names(stream: IO[bytes], wanted: Iterable[int], what: str = "rows") 
             head = raw[1:]
             continue
         hashed = left.get(raw[2:16])
-        if hashed is None or int(raw[:2] or b"0", 16) & 0xF8 != hashed & 0xF8:
+        if hashed is None or not _first_byte_matches(raw[:2], hashed):
             continue
         parsed = _parse_row(raw)
         if parsed is not None:
             del left[raw[2:16]]
             found[hashed] = _unescape(head.decode("utf-8", "replace")) + parsed[0]
     return found
+
+
+def _first_byte_matches(hex_pair: bytes, hashed: int) -> bool:
+    try:
+        return int(hex_pair, 16) & 0xF8 == hashed & 0xF8
+    except ValueError:  # a damaged row
+        return False
