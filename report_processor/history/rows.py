@@ -40,7 +40,7 @@ OUTCOME_NAMES = ("passed", "skipped", "failed", "error")
 ROWS_HEADER = "#ltr-history-rows v1\n"
 DIGEST_MAGIC = b"LTRHD1\n\x00"
 _BATCH = 4096
-_FILE_CACHE_LIMIT = 50_000
+_FILE_CACHE_LIMIT = 4096  # classes come in runs in JUnit files; ~2 MB of hash states at most
 _FAILING_CODE = re.compile(rb"[\x02-\x07]")  # failed, error, or flaky within the run
 
 
