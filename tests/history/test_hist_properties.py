@@ -67,3 +67,21 @@ def test_every_test_of_tonight_is_in_exactly_one_diff_class_or_unchanged(history
         for name, outcome in tonight.items()
         if outcome in ("pass", "flaky") and before[name] == "fail"
     }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.permutations(range(1, 6)))
+def test_previous_is_by_start_time_whatever_the_arrival_order(order):
+    store = MemoryStore()
+    arrived: list[int] = []
+    for number in order:
+        outcomes = {name: "pass" if (number + i) % 3 else "fail" for i, name in enumerate(TESTS)}
+        section = run_night(store, Night(number, "v1", outcomes), CONFIG)
+        earlier = [n for n in arrived if n < number]
+        expected = f"n{max(earlier)}" if earlier else None
+        assert (section.previous.run_id if section.previous else None) == expected
+        assert section.superseded == any(n > number for n in arrived)
+        assert section.notification is None or not section.superseded
+        arrived.append(number)
+    last = run_night(store, Night(6, "v1", dict.fromkeys(TESTS, "pass")), CONFIG)
+    assert last.previous is not None and last.previous.run_id == "n5"
