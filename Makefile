@@ -14,7 +14,6 @@ export PIPENV_VERBOSITY := -1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-# typecheck joins lint once the tree is clean (issue 8).
 .PHONY: help install system-deps synth lint typecheck test golden bench bench-report bench-runner demo clean
 .PHONY: image push
 
@@ -44,6 +43,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint runner_image/Dockerfile
+	$(VENV)/bin/mypy
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -34,7 +34,9 @@ REPORT_PROCESSOR_SERVICE = "report-processor"
 # The runner image's own CMD (runner_image/Dockerfile); the stack does not override it.
 RUNNER_IMAGE_HANDLER = "runner.handler.handler"
 # The Fargate task runs the runner's command line instead of the Lambda runtime client.
-FARGATE_ENTRY_POINT = ("python", "-m", "runner")
+# The image's full interpreter: the Lambda base image's bare `python` is not guaranteed on PATH
+# outside the Lambda bootstrap, and this one has the runner's pinned dependencies.
+FARGATE_ENTRY_POINT = ("/var/lang/bin/python3.12", "-m", "runner")
 
 
 def commands_value(config: StackConfig) -> str:

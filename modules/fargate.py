@@ -1,7 +1,9 @@
 """The Fargate path for runs longer than Lambda's 15 minutes: same image, same network.
 
-The task runs the runner's command-line entry (`python -m runner run COMMAND ARGS...`) instead
-of the Lambda runtime interface client that the image's default entrypoint starts.
+The task runs the runner's command-line entry (`/var/lang/bin/python3.12 -m runner run
+COMMAND ARGS...`) instead of the Lambda runtime interface client that the image's default
+entrypoint starts. No init process: the runner is PID 1, reaps its children itself and handles
+ECS's SIGTERM, and no other process in the container can read PID 1's environment.
 """
 
 from __future__ import annotations
@@ -94,7 +96,6 @@ class FargateRunner(Construct):
                 {"sourceVolume": SCRATCH_VOLUME, "containerPath": "/tmp", "readOnly": False}  # noqa: S108
             ],
             # An init process reaps the PHP children the runner stops at its deadline.
-            "linuxParameters": {"initProcessEnabled": True},
             "logConfiguration": {
                 "logDriver": "awslogs",
                 "options": {

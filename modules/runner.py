@@ -6,8 +6,6 @@ failed invocation lands in an SQS queue so nothing is lost silently.
 
 from __future__ import annotations
 
-import json
-
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (

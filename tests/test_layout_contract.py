@@ -76,10 +76,6 @@ def test_what_the_processor_and_the_runner_write_elsewhere_is_not_acted_on(
         assert isinstance(routing.classify_key(key), str), key
 
 
-# LEAD at merge: helper `signal` restricts routing to runs/<date>/<run_id>/<slug>/junit.xml.
-# Once that lands this test passes, strict xfail turns that into a failure: delete the xfail
-# marker (and fold the .xml artifacts into test_other_run_files_are_not_acted_on).
-@pytest.mark.xfail(strict=True, reason="today routing acts on any .xml under runs/ (issue 9)")
 def test_xml_artifacts_of_a_run_are_not_acted_on():
     location = layout.RunLocation.of(datetime(2026, 1, 2, tzinfo=UTC), "r1", "scribe:generate")
     for key in (

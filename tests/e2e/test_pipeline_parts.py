@@ -22,7 +22,7 @@ RULE = NotificationRule(
     function_arn="arn:aws:lambda:us-east-1:123456789012:function:ltr-example-report-processor",
     events=("s3:ObjectCreated:*",),
     prefix="runs/",
-    suffix=".xml",
+    suffix="junit.xml",
 )
 
 

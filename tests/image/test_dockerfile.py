@@ -6,7 +6,6 @@ No Docker engine runs here: what can be checked without one is checked against i
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 import subprocess
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from modules.contract import FARGATE_ENTRY_POINT
 from tests.image.conftest import REPO_ROOT, dockerfile_text
 
 RUNNER_CONTEXT = REPO_ROOT / "runner_image" / "runner"  # --build-context runner=...
-FARGATE_MODULE = REPO_ROOT / "modules" / "fargate.py"
 
 # Every package name the image may install with dnf, checked against Amazon Linux 2023's own
 # release notes: "Amazon Linux 2023 version 2023.5.20240624 release notes" (AWS documentation,
@@ -111,21 +110,9 @@ def test_the_runners_pins_come_from_the_named_context_and_go_to_the_interpreter_
     assert 'RUN "${RUNNER_PYTHON}" -m runner --help' in after_task_root
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="modules/fargate.py still starts `python`: the lead applies the change from the "
-    'image branch\'s report (ENTRY_POINT = ["/var/lang/bin/python3.12", "-m", "runner"]); '
-    "remove this mark then",
-)
 def test_the_fargate_task_starts_the_images_interpreter():
-    tree = ast.parse(FARGATE_MODULE.read_text())
-    (value,) = [
-        node.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "ENTRY_POINT" for t in node.targets)
-    ]
-    assert ast.literal_eval(value) == [args()["RUNNER_PYTHON"], "-m", "runner"]
+    """The task definition's entry point (modules/contract.py) is the image's full interpreter."""
+    assert list(FARGATE_ENTRY_POINT) == [args()["RUNNER_PYTHON"], "-m", "runner"]
 
 
 def test_the_php_settings():

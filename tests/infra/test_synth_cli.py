@@ -29,6 +29,7 @@ CHECKOUT_FILES = (
     "modules",
     "config",
     "report_processor",
+    "runner_image",  # modules/ import the results-bucket layout from runner.layout
     "Pipfile.lock",  # the report processor package's versions are checked against it
 )
 

@@ -115,7 +115,7 @@ def create_stack_resources(emulator: MotoServer, config_path: Path) -> LtrStack:
                         "Key": {
                             "FilterRules": [
                                 {"Name": "prefix", "Value": "runs/"},
-                                {"Name": "suffix", "Value": ".xml"},
+                                {"Name": "suffix", "Value": "junit.xml"},
                             ]
                         }
                     },
