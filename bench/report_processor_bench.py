@@ -41,7 +41,7 @@ HUGE_TOKEN_RSS_GOAL_MIB = 128
 # One attribute of argv[1] MiB, generated as it is read: the parser must refuse it at flat memory.
 # Prints {"error": ..., "peak_mib": ...}; tests/report_processor runs it too (RSS and refusal).
 HUGE_ATTRIBUTE_SCRIPT = """
-import io, json, resource, sys
+import io, json, sys
 from report_processor.summary import build_report
 
 class HugeAttribute(io.RawIOBase):
@@ -63,7 +63,10 @@ class HugeAttribute(io.RawIOBase):
         return tail
 
 report = build_report([("huge.xml", HugeAttribute(int(sys.argv[1]) << 20))])
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a large
+# process (pytest late in a run) would report its parent's peak.
+with open("/proc/self/status") as status:
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"error": report.inputs[0].error, "peak_mib": peak_kib / 1024}))
 """
 

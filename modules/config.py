@@ -13,7 +13,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,70 @@ FARGATE_MEMORY_BY_CPU = {
     4096: (8192, 30720),
     8192: (16384, 61440),
     16384: (32768, 122880),
+}
+# The fields each part of a config file accepts: "" is the top level, "schedules[]" an item of
+# the schedules list. The validation reads these sets (any other key is an unknown field), and
+# tests/test_docs.py holds docs/deploying.md's configuration reference to them.
+CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
+    "": frozenset(
+        {
+            "project",
+            "environment",
+            "region",
+            "vpc",
+            "database",
+            "image",
+            "runner",
+            "report_processor",
+            "schedules",
+            "alarms",
+            "fargate",
+            "retention",
+            "encryption",
+            "metrics_namespace",
+            "results_bucket_name",
+            "state_backend",
+        }
+    ),
+    "vpc": frozenset({"vpc_id", "private_subnet_ids", "private_route_table_ids", "endpoints"}),
+    "vpc.endpoints": frozenset(ENDPOINT_SERVICES),
+    "database": frozenset({"security_group_id", "port", "secret_arn", "secret_kms_key_arn"}),
+    "image": frozenset({"tag", "digest"}),
+    "runner": frozenset(
+        {"memory_mb", "timeout_seconds", "ephemeral_storage_mb", "reserved_concurrency", "commands"}
+    ),
+    "report_processor": frozenset({"memory_mb", "timeout_seconds", "reserved_concurrency"}),
+    "schedules[]": frozenset({"name", "cron", "target", "runs", "enabled"}),
+    "schedules[].runs[]": frozenset({"command", "args"}),
+    "alarms": frozenset(
+        {
+            "pass_rate_threshold",
+            "missing_result_hours",
+            "runner_errors_threshold",
+            "runner_throttles_threshold",
+            "email",
+            "minimum_tests",
+        }
+    ),
+    "fargate": frozenset({"enabled", "cpu", "memory_mb"}),
+    "retention": frozenset(
+        {
+            "log_days",
+            "results_days",
+            "noncurrent_version_days",
+            "keep_images",
+            "untagged_image_days",
+            "ci_tag_prefixes",
+        }
+    ),
+    "encryption": frozenset({"customer_managed_key"}),
+    "state_backend": frozenset({"s3"}),
+    "state_backend.s3": frozenset({"bucket", "key", "region"}),
+}
+# Fields that used to exist: recognised only to refuse them with a message saying what replaced
+# them (not accepted).
+REMOVED_CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
+    "vpc": frozenset({"create_vpc_endpoints"}),
 }
 
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
@@ -369,7 +433,7 @@ class _Reader:
     def problem(self, field: str, message: str) -> None:
         self.problems.append(f"{field}: {message}")
 
-    def section(self, raw: Mapping[str, Any], key: str, field: str, allowed: set[str]) -> dict:
+    def section(self, raw: Mapping[str, Any], key: str, field: str, allowed: Set[str]) -> dict:
         value = raw.get(key, {})
         if not isinstance(value, dict):
             self.problem(field, f"must be an object like {{...}}, got {_kind(value)}")
@@ -377,7 +441,7 @@ class _Reader:
         self.unknown_keys(value, field, allowed)
         return value
 
-    def unknown_keys(self, raw: Mapping[str, Any], field: str, allowed: set[str]) -> None:
+    def unknown_keys(self, raw: Mapping[str, Any], field: str, allowed: Set[str]) -> None:
         for key in raw:
             if key.startswith("//") or key in allowed:
                 continue
@@ -492,32 +556,12 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-_TOP_LEVEL = {
-    "project",
-    "environment",
-    "region",
-    "vpc",
-    "database",
-    "image",
-    "runner",
-    "report_processor",
-    "schedules",
-    "alarms",
-    "fargate",
-    "retention",
-    "encryption",
-    "metrics_namespace",
-    "results_bucket_name",
-    "state_backend",
-}
-
-
 def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
     """Validate raw JSON data; raise ConfigError listing every problem."""
     reader = _Reader()
     if not isinstance(raw, dict):
         raise ConfigError(source, [f"the file must hold a JSON object, got {_kind(raw)}"])
-    reader.unknown_keys(raw, "", _TOP_LEVEL)
+    reader.unknown_keys(raw, "", CONFIG_FIELDS[""])
 
     project = reader.string(raw, "project", "project", _PROJECT_RE, "ltr", required=True)
     if project is None and "project" in raw:
@@ -586,10 +630,9 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
 
 
 def _parse_vpc(reader: _Reader, raw: Mapping[str, Any], fargate_enabled: bool) -> VpcConfig:
-    allowed = {"vpc_id", "private_subnet_ids", "private_route_table_ids", "endpoints"}
     if "vpc" not in raw:
         reader.problem("vpc", 'is required: {"vpc_id": ..., "private_subnet_ids": [...]}')
-    section = reader.section(raw, "vpc", "vpc", allowed | {"create_vpc_endpoints"})
+    section = reader.section(raw, "vpc", "vpc", CONFIG_FIELDS["vpc"] | REMOVED_CONFIG_FIELDS["vpc"])
     if "create_vpc_endpoints" in section:
         reader.problem(
             "vpc.create_vpc_endpoints",
@@ -629,7 +672,7 @@ def _parse_endpoints(
     reader: _Reader, section: Mapping[str, Any], fargate_enabled: bool
 ) -> EndpointsConfig:
     field = "vpc.endpoints"
-    value = reader.section(section, "endpoints", field, set(ENDPOINT_SERVICES))
+    value = reader.section(section, "endpoints", field, CONFIG_FIELDS[field])
     modes = {}
     for service in ENDPOINT_SERVICES:
         needed = fargate_enabled or service not in FARGATE_ONLY_ENDPOINTS
@@ -657,12 +700,7 @@ def _parse_database(reader: _Reader, raw: Mapping[str, Any], region: str | None)
         reader.problem(
             "database", 'is required: {"security_group_id": ..., "port": 5432, "secret_arn": ...}'
         )
-    section = reader.section(
-        raw,
-        "database",
-        "database",
-        {"security_group_id", "port", "secret_arn", "secret_kms_key_arn"},
-    )
+    section = reader.section(raw, "database", "database", CONFIG_FIELDS["database"])
     group = reader.string(
         section, "security_group_id", "database.security_group_id", _SG_RE, "sg-0abc1234def567890"
     )
@@ -719,7 +757,7 @@ def _parse_secret_key(
 
 
 def _parse_image(reader: _Reader, raw: Mapping[str, Any]) -> ImageConfig:
-    section = reader.section(raw, "image", "image", {"tag", "digest"})
+    section = reader.section(raw, "image", "image", CONFIG_FIELDS["image"])
     tag = reader.string(section, "tag", "image.tag", _TAG_RE, "v1.4.2", required=False)
     digest = reader.string(
         section, "digest", "image.digest", _DIGEST_RE, "sha256:" + "0" * 64, required=False
@@ -738,9 +776,7 @@ def _parse_image(reader: _Reader, raw: Mapping[str, Any]) -> ImageConfig:
 
 
 def _parse_runner(reader: _Reader, raw: Mapping[str, Any]) -> RunnerConfig:
-    allowed = {"memory_mb", "timeout_seconds", "ephemeral_storage_mb", "reserved_concurrency"}
-    allowed |= {"commands"}
-    section = reader.section(raw, "runner", "runner", allowed)
+    section = reader.section(raw, "runner", "runner", CONFIG_FIELDS["runner"])
     memory = reader.integer(section, "memory_mb", "runner.memory_mb", 2048, 128, 10240)
     timeout = reader.integer(section, "timeout_seconds", "runner.timeout_seconds", 900, 1, 900)
     if "timeout_seconds" in section and timeout == 900 and section["timeout_seconds"] != 900:
@@ -767,8 +803,7 @@ def _parse_runner(reader: _Reader, raw: Mapping[str, Any]) -> RunnerConfig:
 
 def _parse_report_processor(reader: _Reader, raw: Mapping[str, Any]) -> ReportProcessorConfig:
     field = "report_processor"
-    allowed = {"memory_mb", "timeout_seconds", "reserved_concurrency"}
-    section = reader.section(raw, field, field, allowed)
+    section = reader.section(raw, field, field, CONFIG_FIELDS[field])
     memory = reader.integer(section, "memory_mb", f"{field}.memory_mb", 512, 128, 10240)
     timeout = reader.integer(section, "timeout_seconds", f"{field}.timeout_seconds", 120, 1, 900)
     concurrency = None
@@ -780,7 +815,7 @@ def _parse_report_processor(reader: _Reader, raw: Mapping[str, Any]) -> ReportPr
 
 
 def _parse_fargate(reader: _Reader, raw: Mapping[str, Any]) -> FargateConfig:
-    section = reader.section(raw, "fargate", "fargate", {"enabled", "cpu", "memory_mb"})
+    section = reader.section(raw, "fargate", "fargate", CONFIG_FIELDS["fargate"])
     enabled = reader.boolean(section, "enabled", "fargate.enabled", False)
     cpu = section.get("cpu", 1024)
     if cpu not in FARGATE_MEMORY_BY_CPU or isinstance(cpu, bool):
@@ -819,7 +854,7 @@ def _parse_schedules(
         if not isinstance(item, dict):
             reader.problem(field, 'must be an object like {"name": "nightly", "cron": ...}')
             continue
-        reader.unknown_keys(item, field, {"name", "cron", "target", "runs", "enabled"})
+        reader.unknown_keys(item, field, CONFIG_FIELDS["schedules[]"])
         name = reader.string(item, "name", f"{field}.name", _SCHEDULE_NAME_RE, "nightly")
         if name in seen:
             reader.problem(f"{field}.name", f'"{name}" is used twice; schedule names must differ')
@@ -872,7 +907,7 @@ def _parse_runs(
         if not isinstance(item, dict):
             reader.problem(run_field, 'must be an object like {"command": "test", "args": []}')
             continue
-        reader.unknown_keys(item, run_field, {"command", "args"})
+        reader.unknown_keys(item, run_field, CONFIG_FIELDS["schedules[].runs[]"])
         command = item.get("command")
         if command not in commands:
             reader.problem(
@@ -1081,9 +1116,7 @@ def _check_image_outlives_lifecycle(
 
 
 def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
-    allowed = {"pass_rate_threshold", "missing_result_hours", "runner_errors_threshold"}
-    allowed |= {"runner_throttles_threshold", "email", "minimum_tests"}
-    section = reader.section(raw, "alarms", "alarms", allowed)
+    section = reader.section(raw, "alarms", "alarms", CONFIG_FIELDS["alarms"])
     threshold = reader.number(
         section, "pass_rate_threshold", "alarms.pass_rate_threshold", 100, 0, 100
     )
@@ -1119,9 +1152,7 @@ def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
 
 
 def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig:
-    allowed = {"log_days", "results_days", "noncurrent_version_days", "keep_images"}
-    allowed |= {"untagged_image_days", "ci_tag_prefixes"}
-    section = reader.section(raw, "retention", "retention", allowed)
+    section = reader.section(raw, "retention", "retention", CONFIG_FIELDS["retention"])
     # 30 days by default: test logs are also kept in the results bucket, and CloudWatch Logs
     # storage is billed per GB-month. Compliance baselines (checkov CKV_AWS_338) want >= 365,
     # which config/example.json sets.
@@ -1162,7 +1193,7 @@ def _parse_retention(reader: _Reader, raw: Mapping[str, Any]) -> RetentionConfig
 
 
 def _parse_encryption(reader: _Reader, raw: Mapping[str, Any]) -> EncryptionConfig:
-    section = reader.section(raw, "encryption", "encryption", {"customer_managed_key"})
+    section = reader.section(raw, "encryption", "encryption", CONFIG_FIELDS["encryption"])
     value = section.get("customer_managed_key", False)
     if not isinstance(value, bool):
         reader.problem(
@@ -1177,8 +1208,8 @@ def _parse_encryption(reader: _Reader, raw: Mapping[str, Any]) -> EncryptionConf
 def _parse_state_backend(reader: _Reader, raw: Mapping[str, Any]) -> S3StateBackend | None:
     if raw.get("state_backend") is None:
         return None
-    section = reader.section(raw, "state_backend", "state_backend", {"s3"})
-    s3 = reader.section(section, "s3", "state_backend.s3", {"bucket", "key", "region"})
+    section = reader.section(raw, "state_backend", "state_backend", CONFIG_FIELDS["state_backend"])
+    s3 = reader.section(section, "s3", "state_backend.s3", CONFIG_FIELDS["state_backend.s3"])
     if not s3:
         reader.problem(
             "state_backend.s3", 'is required: {"bucket": ..., "key": ..., "region": ...}'

@@ -95,7 +95,6 @@ class FargateRunner(Construct):
             "mountPoints": [
                 {"sourceVolume": SCRATCH_VOLUME, "containerPath": "/tmp", "readOnly": False}  # noqa: S108
             ],
-            # An init process reaps the PHP children the runner stops at its deadline.
             "logConfiguration": {
                 "logDriver": "awslogs",
                 "options": {

@@ -117,3 +117,11 @@ def test_parse_result_key_inverts_the_layout(started, run_id, command):
     assert layout.parse_result_key(location.summary_json_key) == layout.ResultKey(
         "reports", location, layout.SUMMARY_JSON
     )
+
+
+def test_history_library_keys_stay_under_the_layouts_history_prefix():
+    """report_processor/history/keys.py is the zip's copy of the reserved prefix (issue 12)."""
+    from report_processor.history import keys
+
+    assert keys.HISTORY_PREFIX == layout.HISTORY_PREFIX
+    assert not layout.HISTORY_PREFIX.startswith((layout.RUNS_PREFIX, layout.REPORTS_PREFIX))

@@ -14,9 +14,8 @@ import pytest
 
 from tests.image.conftest import REPO_ROOT, dockerfile_text
 
-# The document that tells users how to build and push. The lead's README split moves this text
-# into docs/deploying.md: repoint the constant there.
-DEPLOY_DOC = REPO_ROOT / "docs" / "_incoming" / "image.md"
+# The document that tells users how to build and push.
+DEPLOY_DOC = REPO_ROOT / "docs" / "deploying.md"
 EXAMPLE_REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ltr-dev-runner"
 COMMAND_PREFIXES = ("docker ", "aws ecr ")
 

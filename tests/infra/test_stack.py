@@ -417,13 +417,15 @@ def test_fargate_task_uses_the_runner_cli_and_a_read_only_root(synthesized):
     assert task["execution_role_arn"] != task["task_role_arn"]
     [container] = json.loads(task["container_definitions"])
     assert container["entryPoint"] + container["command"] == [
-        "python",
+        "/var/lang/bin/python3.12",
         "-m",
         "runner",
         "run",
         "test",
     ]
     assert container["readonlyRootFilesystem"] is True
+    # No init process: the runner is PID 1, so no other process can read PID 1's environment.
+    assert "initProcessEnabled" not in json.dumps(container)
     assert container["mountPoints"][0]["containerPath"] == "/tmp"
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert set(env) == {

@@ -81,9 +81,9 @@ def test_manifest_status_duration_and_exit_code_are_taken_only_when_well_formed(
 def test_routing_accepts_exactly_the_keys_the_runner_writes(command):
     from datetime import UTC, datetime
 
-    from runner.artifacts import command_slug as runner_slug
-    from runner.artifacts import run_prefix
     from runner.events import new_run_id
+    from runner.layout import command_slug as runner_slug
+    from runner.layout import run_prefix
 
     started = datetime(2025, 11, 27, 2, 0, tzinfo=UTC)
     run_id = new_run_id(started)
