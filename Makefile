@@ -22,6 +22,8 @@ help:
 	@echo "make synth        synthesize the stack (config/example.json unless LTR_ENV/LTR_CONFIG)"
 	@echo "make test         install what is missing, lint, run the whole suite"
 	@echo "make demo         deploy to a local AWS emulator, run the nightly jobs, print the report"
+	@echo "make lint         ruff, ruff format --check, hadolint, mypy"
+	@echo "make golden       rewrite the golden files after an intended output change (review git diff)"
 	@echo "make bench        run the benchmarks in bench/"
 	@echo "make image APP=path/to/laravel-app [TAG=...]   build the runner image (needs Docker buildx)"
 	@echo "make push [TAG=...] [REPO=...]                  push it to the stack's ECR repository"
