@@ -125,3 +125,79 @@ def test_history_library_keys_stay_under_the_layouts_history_prefix():
 
     assert keys.HISTORY_PREFIX == layout.HISTORY_PREFIX
     assert not layout.HISTORY_PREFIX.startswith((layout.RUNS_PREFIX, layout.REPORTS_PREFIX))
+
+
+# ----------------------------------------------------------------------------- sharded runs
+SHARD_INDEXES = st.integers(min_value=0, max_value=layout.MAX_SHARD_INDEX)
+
+
+@given(started=STARTS, run_id=RUN_IDS, command=st.sampled_from(COMMANDS), index=SHARD_INDEXES)
+def test_shard_files_and_the_plan_are_never_acted_on(started, run_id, command, index):
+    """Only the run-level junit.xml (written by the merge) starts the report processor."""
+    location = layout.RunLocation.of(started, run_id, command)
+    shard = layout.shard_prefix(location, index)
+    assert shard == f"{location.run_prefix}shards/{index:03d}/"
+    for key in (
+        shard + layout.JUNIT,
+        shard + layout.MANIFEST,
+        shard + layout.OUTPUT_LOG,
+        location.plan_key,
+    ):
+        assert key.startswith(location.run_prefix)
+        assert isinstance(routing.classify_key(key), str), key
+    assert layout.parse_plan_key(location.plan_key) == location
+
+
+def test_sharded_run_keys_are_the_contracts():
+    location = layout.RunLocation.of(datetime(2026, 1, 2, tzinfo=UTC), "r1", "test")
+    assert location.plan_key == "runs/2026-01-02/r1/test/plan.json"
+    assert layout.shard_prefix(location, 0) == "runs/2026-01-02/r1/test/shards/000/"
+    assert layout.shard_prefix(location, 12) == "runs/2026-01-02/r1/test/shards/012/"
+    assert layout.PLAN == "plan.json"
+
+
+@pytest.mark.parametrize("index", [-1, 1000, True, 1.0, "1", None])
+def test_shard_indexes_outside_the_three_digit_folder_are_refused(index):
+    location = layout.RunLocation.of(datetime(2026, 1, 2, tzinfo=UTC), "r1", "test")
+    with pytest.raises(ValueError, match="shard index"):
+        layout.shard_prefix(location, index)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "runs/2026-01-02/r1/test/junit.xml",
+        "runs/2026-01-02/r1/test/shards/000/plan.json",
+        "reports/2026-01-02/r1/test/plan.json",
+        "runs/2026-01-02/../test/plan.json",
+        "runs/2026-1-2/r1/test/plan.json",
+        "runs/2026-01-02/r1/Test/plan.json",
+        "plan.json",
+    ],
+)
+def test_keys_that_are_not_a_runs_plan_are_not_parsed_as_one(key):
+    assert layout.parse_plan_key(key) is None
+
+
+def test_durations_key_is_the_history_libraries():
+    assert (
+        layout.history_durations_key("shop", "staging", "test")
+        == "history/shop/staging/test/durations.json"
+    )
+    from report_processor.history import keys
+
+    if not hasattr(keys, "durations_key"):
+        pytest.skip("report_processor/history/keys.py has no durations_key yet (issue 12, hwire)")
+    for project, environment, slug in (("shop", "staging", "test"), ("a.b", "p_1", "x-y")):
+        assert layout.history_durations_key(project, environment, slug) == keys.durations_key(
+            project, environment, slug
+        )
+
+
+@pytest.mark.parametrize(
+    ("project", "environment", "slug"),
+    [("../x", "e", "test"), ("p", "", "test"), ("p", "e", "../test"), ("p", "e/f", "test")],
+)
+def test_durations_key_segments_cannot_leave_their_prefix(project, environment, slug):
+    with pytest.raises(ValueError):
+        layout.history_durations_key(project, environment, slug)

@@ -88,6 +88,23 @@ class S3ResultStore:
             raise self._error("could not check", key, error) from None
         return True
 
+    def get(self, key: str, max_bytes: int) -> bytes | None:
+        """At most `max_bytes` of the object (the caller refuses a longer one), or None."""
+        try:
+            response = client("s3").get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}"
+            )
+            return bytes(response["Body"].read(max_bytes))
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if code == "InvalidRange":  # an empty object has no first byte
+                return b""
+            raise self._error("could not read", key, error) from None
+        except BotoCoreError as error:
+            raise self._error("could not read", key, error) from None
+
     def put(self, key: str, body: BinaryIO, content_type: str) -> None:
         try:
             client("s3").put_object(

@@ -13,6 +13,14 @@ from pathlib import Path
 from .artifacts import DEFAULT_ARTIFACT_GLOBS, check_glob
 from .commands import DEFAULT_COMMANDS
 from .isolation import forbidden_child_env
+from .sharding.databases import (
+    SHARED,
+    TEMPLATE,
+    DatabaseNameError,
+    ShardDatabaseConfig,
+    quote_identifier,
+)
+from .sharding.plan import MAX_SHARDS_PER_RUN, Limits
 
 DEFAULT_APP_DIR = "/var/task/app"  # where runner_image/Dockerfile installs the Laravel app
 
@@ -39,6 +47,9 @@ class RunnerConfig:
     image_version: str | None
     # Names of the runner's environment the child gets besides the fixed allowlist.
     child_env: tuple[str, ...] = ()
+    # Sharded runs (issue 13): what bounds the number of shards, and each shard's database.
+    shard_limits: Limits = Limits()
+    shard_database: ShardDatabaseConfig = ShardDatabaseConfig()
 
     def globs_for(self, command: str) -> tuple[str, ...]:
         return self.artifact_globs.get(command, ())
@@ -72,6 +83,13 @@ class RunnerConfig:
             app_version=env.get("APP_VERSION") or _composer_version(app_dir),
             image_version=env.get("IMAGE_VERSION") or None,
             child_env=_child_env(env.get("RUNNER_CHILD_ENV")),
+            shard_limits=Limits(
+                max_shards=_count(env, "MAX_SHARDS", MAX_SHARDS_PER_RUN),
+                reserved_concurrency=_count(env, "RESERVED_CONCURRENCY", 10000),
+                db_connection_budget=_count(env, "DB_CONNECTION_BUDGET", 100000),
+                db_connections_per_shard=_count(env, "DB_CONNECTIONS_PER_SHARD", 1000) or 2,
+            ),
+            shard_database=_shard_database(env),
         )
 
 
@@ -86,6 +104,38 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name}={raw!r}: use a positive number of seconds, like {default:g}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, highest: int) -> int | None:
+    """A whole number from 1 to `highest`, or None when unset."""
+    raw = env.get(name)
+    if not raw:
+        return None
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= highest:
+        raise ConfigError(f"{name}={raw[:40]!r}: use a whole number from 1 to {highest}")
+    return int(raw)
+
+
+def _shard_database(env: Mapping[str, str]) -> ShardDatabaseConfig:
+    """DB_SHARD_MODE `template` (DB_TEMPLATE required; the default when DB_TEMPLATE is set) or
+    `shared` (the default otherwise)."""
+    template = env.get("DB_TEMPLATE") or None
+    mode = env.get("DB_SHARD_MODE") or (TEMPLATE if template else SHARED)
+    if mode not in (TEMPLATE, SHARED):
+        raise ConfigError(f"DB_SHARD_MODE={mode[:40]!r}: use {TEMPLATE!r} or {SHARED!r}")
+    if mode == TEMPLATE and not template:
+        raise ConfigError(
+            "DB_SHARD_MODE=template needs DB_TEMPLATE, the database each shard's own is "
+            "cloned from (e.g. app_test_template)"
+        )
+    if template:
+        try:
+            quote_identifier(template)
+        except DatabaseNameError as error:
+            raise ConfigError(f"DB_TEMPLATE: {error}") from None
+    return ShardDatabaseConfig(
+        mode=mode, template=template, admin_database=env.get("DB_ADMIN_DATABASE") or "postgres"
+    )
 
 
 def _commands(raw: str | None) -> tuple[str, ...]:

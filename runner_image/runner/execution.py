@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from .artifacts import collect, content_type, writable_roots
@@ -21,10 +22,23 @@ from .config import RunnerConfig
 from .database import DatabaseSecret, SecretUnavailable, unreachable_reason
 from .events import RunRequest
 from .isolation import ProcessesSurvived, child_environment
-from .layout import JUNIT, MANIFEST, OUTPUT_LOG, command_slug, latest_docs_prefix, run_prefix
+from .layout import (
+    JUNIT,
+    MANIFEST,
+    OUTPUT_LOG,
+    RunLocation,
+    command_slug,
+    latest_docs_prefix,
+    run_prefix,
+    shard_prefix,
+)
 from .process import ChildResult, run_child
 from .redact import NotWellFormed, Redactor, redact_xml
 from .rundir import RunDir, UnsafeFile, remove_stale
+from .sharding.databases import TEMPLATE, shard_database_name
+from .sharding.phpunit import CONFIG_NAMES, MAX_CONFIG_BYTES, shard_configuration
+from .sharding.plan import PlanError
+from .sharding.shard_db import ShardDatabaseError, create_shard_database, drop_shard_database
 from .workspace import build_mirror, write_php_ini
 
 RESPONSE_MAX_BYTES = 256 * 1024
@@ -43,9 +57,37 @@ class StoreError(RuntimeError):
 class ResultStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
+    def get(self, key: str, max_bytes: int) -> bytes | None:
+        """The object's bytes (at most `max_bytes`), or None when there is no such key."""
+        ...
+
     def put(self, key: str, body: BinaryIO, content_type: str) -> None: ...
 
     def uri(self, key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ShardRun:
+    """One shard of a sharded run (issue 13): what it runs, where its files go."""
+
+    index: int
+    count: int
+    plan_key: str
+    location: RunLocation  # the run's (from the plan key), whatever day the shard starts
+    files: tuple[str, ...]  # test files relative to the app, from plan.json
+    tests_planned: int
+
+    @property
+    def prefix(self) -> str:
+        return shard_prefix(self.location, self.index)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "count": self.count,
+            "plan_key": self.plan_key,
+            "tests_planned": self.tests_planned,
+        }
 
 
 @dataclass
@@ -64,6 +106,8 @@ class RunOutcome:
     artifacts: list[str] = field(default_factory=list)
     app_version: str | None = None
     image_version: str | None = None
+    shard: ShardRun | None = None
+    database: dict[str, Any] | None = None  # a shard's own database: name, mode, dropped
 
     @property
     def duration_seconds(self) -> float:
@@ -84,6 +128,8 @@ class RunOutcome:
             "image_version": self.image_version,
             "artifacts": self.artifacts,
             "message": self.message,
+            **({"shard": self.shard.record()} if self.shard else {}),
+            **({"database": self.database} if self.database else {}),
         }
 
     def response(self) -> dict[str, Any]:
@@ -101,6 +147,8 @@ class RunOutcome:
             body["reason" if self.status == "rejected" else "message"] = self.message
         if self.local_results:
             body["local_results"] = self.local_results
+        if self.shard:
+            body["shard"] = {"index": self.shard.index, "count": self.shard.count}
         tail = self.output_tail
         while len(json.dumps(body).encode()) > RESPONSE_MAX_BYTES:
             tail = tail[len(tail) // 4 :]
@@ -122,6 +170,8 @@ class RunFiles:
     prefix: str
     artifacts: tuple[str, ...] = ()
     writes_junit: bool = False
+    # A shard's docs are a part of the run's: never published as the latest.
+    publishes_docs: bool = True
 
 
 def execute(
@@ -136,9 +186,12 @@ def execute(
     log: Callable[[str], None],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
+    shard: ShardRun | None = None,
 ) -> RunOutcome:
     """Run `request` and keep everything it produced; never raises for a failed run.
-    Setting `stop` ends the command early (the Fargate task was asked to stop)."""
+    Setting `stop` ends the command early (the Fargate task was asked to stop). A `shard` runs
+    only the plan's files for it, in its own database when configured, and keeps its files
+    under the shard's prefix (never the run-level junit.xml, which the merge writes)."""
     outcome = RunOutcome(
         run_id=request.run_id,
         command=request.command,
@@ -147,30 +200,62 @@ def execute(
         started_at=now(),
         app_version=config.app_version,
         image_version=config.image_version,
+        shard=shard,
     )
-    prefix = run_prefix(outcome.started_at, request.run_id, request.command)
+    if shard is None:
+        prefix = run_prefix(outcome.started_at, request.run_id, request.command)
+    else:
+        prefix = shard.prefix
     stale = remove_stale(config.work_root)
     if stale:
         log(f"removed {len(stale)} run folder(s) earlier invocations left: {', '.join(stale)}")
-    folder = RunDir.create(config.work_root, f"{request.run_id}-{command_slug(request.command)}")
+    name = f"{request.run_id}-{command_slug(request.command)}"
+    folder = RunDir.create(config.work_root, name if shard is None else f"{name}-s{shard.index}")
     try:
         with folder.create_file(OUTPUT_LOG) as output_log:
-            files = RunFiles(folder, output_log, prefix, writes_junit=request.command == "test")
+            files = RunFiles(
+                folder,
+                output_log,
+                prefix,
+                writes_junit=request.command == "test",
+                publishes_docs=shard is None,
+            )
             redactor, notes = Redactor(), list[str]()
             try:
-                if _run_id_taken(request, store, prefix, outcome):
+                # A shard retried by Step Functions replaces its own earlier files.
+                if shard is None and _run_id_taken(request, store, prefix, outcome):
                     folder.remove()
                     return outcome
                 secret = _database_secret(config, secrets)
                 if secret is not None:
                     redactor = Redactor([secret.password], [secret.username])
-                result = _run_command(
-                    request, config, files, secret, redactor, base_env, on_output, deadline, stop
-                )
+                database = _shard_database(config, shard, secret, base_env, outcome, log)
+                try:
+                    result = _run_command(
+                        request,
+                        config,
+                        files,
+                        secret,
+                        redactor,
+                        base_env,
+                        on_output,
+                        deadline,
+                        stop,
+                        shard,
+                        database,
+                    )
+                finally:
+                    # Also after a failure, a timeout or an exception: the run is over.
+                    _drop_shard_database(config, secret, database, base_env, outcome, notes)
                 _record(outcome, result, notes)
                 found = collect(folder.path / MIRROR, config.globs_for(request.command))
                 files = dataclasses.replace(files, artifacts=tuple(found))
-            except (SecretUnavailable, StoreError, ProcessesSurvived) as error:
+            except (
+                SecretUnavailable,
+                StoreError,
+                ProcessesSurvived,
+                ShardDatabaseError,
+            ) as error:
                 outcome.message = str(error)
                 notes.append(f"[runner] error: {outcome.message}")
             except (OSError, ValueError) as error:
@@ -218,20 +303,121 @@ def _database_secret(config: RunnerConfig, secrets: SecretSource) -> DatabaseSec
     return secret
 
 
-def _run_command(
-    request: RunRequest,
+def _shard_database(
     config: RunnerConfig,
-    files: RunFiles,
+    shard: ShardRun | None,
     secret: DatabaseSecret | None,
-    redactor: Redactor,
     base_env: Mapping[str, str],
-    on_output: Callable[[bytes], None],
-    deadline: float | None,
-    stop: threading.Event | None,
-) -> ChildResult:
-    run_dir = files.folder.path
+    outcome: RunOutcome,
+    log: Callable[[str], None],
+) -> str | None:
+    """Create the shard's own database from the template (DB_SHARD_MODE=template): its name,
+    or None when the shards share the secret's database."""
+    settings = config.shard_database
+    if shard is None or settings.mode != TEMPLATE or settings.template is None:
+        return None
+    if secret is None:
+        raise ShardDatabaseError("DB_SHARD_MODE=template needs DB_SECRET_ARN: no database is set")
+    name = shard_database_name(outcome.run_id, shard.index)
+    started = datetime.now(UTC)
+    create_shard_database(
+        config.php,
+        secret,
+        settings.admin_database,
+        name,
+        settings.template,
+        child_environment(base_env),
+    )
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    outcome.database = {"mode": TEMPLATE, "name": name, "template": settings.template,
+                        "create_seconds": round(seconds, 3), "dropped": False}  # fmt: skip
+    log(f"created database {name} from template {settings.template} in {seconds:.2f}s")
+    return name
+
+
+def _drop_shard_database(
+    config: RunnerConfig,
+    secret: DatabaseSecret | None,
+    database: str | None,
+    base_env: Mapping[str, str],
+    outcome: RunOutcome,
+    notes: list[str],
+) -> None:
+    if database is None or secret is None or outcome.database is None:
+        return
+    try:
+        drop_shard_database(
+            config.php,
+            secret,
+            config.shard_database.admin_database,
+            database,
+            child_environment(base_env),
+        )
+        outcome.database["dropped"] = True
+    except ShardDatabaseError as error:
+        # The tests' outcome stands; the leftover database is named so it can be removed.
+        notes.append(f"[runner] warning: could not drop the shard's database: {error}")
+
+
+def _install_shard_configuration(app_dir: Path, mirror: Path, shard: ShardRun) -> None:
+    """The shard's PHPUnit configuration, in the mirror under each configuration name the app
+    has (the app itself is never written)."""
+    present = [name for name in CONFIG_NAMES if (app_dir / name).is_file()]
+    if not present:
+        raise PlanError(f"the app has no PHPUnit configuration ({', '.join(CONFIG_NAMES)})")
+    root = app_dir.resolve()
+    paths = []
+    for relative in shard.files:
+        path = (app_dir / relative).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise PlanError(
+                f"the plan names {relative}, which is not a file of this app (was the plan "
+                "made with another image?)"
+            )
+        paths.append(str(path))
+    with (app_dir / present[0]).open("rb") as source:
+        raw = source.read(MAX_CONFIG_BYTES + 1)
+    # The app's real paths, as PHPUnit reports a file it found through the configured
+    # folders: a testcase's `file` (part of its stable id) is the same as in an unsharded run.
+    generated = shard_configuration(raw, paths, f"shard-{shard.index:03d}")
+    for name in {"phpunit.xml", *present}:
+        target = mirror / name
+        target.unlink(missing_ok=True)
+        target.write_bytes(generated)
+
+
+def _shard_args(args: tuple[str, ...]) -> list[str]:
+    """The plan applied --testsuite when it listed the suite; the shard's configuration has
+    only the shard's suite, so the option is left out (the rest applies as in any run)."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--testsuite":
+            skip = True
+        elif not arg.startswith("--testsuite="):
+            kept.append(arg)
+    return kept
+
+
+@dataclass(frozen=True)
+class ChildSetup:
+    mirror: Path
+    ini_dir: Path
+    env: dict[str, str]
+
+
+def prepare_child(
+    config: RunnerConfig,
+    run_dir: Path,
+    command: str,
+    secret: DatabaseSecret | None,
+    base_env: Mapping[str, str],
+) -> ChildSetup:
+    """The app's mirror, the run's PHP settings and the child's environment (an allowlist)."""
     mirror = run_dir / MIRROR
-    build_mirror(config.app_dir, mirror, writable_roots(config.globs_for(request.command)))
+    build_mirror(config.app_dir, mirror, writable_roots(config.globs_for(command)))
     (run_dir / "tmp").mkdir()
     ini_dir = write_php_ini(run_dir / "php.d")
     child_env = child_environment(base_env, config.child_env)
@@ -242,7 +428,32 @@ def _run_command(
     child_env.update(
         APP_BASE_PATH=str(mirror), PHP_INI_SCAN_DIR=f"{scan}:{ini_dir}", TMPDIR=str(run_dir / "tmp")
     )
-    argv = [config.php, "artisan", request.command, *request.args]
+    return ChildSetup(mirror, ini_dir, child_env)
+
+
+def _run_command(
+    request: RunRequest,
+    config: RunnerConfig,
+    files: RunFiles,
+    secret: DatabaseSecret | None,
+    redactor: Redactor,
+    base_env: Mapping[str, str],
+    on_output: Callable[[bytes], None],
+    deadline: float | None,
+    stop: threading.Event | None,
+    shard: ShardRun | None = None,
+    database: str | None = None,
+) -> ChildResult:
+    run_dir = files.folder.path
+    setup = prepare_child(config, run_dir, request.command, secret, base_env)
+    mirror, child_env = setup.mirror, setup.env
+    args = list(request.args)
+    if shard is not None:
+        _install_shard_configuration(config.app_dir, mirror, shard)
+        args = _shard_args(request.args)
+    if database is not None:
+        child_env["DB_DATABASE"] = database
+    argv = [config.php, "artisan", request.command, *args]
     if files.writes_junit:
         argv += ["--log-junit", str(run_dir / JUNIT)]
     return run_child(
@@ -314,7 +525,7 @@ def _publish(
         uploads = [(files.prefix + OUTPUT_LOG, files.log)]
         uploads += [(files.prefix + relative, body) for relative, body in artifacts]
         # Only a passing run's docs replace the published ones.
-        if outcome.status == "passed":
+        if outcome.status == "passed" and files.publishes_docs:
             latest = latest_docs_prefix(outcome.command)
             uploads += [(latest + relative, body) for relative, body in artifacts]
         outcome.artifacts = [key for key, _ in uploads]

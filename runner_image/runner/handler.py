@@ -6,8 +6,9 @@ import time
 from typing import Any, Protocol
 
 from .config import ConfigError, RunnerConfig
-from .events import RejectedInput, parse_event
-from .shell import configure_logging, misconfigured, rejected, run, utc_now
+from .events import PlanRequest, RejectedInput, ShardRequest, parse_event
+from .execution import ShardRun
+from .shell import configure_logging, load_shard, misconfigured, plan, rejected, run, utc_now
 
 
 class LambdaContext(Protocol):
@@ -25,8 +26,11 @@ def handler(event: object, context: LambdaContext) -> dict[str, Any]:
         config = RunnerConfig.from_env()
     except ConfigError as error:
         return misconfigured(str(error))
+    shard: ShardRun | None = None
     try:
         request = parse_event(event, config.commands, utc_now())
+        if isinstance(request, ShardRequest):
+            request, shard = load_shard(request, config)
     except RejectedInput as error:
         return rejected(str(error))
 
@@ -36,4 +40,7 @@ def handler(event: object, context: LambdaContext) -> dict[str, Any]:
             f"only {usable:.1f}s left after the {config.deadline_margin_seconds:g}s margin: "
             "raise the function timeout or lower RUNNER_DEADLINE_MARGIN_SECONDS"
         )
-    return run(request, config, deadline=time.monotonic() + usable).response()
+    deadline = time.monotonic() + usable
+    if isinstance(request, PlanRequest):
+        return plan(request, config, deadline)
+    return run(request, config, deadline=deadline, shard=shard).response()

@@ -8,11 +8,18 @@ its own copy of the prefixes and key shape, held equal by tests/test_layout_cont
                                 output.log       but one: junit.xml follows it)
                                 junit.xml        the trigger of the report processor
                                 <artifact path>  files the command generated (docs, ...)
+                                plan.json        a sharded run's plan (issue 13)
+                                shards/<i:03d>/junit.xml|manifest.json|output.log
+                                                 one shard's files (never routed: only
+                                                 the run-level junit.xml the merge writes is)
     reports/<date>/<run_id>/<slug>/summary.md|json   the report processor's summaries
     reports/latest/summary.md|json                    the newest report
     reports/.processed/<digest>.json                  markers of processed object versions
     docs/latest/<slug>/<artifact path>                the last passing run's generated docs
-    history/                                          reserved for the history work
+    history/<project>/<environment>/<slug>/durations.json
+                                                      per-class median seconds (the report
+                                                      processor's history; the sharded plan
+                                                      reads it)
 """
 
 from __future__ import annotations
@@ -26,13 +33,17 @@ REPORTS_PREFIX = "reports/"
 LATEST_REPORT_PREFIX = "reports/latest/"
 MARKER_PREFIX = "reports/.processed/"
 DOCS_PREFIX = "docs/latest/"
-HISTORY_PREFIX = "history/"  # reserved: nothing writes it yet
+HISTORY_PREFIX = "history/"  # the report processor's history (report_processor/history)
 
 MANIFEST = "manifest.json"
 JUNIT = "junit.xml"
 OUTPUT_LOG = "output.log"
 SUMMARY_MARKDOWN = "summary.md"
 SUMMARY_JSON = "summary.json"
+PLAN = "plan.json"
+SHARDS_FOLDER = "shards/"
+DURATIONS = "durations.json"
+MAX_SHARD_INDEX = 999  # three digits in the key: shards/000/ .. shards/999/
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -107,6 +118,10 @@ class RunLocation:
         return self.run_prefix + relative
 
     @property
+    def plan_key(self) -> str:
+        return self.run_prefix + PLAN
+
+    @property
     def summary_markdown_key(self) -> str:
         return self.report_prefix + SUMMARY_MARKDOWN
 
@@ -118,6 +133,40 @@ class RunLocation:
 def run_prefix(started_at: datetime, run_id: str, command: str) -> str:
     """`runs/<date>/<run_id>/<slug>/` for a run started at `started_at`."""
     return RunLocation.of(started_at, run_id, command).run_prefix
+
+
+def shard_prefix(location: RunLocation, index: int) -> str:
+    """`runs/<date>/<run_id>/<slug>/shards/<i:03d>/`: shard `index` (0-based) of a sharded run."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_SHARD_INDEX:
+        raise ValueError(f"shard index must be an integer from 0 to {MAX_SHARD_INDEX}: {index!r}")
+    return f"{location.run_prefix}{SHARDS_FOLDER}{index:03d}/"
+
+
+def parse_plan_key(key: str) -> RunLocation | None:
+    """The location of `runs/<date>/<run_id>/<slug>/plan.json`, or None for any other key."""
+    parsed = parse_result_key(key)
+    if parsed is None or parsed.area != RUNS_PREFIX.rstrip("/") or parsed.name != PLAN:
+        return None
+    if parsed.location.slug != command_slug(parsed.location.slug):
+        return None
+    return parsed.location
+
+
+# The rules of report_processor/history/keys.py (check_segment, HistoryScope).
+_HISTORY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HISTORY_SLUG = re.compile(r"[a-z0-9._-]{1,100}")
+
+
+def history_durations_key(project: str, environment: str, slug: str) -> str:
+    """`history/<project>/<environment>/<slug>/durations.json`: the class durations the report
+    processor keeps (report_processor/history/keys.py durations_key, held equal by
+    tests/test_layout_contract.py). ValueError for a segment that could leave its prefix."""
+    for what, value in (("project", project), ("environment", environment)):
+        if not _HISTORY_SEGMENT.fullmatch(value):
+            raise ValueError(f"{what} {value[:80]!r} cannot be part of a history key")
+    if not _HISTORY_SLUG.fullmatch(slug) or slug in (".", ".."):
+        raise ValueError(f"{slug[:80]!r} is not a command slug")
+    return f"{HISTORY_PREFIX}{project}/{environment}/{slug}/{DURATIONS}"
 
 
 def day_prefix(day: str) -> str:

@@ -1,0 +1,268 @@
+"""The plan event: list the suite with PHPUnit, estimate, pack, write plan.json.
+
+The listing runs as any run does (a mirror of the app under /tmp, the child's allowlisted
+environment, the deadline, every process ended afterwards); what it writes back is untrusted and
+read through the run folder's descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import RunnerConfig
+from ..database import SecretUnavailable
+from ..events import PlanRequest
+from ..execution import (
+    ResultStore,
+    SecretSource,
+    StoreError,
+    _database_secret,
+    _iso,
+    prepare_child,
+)
+from ..isolation import ProcessesSurvived
+from ..layout import RunLocation, history_durations_key
+from ..process import run_child
+from ..redact import Redactor
+from ..rundir import RunDir, UnsafeFile, remove_stale
+from .phpunit import CLASSES_ENV, LISTING_PREPEND, listing_ini, parse_class_files
+from .plan import (
+    MAX_DURATIONS_BYTES,
+    MAX_LISTING_BYTES,
+    Durations,
+    PlanError,
+    build_plan,
+    parse_durations,
+    parse_test_list,
+    relative_test_file,
+    select_groups,
+)
+
+LISTING = "listing"
+TESTS_XML = f"{LISTING}/tests.xml"
+CLASSES = f"{LISTING}/classes"
+_DUMP = re.compile(r"classes-\d{1,10}\.json")
+TAIL_BYTES = 16 * 1024
+
+
+@dataclass
+class PlanOutcome:
+    run_id: str
+    status: str = "error"
+    message: str | None = None
+    output_tail: str = ""
+    response_fields: dict[str, Any] | None = None
+
+    def response(self) -> dict[str, Any]:
+        if self.status == "planned" and self.response_fields is not None:
+            return {"status": "planned", "run_id": self.run_id, **self.response_fields}
+        body: dict[str, Any] = {"status": self.status, "run_id": self.run_id}
+        body["reason" if self.status == "rejected" else "message"] = self.message
+        if self.output_tail:
+            body["output_tail"] = self.output_tail
+        return body
+
+
+def plan_run(
+    request: PlanRequest,
+    config: RunnerConfig,
+    *,
+    secrets: SecretSource,
+    store: ResultStore | None,
+    deadline: float | None,
+    base_env: Mapping[str, str],
+    on_output: Callable[[bytes], None],
+    log: Callable[[str], None],
+    now: Callable[[], datetime],
+    stop: threading.Event | None = None,
+) -> PlanOutcome:
+    outcome = PlanOutcome(request.run_id)
+    started_at = now()
+    location = RunLocation.of(started_at, request.run_id, request.command)
+    if store is None:
+        outcome.message = "a sharded run needs RESULTS_BUCKET: the shards read the plan from it"
+        return outcome
+    try:
+        if request.run_id_given and (
+            store.exists(location.plan_key) or store.exists(location.manifest_key)
+        ):
+            outcome.status = "rejected"
+            outcome.message = (
+                f"run_id {request.run_id!r} was already used for {request.command} today "
+                f"({store.uri(location.run_prefix)}); leave run_id out to get a new one"
+            )
+            return outcome
+    except StoreError as error:
+        outcome.message = str(error)
+        return outcome
+    stale = remove_stale(config.work_root)
+    if stale:
+        log(f"removed {len(stale)} run folder(s) earlier invocations left: {', '.join(stale)}")
+    folder = RunDir.create(config.work_root, f"{request.run_id}-plan")
+    redactor = Redactor()
+    try:
+        secret = _database_secret(config, secrets)
+        if secret is not None:
+            redactor = Redactor([secret.password], [secret.username])
+        setup = prepare_child(config, folder.path, request.command, secret, base_env)
+        listing = folder.path / LISTING
+        (listing / "classes").mkdir(parents=True)
+        (listing / "prepend.php").write_text(LISTING_PREPEND)
+        (setup.ini_dir / "zz-runner-listing.ini").write_text(
+            listing_ini(str(listing / "prepend.php"))
+        )
+        env = {**setup.env, CLASSES_ENV: str(listing / "classes")}
+        argv = [config.php, "artisan", request.command, *_suite_args(request.args)]
+        argv += ["--list-tests-xml", str(folder.path / TESTS_XML)]
+        with folder.create_file("output.log") as output_log:
+            result = run_child(
+                argv,
+                env=env,
+                cwd=setup.mirror,
+                log=output_log,
+                redactor=redactor,
+                on_output=on_output,
+                deadline=deadline,
+                kill_grace_seconds=config.kill_grace_seconds,
+                tail_bytes=TAIL_BYTES,
+                stop=stop,
+            )
+        outcome.output_tail = result.tail.decode(errors="replace")
+        if result.timed_out or result.stopped or result.exit_code != 0:
+            how = "was stopped" if result.timed_out or result.stopped else "failed"
+            raise PlanError(
+                f"listing the suite ({' '.join(argv[1:3])} --list-tests-xml) {how} "
+                f"(exit code {result.exit_code}); its output ends with the lines below"
+            )
+        listed = parse_test_list(_read(folder, TESTS_XML, MAX_LISTING_BYTES))
+        classes = select_groups(listed, *_groups(request.args))
+        roots = _roots(config.app_dir, setup.mirror)
+        files = {
+            name: relative
+            for name, path in parse_class_files(_dumps(folder)).items()
+            if (relative := relative_test_file(path, roots)) is not None
+        }
+        durations = _durations(config, store, location.slug, log)
+        plan = build_plan(
+            run_id=request.run_id,
+            command=request.command,
+            slug=location.slug,
+            started_at=_iso(started_at) or "",
+            args=request.args,
+            classes=classes,
+            files=files,
+            durations=durations,
+            requested=request.shards,
+            limits=config.shard_limits,
+        )
+        body = (json.dumps(plan.document(), indent=1) + "\n").encode()
+        store.put(location.plan_key, io.BytesIO(body), "application/json")
+        log(
+            f"planned {plan.tests_total} tests of {request.run_id} into {len(plan.shards)} "
+            f"shard(s) ({plan.cap.reason}; estimates: {plan.basis})"
+        )
+        outcome.status = "planned"
+        outcome.response_fields = {
+            "plan_key": location.plan_key,
+            "plan_uri": store.uri(location.plan_key),
+            "shard_count": len(plan.shards),
+            "shards": plan.summary(),
+            "tests_total": plan.tests_total,
+            "classes_without_history": plan.classes_without_history,
+            "estimate_basis": plan.basis,
+            "cap": plan.cap.as_json(),
+        }
+    except (PlanError, SecretUnavailable, StoreError, ProcessesSurvived, UnsafeFile) as error:
+        outcome.message = redactor.text(str(error))
+    except OSError as error:
+        outcome.message = redactor.text(f"could not list the suite: {error}")
+    finally:
+        folder.remove()
+        folder.close()
+    if outcome.message:
+        log(f"[runner] plan {request.run_id}: {outcome.message}")
+    return outcome
+
+
+def _suite_args(args: tuple[str, ...]) -> list[str]:
+    """The listing honours --testsuite only (PHPUnit 9 ignores --filter and the group options
+    with --list-tests-xml, and says so): the rest applies when the shards run."""
+    kept: list[str] = []
+    for position, arg in enumerate(args):
+        if arg == "--testsuite" and position + 1 < len(args):
+            kept += [arg, args[position + 1]]
+        elif arg.startswith("--testsuite="):
+            kept.append(arg)
+    return kept
+
+
+def _groups(args: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """--group and --exclude-group values (normal form `--opt value`, comma-separated)."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for position, arg in enumerate(args[:-1]):
+        value = [name.strip() for name in args[position + 1].split(",") if name.strip()]
+        if arg == "--group":
+            include += value
+        elif arg == "--exclude-group":
+            exclude += value
+    return include, exclude
+
+
+def _roots(app_dir: Path, mirror: Path) -> list[str]:
+    """Where a test file may have been loaded from: the app's real path, as configured, or the
+    run's mirror of it."""
+    return list(dict.fromkeys([os.path.realpath(app_dir), str(app_dir), str(mirror)]))
+
+
+def _read(folder: RunDir, relative: str, limit: int) -> bytes:
+    try:
+        with folder.open_regular(relative) as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise PlanError(f"the listing wrote no {relative.rsplit('/', 1)[-1]}") from None
+    if len(data) > limit:
+        raise PlanError(f"{relative} is over {limit} bytes")
+    return data
+
+
+def _dumps(folder: RunDir) -> list[bytes]:
+    """The prepend script's files (one per PHP process that had loaded test classes)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(CLASSES, flags, dir_fd=folder.fd)
+    except OSError as error:
+        raise UnsafeFile(f"{CLASSES} is not a folder ({error.strerror})") from None
+    try:
+        names = sorted(entry.name for entry in os.scandir(fd) if _DUMP.fullmatch(entry.name))
+    finally:
+        os.close(fd)
+    return [_read(folder, f"{CLASSES}/{name}", 64 * 1024 * 1024) for name in names[:64]]
+
+
+def _durations(
+    config: RunnerConfig, store: ResultStore, slug: str, log: Callable[[str], None]
+) -> Durations:
+    if not config.project or not config.environment:
+        return Durations(note="PROJECT/ENVIRONMENT unset: no history to read")
+    try:
+        key = history_durations_key(config.project, config.environment, slug)
+    except ValueError as error:
+        return Durations(note=str(error))
+    with contextlib.suppress(StoreError):
+        durations = parse_durations(store.get(key, MAX_DURATIONS_BYTES + 1))
+        if durations.note:
+            log(f"[runner] {key}: {durations.note}")
+        return durations
+    log(f"[runner] could not read {key}: planning without history")
+    return Durations(note="durations.json could not be read")
