@@ -125,7 +125,7 @@ def select_groups(
     return kept
 
 
-def test_keys(listed: ListedClass) -> list[tuple[str, str, str | None]]:
+def listed_test_keys(listed: ListedClass) -> list[tuple[str, str, str | None]]:
     """One key per listed test: (class, method, data set)."""
     return [(listed.name, test.method, test.data_set) for test in listed.tests]
 
@@ -366,13 +366,15 @@ def pack(classes: Sequence[PlannedClass], shards: int) -> list[PlannedShard]:
         range(len(units)),
         key=lambda u: (-sum(c.weight for c in units[u]), position[units[u][0].name]),
     )
-    loads = [(0.0, index) for index in range(shards)]
+    # (load, files, index): among equal loads the shard with fewer files wins, so files that
+    # weigh nothing (0 s in history) still fill empty shards and no shard starts for nothing.
+    loads = [(0.0, 0, index) for index in range(shards)]
     heapq.heapify(loads)
     assigned: list[list[PlannedClass]] = [[] for _ in range(shards)]
     for unit in ordered:
-        load, index = heapq.heappop(loads)
+        load, count, index = heapq.heappop(loads)
         assigned[index].extend(units[unit])
-        heapq.heappush(loads, (load + sum(c.weight for c in units[unit]), index))
+        heapq.heappush(loads, (load + sum(c.weight for c in units[unit]), count + 1, index))
     return [
         PlannedShard(index, tuple(sorted(members, key=lambda c: position[c.name])))
         for index, members in enumerate(assigned)
