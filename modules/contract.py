@@ -21,6 +21,14 @@ DB_SECRET_ARN = "DB_SECRET_ARN"  # noqa: S105 (a variable name, not a secret)
 RUNNER_COMMANDS = "RUNNER_COMMANDS"  # JSON list of the allowlisted artisan commands
 PROJECT = "PROJECT"
 ENVIRONMENT = "ENVIRONMENT"
+# Sharded runs (issue 13), read by runner/config.py; docs/sharding.md describes each.
+MAX_SHARDS = "MAX_SHARDS"  # config runner.max_shards
+RESERVED_CONCURRENCY = "RESERVED_CONCURRENCY"  # config runner.reserved_concurrency
+DB_CONNECTION_BUDGET = "DB_CONNECTION_BUDGET"
+DB_CONNECTIONS_PER_SHARD = "DB_CONNECTIONS_PER_SHARD"
+DB_SHARD_MODE = "DB_SHARD_MODE"  # "template" or "shared"
+DB_TEMPLATE = "DB_TEMPLATE"
+DB_ADMIN_DATABASE = "DB_ADMIN_DATABASE"
 # Read by report_processor/handler.py (and by Powertools itself).
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -47,13 +55,21 @@ def commands_value(config: StackConfig) -> str:
 def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
     """The runner's variables, on Lambda and Fargate alike. `bucket_name` is a Terraform
     reference in the stack and the plain name elsewhere."""
-    return {
+    env = {
         RESULTS_BUCKET: bucket_name,
         DB_SECRET_ARN: config.database.secret_arn,
         RUNNER_COMMANDS: commands_value(config),
         PROJECT: config.project,
         ENVIRONMENT: config.environment,
     }
+    # The plan caps the number of shards by these (unset: no such cap). runner.max_shards
+    # is added to modules/config.py with the orchestration (issue 13); until then it is absent.
+    max_shards = getattr(config.runner, "max_shards", None)
+    if max_shards is not None:
+        env[MAX_SHARDS] = str(max_shards)
+    if config.runner.reserved_concurrency is not None:
+        env[RESERVED_CONCURRENCY] = str(config.runner.reserved_concurrency)
+    return env
 
 
 def report_processor_environment(config: StackConfig) -> dict[str, str]:

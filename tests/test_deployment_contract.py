@@ -59,3 +59,20 @@ def test_the_contract_module_stays_import_light():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_runner_reads_the_shard_caps_the_stack_gives_it():
+    import dataclasses
+
+    from modules.contract import MAX_SHARDS, RESERVED_CONCURRENCY
+
+    config = dataclasses.replace(
+        CONFIG, runner=dataclasses.replace(CONFIG.runner, reserved_concurrency=7)
+    )
+    env = runner_environment(config, "the-bucket")
+    assert env[RESERVED_CONCURRENCY] == "7"
+    limits = RunnerConfig.from_env(env).shard_limits
+    assert limits.reserved_concurrency == 7
+    assert limits.max_shards == getattr(config.runner, "max_shards", None)
+    if getattr(config.runner, "max_shards", None) is not None:
+        assert env[MAX_SHARDS] == str(config.runner.max_shards)
