@@ -345,6 +345,7 @@ def _drop_shard_database(
 ) -> None:
     if database is None or secret is None or outcome.database is None:
         return
+    started = datetime.now(UTC)
     try:
         drop_shard_database(
             config.php,
@@ -354,6 +355,8 @@ def _drop_shard_database(
             child_environment(base_env),
         )
         outcome.database["dropped"] = True
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        outcome.database["drop_seconds"] = round(seconds, 3)
     except ShardDatabaseError as error:
         # The tests' outcome stands; the leftover database is named so it can be removed.
         notes.append(f"[runner] warning: could not drop the shard's database: {error}")
