@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from .config import ConfigError, RunnerConfig
-from .events import RejectedInput, parse_request
-from .shell import configure_logging, misconfigured, rejected, run, utc_now
+from .events import RejectedInput, parse_request, parse_shard_event
+from .shell import configure_logging, load_shard, misconfigured, rejected, run, utc_now
 
 EXIT_CODES = {"passed": 0, "failed": 1, "rejected": 2, "error": 3, "timed_out": 4}
 
@@ -39,6 +39,21 @@ def parser() -> argparse.ArgumentParser:
     )
     run_parser.add_argument("command", help="an artisan command from RUNNER_COMMANDS")
     run_parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+    shard_parser = commands.add_parser(
+        "shard",
+        help="run one shard of a planned sharded run (docs/sharding.md)",
+        description="The shard event's fields as options, checked the same way; for a shard "
+        "too long for Lambda. Exit codes as for run.",
+    )
+    shard_parser.add_argument("--run-id", required=True)
+    shard_parser.add_argument("--index", type=int, required=True, help="0-based")
+    shard_parser.add_argument("--count", type=int, required=True)
+    shard_parser.add_argument(
+        "--plan-key", required=True, help="runs/<date>/<run_id>/test/plan.json"
+    )
+    shard_parser.add_argument("--timeout", type=float, help="as for run")
+    shard_parser.add_argument("--json", action="store_true", help="as for run")
+    shard_parser.add_argument("command", nargs="?", default="test")
     return top
 
 
@@ -49,15 +64,26 @@ def main(argv: list[str] | None = None) -> int:
         config = RunnerConfig.from_env()
     except ConfigError as error:
         return _finish(misconfigured(str(error)), options.json)
+    shard = None
     try:
-        request = parse_request(
-            options.command, options.args, options.run_id, config.commands, utc_now()
-        )
+        if options.action == "shard":
+            event = {
+                "command": options.command,
+                "run_id": options.run_id,
+                "shard": {"index": options.index, "count": options.count,
+                          "plan_key": options.plan_key},
+            }  # fmt: skip
+            request, shard = load_shard(parse_shard_event(event, config.commands), config)
+        else:
+            request = parse_request(
+                options.command, options.args, options.run_id, config.commands, utc_now()
+            )
     except RejectedInput as error:
         return _finish(rejected(str(error)), options.json)
     timeout = options.timeout if options.timeout is not None else config.timeout_seconds
     deadline = time.monotonic() + timeout if timeout else None
-    return _finish(run(request, config, deadline, _stop_on_sigterm()).response(), options.json)
+    outcome = run(request, config, deadline, _stop_on_sigterm(), shard=shard)
+    return _finish(outcome.response(), options.json)
 
 
 def _stop_on_sigterm() -> threading.Event:

@@ -69,3 +69,43 @@ def test_cli_without_a_bucket_keeps_results_locally(tmp_path):
     assert response["results_uri"].startswith("file://")
     assert json.loads(Path(kept, "manifest.json").read_text())["status"] == "passed"
     assert Path(kept, "app/docs/api.md").read_text().startswith("# Fixture App API")
+
+
+def test_cli_runs_one_shard_of_a_planned_run(runner_env):
+    from runner.handler import handler
+
+    from tests.runner.conftest import LambdaContext
+
+    planned = handler(
+        {"action": "plan", "command": "test", "run_id": "fargate-shards", "shards": 2},
+        LambdaContext(),
+    )
+    assert planned["status"] == "planned", planned
+    key = planned["plan_key"]
+    shard = ["--run-id", "fargate-shards", "--count", "2", "--plan-key", key, "--json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "shard", "--index", "1", *shard],
+        env={**os.environ, "PYTHONPATH": str(RUNNER_IMAGE)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    assert response["shard"] == {"index": 1, "count": 2}, result.stderr
+    assert result.returncode == {"passed": 0, "failed": 1}[response["status"]]
+    prefix = key.replace("plan.json", "shards/001/")
+    assert set(runner_env.keys(prefix)) == {
+        prefix + n for n in ("junit.xml", "manifest.json", "output.log")
+    }
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "runner", "shard", "--index", "2", *shard],
+        env={**os.environ, "PYTHONPATH": str(RUNNER_IMAGE)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2 and "shard.index" in refused.stderr
