@@ -43,6 +43,9 @@ from .workspace import build_mirror, write_php_ini
 
 RESPONSE_MAX_BYTES = 256 * 1024
 TAIL_BYTES = 64 * 1024
+# A shard's response is one of many a Step Functions Map gathers (its state data is limited to
+# 256 KiB in all): only the end of its output, the full log is in S3.
+SHARD_TAIL_CHARS = 2 * 1024
 MIRROR = "app"
 
 
@@ -147,9 +150,10 @@ class RunOutcome:
             body["reason" if self.status == "rejected" else "message"] = self.message
         if self.local_results:
             body["local_results"] = self.local_results
+        tail = self.output_tail
         if self.shard:
             body["shard"] = {"index": self.shard.index, "count": self.shard.count}
-        tail = self.output_tail
+            tail = body["output_tail"] = tail[-SHARD_TAIL_CHARS:]
         while len(json.dumps(body).encode()) > RESPONSE_MAX_BYTES:
             tail = tail[len(tail) // 4 :]
             body["output_tail"] = tail

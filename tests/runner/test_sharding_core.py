@@ -89,6 +89,32 @@ def test_a_hostile_listing_is_refused(document, message):
         parse_test_list(document)
 
 
+def test_phpunits_own_placeholders_are_counted_not_packed():
+    listing = FIXTURE_LISTING.replace(
+        b"<tests>",
+        b'<tests><testCaseClass name="PHPUnit\\Framework\\ErrorTestCase">'
+        b'<testCaseMethod name="Error" groups="default"/></testCaseClass>',
+    )
+    classes = parse_test_list(listing)
+    assert classes[0].name == "PHPUnit\\Framework\\ErrorTestCase"
+    files = {c.name: f"tests/{i}Test.php" for i, c in enumerate(classes[1:])}
+    plan = build_plan(
+        run_id="r1",
+        command="test",
+        slug="test",
+        started_at="2026-11-29T02:00:00.000Z",
+        args=(),
+        classes=classes,
+        files=files,
+        durations=Durations(),
+        requested=2,
+        limits=Limits(),
+    )
+    assert plan.placeholders == 1 and plan.document()["phpunit_placeholders"] == 1
+    assert plan.tests_total == 6
+    assert all(not c.name.startswith("PHPUnit") for s in plan.shards for c in s.classes)
+
+
 def test_groups_select_as_phpunit_does():
     classes = parse_test_list(FIXTURE_LISTING)
     assert [c.name for c in select_groups(classes, ["database"])] == ["Tests\\Feature\\NoteApiTest"]

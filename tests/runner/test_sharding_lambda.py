@@ -119,6 +119,7 @@ def test_a_sharded_run_has_the_outcomes_of_an_unsharded_one(
         response = handler(shard_event(planned, index), LambdaContext())
         prefix = f"runs/{day}/{run_id}/test/shards/{index:03d}/"
         assert response["shard"] == {"index": index, "count": shards}
+        assert len(response["output_tail"]) <= 2048  # one of many in a Step Functions Map
         assert response["results_uri"] == f"s3://{runner_env.bucket}/{prefix}"
         assert response["status"] in ("passed", "failed"), response
         manifest = json.loads(runner_env.read(prefix + "manifest.json"))

@@ -125,6 +125,20 @@ def select_groups(
     return kept
 
 
+# PHPUnit lists a problem it met while building the suite (a data provider that throws, a test
+# method that is not public, ...) as a test of one of its own classes, e.g.
+# `PHPUnit\Framework\ErrorTestCase::Error`. It belongs to whichever class caused it, which the
+# listing does not say; PHPUnit makes it again when that class's file runs in its shard.
+PLACEHOLDER_NAMESPACE = "PHPUnit\\"
+
+
+def split_placeholders(classes: Sequence[ListedClass]) -> tuple[list[ListedClass], int]:
+    """The app's classes, and the number of PHPUnit's placeholder tests among the listed."""
+    real = [c for c in classes if not c.name.startswith(PLACEHOLDER_NAMESPACE)]
+    placeholders = sum(len(c.tests) for c in classes if c.name.startswith(PLACEHOLDER_NAMESPACE))
+    return real, placeholders
+
+
 def listed_test_keys(listed: ListedClass) -> list[tuple[str, str, str | None]]:
     """One key per listed test: (class, method, data set)."""
     return [(listed.name, test.method, test.data_set) for test in listed.tests]
@@ -398,6 +412,7 @@ class Plan:
     basis: str
     cap: Cap
     history_runs: int = 0
+    placeholders: int = 0  # PHPUnit's own placeholder tests in the listing (split_placeholders)
 
     @property
     def tests_total(self) -> int:
@@ -417,6 +432,7 @@ class Plan:
             "classes_without_history": self.classes_without_history,
             "estimate_basis": self.basis,
             "history_runs": self.history_runs,
+            "phpunit_placeholders": self.placeholders,
             "cap": self.cap.as_json(),
             "shards": [
                 {
@@ -463,6 +479,7 @@ def build_plan(
     requested: int,
     limits: Limits,
 ) -> Plan:
+    classes, placeholders = split_placeholders(classes)
     estimates = estimate(classes, files, durations)
     cap = shard_cap(requested, len(file_units(estimates.classes)), limits)
     return Plan(
@@ -476,6 +493,7 @@ def build_plan(
         basis=estimates.basis,
         cap=cap,
         history_runs=durations.runs,
+        placeholders=placeholders,
     )
 
 

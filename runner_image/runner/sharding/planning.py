@@ -181,7 +181,13 @@ def plan_run(
             "classes_without_history": plan.classes_without_history,
             "estimate_basis": plan.basis,
             "cap": plan.cap.as_json(),
+            "phpunit_placeholders": plan.placeholders,
         }
+        if plan.placeholders:
+            log(
+                f"[runner] warning: PHPUnit listed {plan.placeholders} problem(s) of its own "
+                "(e.g. a data provider that fails); they run again with their class's shard"
+            )
     except (PlanError, SecretUnavailable, StoreError, ProcessesSurvived, UnsafeFile) as error:
         outcome.message = redactor.text(str(error))
     except OSError as error:
