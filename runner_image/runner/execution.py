@@ -124,8 +124,8 @@ class RunOutcome:
             "args": list(self.args),
             "status": self.status,
             "exit_code": self.exit_code,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
             "duration_seconds": self.duration_seconds,
             "app_version": self.app_version,
             "image_version": self.image_version,
@@ -160,7 +160,7 @@ class RunOutcome:
         return body
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_time(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
 
 
@@ -230,7 +230,7 @@ def execute(
                 if shard is None and _run_id_taken(request, store, prefix, outcome):
                     folder.remove()
                     return outcome
-                secret = _database_secret(config, secrets)
+                secret = database_secret(config, secrets)
                 if secret is not None:
                     redactor = Redactor([secret.password], [secret.username])
                 database = _shard_database(config, shard, secret, base_env, outcome, log)
@@ -293,7 +293,7 @@ def _run_id_taken(
     return True
 
 
-def _database_secret(config: RunnerConfig, secrets: SecretSource) -> DatabaseSecret | None:
+def database_secret(config: RunnerConfig, secrets: SecretSource) -> DatabaseSecret | None:
     if not config.db_secret_arn:
         return None
     secret = secrets.database_secret(config.db_secret_arn)

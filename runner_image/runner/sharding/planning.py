@@ -26,8 +26,8 @@ from ..execution import (
     ResultStore,
     SecretSource,
     StoreError,
-    _database_secret,
-    _iso,
+    database_secret,
+    iso_time,
     prepare_child,
 )
 from ..isolation import ProcessesSurvived
@@ -111,7 +111,7 @@ def plan_run(
     folder = RunDir.create(config.work_root, f"{request.run_id}-plan")
     redactor = Redactor()
     try:
-        secret = _database_secret(config, secrets)
+        secret = database_secret(config, secrets)
         if secret is not None:
             redactor = Redactor([secret.password], [secret.username])
         setup = prepare_child(config, folder.path, request.command, secret, base_env)
@@ -157,7 +157,7 @@ def plan_run(
             run_id=request.run_id,
             command=request.command,
             slug=location.slug,
-            started_at=_iso(started_at) or "",
+            started_at=iso_time(started_at) or "",
             args=request.args,
             classes=classes,
             files=files,
