@@ -22,23 +22,18 @@ from .config import RunnerConfig
 from .database import DatabaseSecret, SecretUnavailable, unreachable_reason
 from .events import RunRequest
 from .isolation import ProcessesSurvived, child_environment
-from .layout import (
-    JUNIT,
-    MANIFEST,
-    OUTPUT_LOG,
-    RunLocation,
-    command_slug,
-    latest_docs_prefix,
-    run_prefix,
-    shard_prefix,
-)
+from .layout import JUNIT, MANIFEST, OUTPUT_LOG, command_slug, latest_docs_prefix, run_prefix
 from .process import ChildResult, run_child
 from .redact import NotWellFormed, Redactor, redact_xml
 from .rundir import RunDir, UnsafeFile, remove_stale
-from .sharding.databases import TEMPLATE, shard_database_name
-from .sharding.phpunit import CONFIG_NAMES, MAX_CONFIG_BYTES, shard_configuration
-from .sharding.plan import PlanError
-from .sharding.shard_db import ShardDatabaseError, create_shard_database, drop_shard_database
+from .sharding.shard import (
+    ShardDatabaseError,
+    ShardRun,
+    drop_database,
+    install_configuration,
+    open_database,
+    shard_args,
+)
 from .workspace import build_mirror, write_php_ini
 
 RESPONSE_MAX_BYTES = 256 * 1024
@@ -67,30 +62,6 @@ class ResultStore(Protocol):
     def put(self, key: str, body: BinaryIO, content_type: str) -> None: ...
 
     def uri(self, key: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class ShardRun:
-    """One shard of a sharded run (issue 13): what it runs, where its files go."""
-
-    index: int
-    count: int
-    plan_key: str
-    location: RunLocation  # the run's (from the plan key), whatever day the shard starts
-    files: tuple[str, ...]  # test files relative to the app, from plan.json
-    tests_planned: int
-
-    @property
-    def prefix(self) -> str:
-        return shard_prefix(self.location, self.index)
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "count": self.count,
-            "plan_key": self.plan_key,
-            "tests_planned": self.tests_planned,
-        }
 
 
 @dataclass
@@ -233,7 +204,14 @@ def execute(
                 secret = database_secret(config, secrets)
                 if secret is not None:
                     redactor = Redactor([secret.password], [secret.username])
-                database = _shard_database(config, shard, secret, base_env, outcome, log)
+                outcome.database = open_database(config, shard, secret, outcome.run_id, base_env)
+                database = outcome.database["name"] if outcome.database else None
+                if outcome.database:
+                    record = outcome.database
+                    log(
+                        f"created database {record['name']} from {record['template']} in "
+                        f"{record['create_seconds']:.2f}s"
+                    )
                 try:
                     result = _run_command(
                         request,
@@ -250,7 +228,10 @@ def execute(
                     )
                 finally:
                     # Also after a failure, a timeout or an exception: the run is over.
-                    _drop_shard_database(config, secret, database, base_env, outcome, notes)
+                    if outcome.database and secret is not None:
+                        warning = drop_database(config, secret, outcome.database, base_env)
+                        if warning:
+                            notes.append(f"[runner] warning: {warning}")
                 _record(outcome, result, notes)
                 found = collect(folder.path / MIRROR, config.globs_for(request.command))
                 files = dataclasses.replace(files, artifacts=tuple(found))
@@ -307,107 +288,6 @@ def database_secret(config: RunnerConfig, secrets: SecretSource) -> DatabaseSecr
     return secret
 
 
-def _shard_database(
-    config: RunnerConfig,
-    shard: ShardRun | None,
-    secret: DatabaseSecret | None,
-    base_env: Mapping[str, str],
-    outcome: RunOutcome,
-    log: Callable[[str], None],
-) -> str | None:
-    """Create the shard's own database from the template (DB_SHARD_MODE=template): its name,
-    or None when the shards share the secret's database."""
-    settings = config.shard_database
-    if shard is None or settings.mode != TEMPLATE or settings.template is None:
-        return None
-    if secret is None:
-        raise ShardDatabaseError("DB_SHARD_MODE=template needs DB_SECRET_ARN: no database is set")
-    name = shard_database_name(outcome.run_id, shard.index)
-    started = datetime.now(UTC)
-    create_shard_database(
-        config.php,
-        secret,
-        settings.admin_database,
-        name,
-        settings.template,
-        child_environment(base_env),
-    )
-    seconds = (datetime.now(UTC) - started).total_seconds()
-    outcome.database = {"mode": TEMPLATE, "name": name, "template": settings.template,
-                        "create_seconds": round(seconds, 3), "dropped": False}  # fmt: skip
-    log(f"created database {name} from template {settings.template} in {seconds:.2f}s")
-    return name
-
-
-def _drop_shard_database(
-    config: RunnerConfig,
-    secret: DatabaseSecret | None,
-    database: str | None,
-    base_env: Mapping[str, str],
-    outcome: RunOutcome,
-    notes: list[str],
-) -> None:
-    if database is None or secret is None or outcome.database is None:
-        return
-    started = datetime.now(UTC)
-    try:
-        drop_shard_database(
-            config.php,
-            secret,
-            config.shard_database.admin_database,
-            database,
-            child_environment(base_env),
-        )
-        outcome.database["dropped"] = True
-        seconds = (datetime.now(UTC) - started).total_seconds()
-        outcome.database["drop_seconds"] = round(seconds, 3)
-    except ShardDatabaseError as error:
-        # The tests' outcome stands; the leftover database is named so it can be removed.
-        notes.append(f"[runner] warning: could not drop the shard's database: {error}")
-
-
-def _install_shard_configuration(app_dir: Path, mirror: Path, shard: ShardRun) -> None:
-    """The shard's PHPUnit configuration, in the mirror under each configuration name the app
-    has (the app itself is never written)."""
-    present = [name for name in CONFIG_NAMES if (app_dir / name).is_file()]
-    if not present:
-        raise PlanError(f"the app has no PHPUnit configuration ({', '.join(CONFIG_NAMES)})")
-    root = app_dir.resolve()
-    paths = []
-    for relative in shard.files:
-        path = (app_dir / relative).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise PlanError(
-                f"the plan names {relative}, which is not a file of this app (was the plan "
-                "made with another image?)"
-            )
-        paths.append(str(path))
-    with (app_dir / present[0]).open("rb") as source:
-        raw = source.read(MAX_CONFIG_BYTES + 1)
-    # The app's real paths, as PHPUnit reports a file it found through the configured
-    # folders: a testcase's `file` (part of its stable id) is the same as in an unsharded run.
-    generated = shard_configuration(raw, paths, f"shard-{shard.index:03d}")
-    for name in {"phpunit.xml", *present}:
-        target = mirror / name
-        target.unlink(missing_ok=True)
-        target.write_bytes(generated)
-
-
-def _shard_args(args: tuple[str, ...]) -> list[str]:
-    """The plan applied --testsuite when it listed the suite; the shard's configuration has
-    only the shard's suite, so the option is left out (the rest applies as in any run)."""
-    kept: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == "--testsuite":
-            skip = True
-        elif not arg.startswith("--testsuite="):
-            kept.append(arg)
-    return kept
-
-
 @dataclass(frozen=True)
 class ChildSetup:
     mirror: Path
@@ -456,8 +336,8 @@ def _run_command(
     mirror, child_env = setup.mirror, setup.env
     args = list(request.args)
     if shard is not None:
-        _install_shard_configuration(config.app_dir, mirror, shard)
-        args = _shard_args(request.args)
+        install_configuration(config.app_dir, mirror, shard)
+        args = shard_args(request.args)
     if database is not None:
         child_env["DB_DATABASE"] = database
     argv = [config.php, "artisan", request.command, *args]

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from .config import ConfigError, RunnerConfig
 from .events import PlanRequest, RejectedInput, ShardRequest, parse_event
-from .execution import ShardRun
+from .sharding.shard import ShardRun
 from .shell import configure_logging, load_shard, misconfigured, plan, rejected, run, utc_now
 
 

@@ -13,9 +13,10 @@ from .aws import S3ResultStore, SecretsManagerSource
 from .commands import ArgumentError, spec_for, validate_args
 from .config import RunnerConfig
 from .events import PlanRequest, RejectedInput, RunRequest, ShardRequest
-from .execution import RunOutcome, ShardRun, StoreError, execute
+from .execution import RunOutcome, StoreError, execute
 from .sharding.plan import MAX_PLAN_BYTES, PlanError, read_shard
 from .sharding.planning import plan_run
+from .sharding.shard import ShardRun
 
 logger = logging.getLogger("runner")
 
