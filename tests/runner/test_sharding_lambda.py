@@ -287,3 +287,50 @@ def test_a_reused_run_id_cannot_be_planned_again(runner_env):
     second = handler(plan_event("twice", 2), LambdaContext())
     assert first["status"] == "planned"
     assert second["status"] == "rejected" and "twice" in second["reason"]
+
+
+@pytest.mark.parametrize(
+    ("createdb", "message"),
+    [(False, "permission denied to create database"), (True, "does not exist")],
+)
+def test_a_clone_that_fails_is_an_error_before_any_test(
+    runner_env, database, postgres, monkeypatch, createdb, message
+):
+    if createdb:
+        psql(postgres, f"ALTER ROLE {database.username} CREATEDB")
+    monkeypatch.setenv("DB_TEMPLATE", 'no_such"template')
+    planned = handler(plan_event("no-template", 2), LambdaContext())
+    response = handler(shard_event(planned, 0), LambdaContext())
+
+    assert response["status"] == "error", response
+    assert 'TEMPLATE "no_such""template"' in response["message"]
+    assert message in response["message"]
+    assert "Tests:" not in response["output_tail"]  # PHPUnit never started
+    manifest_key = planned["plan_key"].replace("plan.json", "shards/000/manifest.json")
+    manifest = json.loads(runner_env.read(manifest_key))
+    assert manifest["status"] == "error" and manifest["exit_code"] is None
+    assert "database" not in manifest
+    assert database.password not in json.dumps(response)
+
+
+def test_shared_mode_runs_every_shard_in_the_secrets_database(runner_env, database):
+    planned = handler(plan_event("shared-1", 2, ["--group", "database"]), LambdaContext())
+    assert planned["status"] == "planned" and planned["shard_count"] == 1  # one class
+    response = handler(shard_event(planned, 0), LambdaContext())
+
+    assert response["status"] == "passed", response
+    manifest_key = planned["plan_key"].replace("plan.json", "shards/000/manifest.json")
+    assert "database" not in json.loads(runner_env.read(manifest_key))
+
+
+def test_a_plan_naming_a_file_the_app_lacks_runs_nothing(runner_env):
+    planned = handler(plan_event("tampered-1", 2), LambdaContext())
+    plan = json.loads(runner_env.read(planned["plan_key"]))
+    plan["shards"][0]["classes"][0]["file"] = "tests/Unit/NoSuchTest.php"
+    runner_env.s3.put_object(
+        Bucket=runner_env.bucket, Key=planned["plan_key"], Body=json.dumps(plan).encode()
+    )
+    response = handler(shard_event(planned, 0), LambdaContext())
+
+    assert response["status"] == "error", response
+    assert "tests/Unit/NoSuchTest.php, which is not a file of this app" in response["message"]
