@@ -419,6 +419,26 @@ def test_an_unusable_app_configuration_is_refused(config, message):
         phpunit.shard_configuration(config, ["/app/tests/ATest.php"], "shard-000")
 
 
+GROUPED_CONFIG = b"""<phpunit><testsuites><testsuite name="A"><directory>tests</directory>
+</testsuite></testsuites><groups><include><group>fast</group><group>db</group></include>
+<exclude><group>slow</group><group>db</group></exclude></groups></phpunit>"""
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "expected"),
+    [
+        ([], [], (["fast", "db"], ["slow", "db"])),
+        (["db"], [], (["db"], ["slow"])),  # a group named by --group is never excluded
+        ([], ["x"], (["fast", "db"], ["x"])),
+        (["a"], ["b"], (["a"], ["b"])),
+    ],
+)
+def test_the_apps_configured_groups_apply_as_phpunit_applies_them(include, exclude, expected):
+    assert phpunit.effective_groups(GROUPED_CONFIG, include, exclude) == expected
+    plain = (FIXTURE_APP / "phpunit.xml").read_bytes()
+    assert phpunit.effective_groups(plain, include, exclude) == (include, exclude)
+
+
 def test_class_files_dumps_are_merged_and_junk_dropped():
     dumps = [
         b"[]",

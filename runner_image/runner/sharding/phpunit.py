@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET  # noqa: S405 (the DOCTYPE check below comes first)
 from collections.abc import Sequence
+from pathlib import Path
 
 from .plan import CLASS_NAME, PlanError
 
@@ -72,6 +73,35 @@ def parse_class_files(dumps: Sequence[bytes]) -> dict[str, str]:
             if isinstance(name, str) and CLASS_NAME.fullmatch(name) and isinstance(path, str):
                 files[name] = path
     return files
+
+
+def read_app_configuration(app_dir: Path) -> bytes:
+    """The app's PHPUnit configuration: the first of CONFIG_NAMES it has."""
+    for name in CONFIG_NAMES:
+        if (app_dir / name).is_file():
+            with (app_dir / name).open("rb") as source:
+                return source.read(MAX_CONFIG_BYTES + 1)
+    raise PlanError(f"the app has no PHPUnit configuration ({', '.join(CONFIG_NAMES)})")
+
+
+def effective_groups(
+    app_config: bytes, include: Sequence[str], exclude: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The groups PHPUnit 9 selects by (TestRunner::handleConfiguration): the configuration's
+    `<groups><include>` unless --group is given, its `<exclude>` unless --exclude-group is,
+    never excluding a group named by --group."""
+    root = _parse(app_config)
+
+    def configured(kind: str) -> list[str]:
+        return [
+            (group.text or "").strip()
+            for group in root.findall(f"groups/{kind}/group")
+            if (group.text or "").strip()
+        ]
+
+    chosen_include = list(include) or configured("include")
+    chosen_exclude = list(exclude) or [g for g in configured("exclude") if g not in include]
+    return chosen_include, chosen_exclude
 
 
 def shard_configuration(app_config: bytes, files: Sequence[str], suite_name: str) -> bytes:

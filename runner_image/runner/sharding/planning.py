@@ -35,7 +35,14 @@ from ..layout import RunLocation, history_durations_key
 from ..process import run_child
 from ..redact import Redactor
 from ..rundir import RunDir, UnsafeFile, remove_stale
-from .phpunit import CLASSES_ENV, LISTING_PREPEND, listing_ini, parse_class_files
+from .phpunit import (
+    CLASSES_ENV,
+    LISTING_PREPEND,
+    effective_groups,
+    listing_ini,
+    parse_class_files,
+    read_app_configuration,
+)
 from .plan import (
     MAX_DURATIONS_BYTES,
     MAX_LISTING_BYTES,
@@ -145,7 +152,8 @@ def plan_run(
                 f"(exit code {result.exit_code}); its output ends with the lines below"
             )
         listed = parse_test_list(_read(folder, TESTS_XML, MAX_LISTING_BYTES))
-        classes = select_groups(listed, *_groups(request.args))
+        groups = effective_groups(read_app_configuration(config.app_dir), *_groups(request.args))
+        classes = select_groups(listed, *groups)
         roots = _roots(config.app_dir, setup.mirror)
         files = {
             name: relative

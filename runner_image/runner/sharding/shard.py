@@ -14,7 +14,7 @@ from ..database import DatabaseSecret
 from ..isolation import child_environment
 from ..layout import RunLocation, shard_prefix
 from .databases import TEMPLATE, shard_database_name
-from .phpunit import CONFIG_NAMES, MAX_CONFIG_BYTES, shard_configuration
+from .phpunit import CONFIG_NAMES, read_app_configuration, shard_configuration
 from .plan import PlanError
 from .shard_db import ShardDatabaseError, create_shard_database, drop_shard_database
 
@@ -115,9 +115,8 @@ def _since(started: datetime) -> float:
 def install_configuration(app_dir: Path, mirror: Path, shard: ShardRun) -> None:
     """The shard's PHPUnit configuration, in the mirror under each configuration name the app
     has (the app itself is never written)."""
+    raw = read_app_configuration(app_dir)
     present = [name for name in CONFIG_NAMES if (app_dir / name).is_file()]
-    if not present:
-        raise PlanError(f"the app has no PHPUnit configuration ({', '.join(CONFIG_NAMES)})")
     root = app_dir.resolve()
     paths = []
     for relative in shard.files:
@@ -128,8 +127,6 @@ def install_configuration(app_dir: Path, mirror: Path, shard: ShardRun) -> None:
                 "made with another image?)"
             )
         paths.append(str(path))
-    with (app_dir / present[0]).open("rb") as source:
-        raw = source.read(MAX_CONFIG_BYTES + 1)
     # The app's real paths, as PHPUnit reports a file it found through the configured
     # folders: a testcase's `file` (part of its stable id) is the same as in an unsharded run.
     generated = shard_configuration(raw, paths, f"shard-{shard.index:03d}")
