@@ -1,8 +1,8 @@
 """The results bucket: private, encrypted, versioned, TLS-only, expiring old runs.
 
 Layout (runner_image/runner/layout.py): the runner writes `runs/` and `docs/latest/`, the report
-processor writes `reports/`. The ObjectCreated notification lives in reporting.py next to its
-function.
+processor writes `reports/` and `history/` (`ltr quarantine` writes the quarantine lists under
+`history/`). The ObjectCreated notification lives in reporting.py next to its function.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
-from runner.layout import DOCS_PREFIX, REPORTS_PREFIX, RUNS_PREFIX
+from runner.layout import DOCS_PREFIX, HISTORY_PREFIX, REPORTS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
@@ -118,7 +118,11 @@ class ResultsStorage(Construct):
                 noncurrent_days=retention.noncurrent_version_days
             )
         ]
-        dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX}
+        # The run history follows the same retention: a run's history objects expire with its
+        # results (the history skips index entries whose objects are gone). index.json is
+        # rewritten by every run, so it lives while runs happen; a quarantine list unchanged
+        # for that long holds only expired entries (30 days at most).
+        dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX, "history": HISTORY_PREFIX}
         rules = [
             S3BucketLifecycleConfigurationRule(
                 id=f"expire-old-{name}",
