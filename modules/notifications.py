@@ -31,7 +31,8 @@ class RunNotifications(Construct):
             self,
             "topic",
             name=config.names.notification_topic,
-            display_name=f"ltr {config.project}/{config.environment}",
+            # The sender name of the e-mails.
+            display_name=f"Test runs {config.project}/{config.environment}",
             kms_master_key_id=key.arn if key else AWS_MANAGED_SNS_KEY,
         )
         self.topic_arn = self.topic.arn
