@@ -180,8 +180,8 @@ def _run_line(label: str, run: RunRef) -> str:
 def render_comparison(comparison: Comparison, scope: HistoryScope) -> str:
     c = comparison
     counts = (
-        f"{_plural(len(c.new_failures), 'new failure')} · {len(c.fixed)} fixed · "
-        f"{len(c.still_failing)} still failing · {_plural(c.new_tests, 'new test')} · "
+        f"{_plural(c.new_failure_count, 'new failure')} · {c.fixed_count} fixed · "
+        f"{c.still_failing_count} still failing · {_plural(c.new_tests, 'new test')} · "
         f"{c.disappeared} disappeared"
     )
     lines = [
@@ -194,9 +194,9 @@ def render_comparison(comparison: Comparison, scope: HistoryScope) -> str:
         counts,
     ]
     sections: list[tuple[str, Sequence[str], int]] = [
-        ("New failures", c.new_failures, len(c.new_failures)),
-        ("Fixed", c.fixed, len(c.fixed)),
-        ("Still failing", c.still_failing, len(c.still_failing)),
+        ("New failures", c.new_failures, c.new_failure_count),
+        ("Fixed", c.fixed, c.fixed_count),
+        ("Still failing", c.still_failing, c.still_failing_count),
         ("New tests", c.new_test_sample, c.new_tests),
         ("Disappeared", c.disappeared_sample, c.disappeared),
     ]
@@ -206,7 +206,7 @@ def render_comparison(comparison: Comparison, scope: HistoryScope) -> str:
         shown = f", {len(names)} shown" if len(names) < total else ""
         lines += ["", f"## {title} ({total}{shown})", ""]
         lines += [f"- {table_cell(name, TEST_ID_CHARS)}" for name in names]
-    if not (c.new_failures or c.fixed or c.new_tests or c.disappeared):
+    if not (c.new_failure_count or c.fixed_count or c.new_tests or c.disappeared):
         lines += ["", "No test changed its outcome."]
     return "\n".join(lines)
 

@@ -357,10 +357,22 @@ def test_bucket_encryption_versioning_ownership_and_expiry(synthesized):
     }
     assert rules["expire-old-runs"]["filter"] == [{"prefix": "runs/"}]
     assert rules["expire-old-runs"]["expiration"] == [{"days": 90}]
-    # The run history follows the results' retention (retention.results_days).
-    assert rules["expire-old-history"]["filter"] == [{"prefix": "history/"}]
-    assert rules["expire-old-history"]["expiration"] == [{"days": 90}]
-    assert rules["expire-old-history"]["noncurrent_version_expiration"] == [{"noncurrent_days": 30}]
+    # The run history of every command follows the results' retention (retention.results_days)
+    history = {
+        rule["filter"][0]["prefix"]: rule["expiration"]
+        for rule in rules.values()
+        if rule["filter"][0]["prefix"].startswith("history/") and "expiration" in rule
+    }
+    assert history == {
+        f"history/ltr/example/{slug}/": [{"days": 90}]
+        for slug in ("api-export-markdown", "scribe-generate", "test")
+    }
+    # ...but not the environment's quarantine list: only its replaced versions expire.
+    assert rules["expire-replaced-history"]["filter"] == [{"prefix": "history/"}]
+    assert "expiration" not in rules["expire-replaced-history"]
+    assert rules["expire-replaced-history"]["noncurrent_version_expiration"] == [
+        {"noncurrent_days": 30}
+    ]
     assert rules["abort-incomplete-uploads"]["abort_incomplete_multipart_upload"] == [
         {"days_after_initiation": 1}
     ]

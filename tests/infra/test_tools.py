@@ -234,14 +234,15 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
         assert sorted((s["Protocol"], s["Endpoint"]) for s in subscribed) == [
             ("email", email) for email in config.notifications.emails
         ]
-        # The history expires with the results.
+        # Each command's history expires with the results; the quarantine list does not.
         lifecycle_rules = {
             r["ID"]: r
             for r in s3.get_bucket_lifecycle_configuration(Bucket=names.results_bucket)["Rules"]
         }
-        history_rule = lifecycle_rules["expire-old-history"]
-        assert history_rule["Filter"] == {"Prefix": "history/"}
+        history_rule = lifecycle_rules["expire-old-history-test"]
+        assert history_rule["Filter"] == {"Prefix": f"history/{config.project}/example/test/"}
         assert history_rule["Expiration"] == {"Days": config.retention.results_days}
+        assert "Expiration" not in lifecycle_rules["expire-replaced-history"]
 
         # The customer-managed key (config/example.json turns it on) and every consumer of it.
         kms = moto_server.client("kms")

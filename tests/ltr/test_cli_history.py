@@ -254,6 +254,22 @@ def test_compare_a_run_with_itself_says_nothing_changed(aws_env, history):
     assert "\nNo test changed its outcome.\n" in out
 
 
+def test_compare_counts_exactly_beyond_the_names_it_lists(aws_env, history):
+    scope = HistoryScope("ltr", ENVIRONMENT, "api-export-markdown")
+    names = [f"test_many_{i:03d}" for i in range(250)]
+    history.record("y1", NOW - timedelta(days=10), dict.fromkeys(names, "pass"), scope=scope)
+    history.record("y2", NOW - timedelta(days=9), dict.fromkeys(names, "fail"), scope=scope)
+    argv = ("report", "y2", "--compare", "y1", "--command", "api:export-markdown")
+    code, out, err = ltr(history, *argv)
+    assert code == 0, err
+    assert "250 new failures · 0 fixed" in out
+    assert "## New failures (250, 200 shown)" in out
+    assert out.count(f"- {PREFIX}test_many_") == 200
+    code, out, err = ltr(history, *argv, "--format", "json")
+    document = json.loads(out)
+    assert (document["new_failure_count"], len(document["new_failures"])) == (250, 200)
+
+
 # --------------------------------------------------------------------------- ltr flaky
 
 
