@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -35,6 +35,9 @@ from ltr.core import (
     run_record,
     unreadable_record,
 )
+
+if TYPE_CHECKING:
+    from report_processor.history.storage import HistoryStore
 
 MAX_JSON_BYTES = 1 << 20  # manifests and summaries are small; never read a huge object whole
 MAX_MARKDOWN_BYTES = 1 << 20
@@ -129,6 +132,28 @@ def _client_error(error: ClientError, action: str, resource: str, missing_hint: 
     return LtrError(f"cannot {action} on {resource}: {said}")
 
 
+@contextlib.contextmanager
+def history_errors(action: str, resource: str) -> Iterator[None]:
+    """aws_errors plus what the history library raises: one line each, never a traceback."""
+    from report_processor.history.keys import HistoryKeyError
+    from report_processor.history.quarantine import QuarantineError
+    from report_processor.history.queries import HistoryQueryError
+    from report_processor.history.storage import ConflictError, ObjectTooLarge
+
+    with aws_errors(action, resource):
+        try:
+            yield
+        except ObjectTooLarge as error:
+            raise UnreadableObject(f"cannot {action}: {error}; not reading it") from None
+        except ConflictError:
+            raise LtrError(
+                f"cannot {action}: {resource} changed under us 10 times in a row (someone else "
+                "is writing it); try again"
+            ) from None
+        except (QuarantineError, HistoryQueryError, HistoryKeyError) as error:
+            raise LtrError(str(error)) from None
+
+
 def _client(service: str, region: str, **config: Any) -> Any:
     check_endpoints(service)
     settings = Config(connect_timeout=5, read_timeout=30, **config)
@@ -210,6 +235,13 @@ class ResultsReader:
 
     def uri(self, key: str = "") -> str:
         return f"s3://{self.name}/{key}"
+
+    def history_store(self) -> HistoryStore:
+        """The run history in this bucket (report_processor/history/), through ltr's client:
+        the same endpoint checks, retries and timeouts. Wrap its use in history_errors."""
+        from report_processor.history.s3 import S3HistoryStore
+
+        return S3HistoryStore(self.name, self._s3)
 
     def check_exists(self) -> None:
         with aws_errors("read the results", self._what, self._hint):

@@ -48,10 +48,38 @@ from ltr.core import (
     validate_run_request,
     wait_for_run,
 )
+from ltr.history import (
+    DEFAULT_COMMAND,
+    DEFAULT_FLAKY_DAYS,
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_QUARANTINE_DAYS,
+    LIST_FORMATS,
+    MAX_FLAKY_DAYS,
+    MAX_HISTORY_LIMIT,
+    MAX_QUARANTINE_DAYS,
+    added_line,
+    check_range,
+    check_test_query,
+    comparison_json,
+    flaky_json,
+    history_scope,
+    no_history,
+    no_such_test,
+    pick_entry,
+    pick_test_id,
+    quarantine_json,
+    render_comparison,
+    render_flaky,
+    render_quarantine,
+    render_test_history,
+    resolve_run,
+    test_history_json,
+)
 
 if TYPE_CHECKING:
     from ltr.aws import ResultsReader
     from ltr.target import Target
+    from report_processor.history.keys import HistoryScope
 
 POLL_SECONDS = 3.0
 # Lambda's hard limit is 900 s; the report processor needs a few seconds more.
@@ -129,9 +157,69 @@ def _parser() -> argparse.ArgumentParser:
     )
     runs = commands.add_parser("runs", parents=[common], help="list recent runs")
     runs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    report = commands.add_parser("report", parents=[common], help="show one run's summary")
+    history_of = _Parser(add_help=False)
+    history_of.add_argument(
+        "--command",
+        default=DEFAULT_COMMAND,
+        help=f"whose history: one of the stack's commands (default {DEFAULT_COMMAND})",
+    )
+    report = commands.add_parser(
+        "report", parents=[common, history_of], help="show one run's summary, or compare two runs"
+    )
     report.add_argument("run_id", metavar="RUN_ID", help="a run id from `ltr runs`, or latest")
     report.add_argument("--format", choices=SUMMARY_FORMATS, default="markdown")
+    report.add_argument(
+        "--compare",
+        metavar="OTHER_RUN_ID",
+        help="show RUN_ID's difference from this run (from the run history) instead of its summary",
+    )
+    history = commands.add_parser(
+        "history", parents=[common, history_of], help="one test's outcomes over recent runs"
+    )
+    history.add_argument(
+        "test_id", metavar="TEST_ID", help="file::class::name, or its end (Class::name, name)"
+    )
+    history.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_HISTORY_LIMIT,
+        help=f"recent runs to read (default {DEFAULT_HISTORY_LIMIT}, at most {MAX_HISTORY_LIMIT})",
+    )
+    history.add_argument("--format", choices=LIST_FORMATS, default="table")
+    flaky = commands.add_parser(
+        "flaky", parents=[common, history_of], help="flaky tests across runs, most flips first"
+    )
+    flaky.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_FLAKY_DAYS,
+        help=f"look at the runs of the last N days (default {DEFAULT_FLAKY_DAYS})",
+    )
+    flaky.add_argument("--format", choices=LIST_FORMATS, default="table")
+    quarantine = commands.add_parser(
+        "quarantine", help="tests that still run but do not count, for at most 30 days"
+    )
+    quarantine_actions = quarantine.add_subparsers(
+        dest="quarantine_action", required=True, metavar="ACTION"
+    )
+    add = quarantine_actions.add_parser(
+        "add", parents=[common, history_of], help="quarantine a test: add TEST_ID --reason --owner"
+    )
+    add.add_argument("test_id", metavar="TEST_ID", help="file::class::name, or its end")
+    add.add_argument("--reason", required=True, help="why (one line; shown in every report)")
+    add.add_argument("--owner", required=True, help="who fixes it (one line)")
+    add.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_QUARANTINE_DAYS,
+        help=f"how long, 1 to {MAX_QUARANTINE_DAYS} (default {DEFAULT_QUARANTINE_DAYS})",
+    )
+    listing = quarantine_actions.add_parser("list", parents=[common], help="the quarantine list")
+    listing.add_argument("--format", choices=LIST_FORMATS, default="table")
+    remove = quarantine_actions.add_parser(
+        "remove", parents=[common], help="end a test's quarantine: remove TEST_ID"
+    )
+    remove.add_argument("test_id", metavar="TEST_ID", help="as `ltr quarantine list` shows it")
     docs = commands.add_parser("docs", parents=[common], help="where the latest docs are")
     docs.add_argument(
         "--expires",
@@ -248,6 +336,8 @@ def _find_run(bucket: ResultsReader, run_id: str) -> list[RunLocation]:
 
 
 def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    if args.compare is not None:
+        return cmd_compare(args, out)
     target, bucket = _open_results(args)
     if args.run_id == "latest":
         prefixes = [LATEST_REPORT_PREFIX]
@@ -278,6 +368,124 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     records = [bucket.record(location) for location in found]
     described = "; ".join(outcome_line(r) for r in records if r is not None) or "no manifest yet"
     raise LtrError(f"run {args.run_id} has no test summary ({described})")
+
+
+# --------------------------------------------------------------------------- run history
+
+
+def _open_history(args: argparse.Namespace) -> tuple[Target, ResultsReader, HistoryScope]:
+    target, bucket = _open_results(args)
+    command = getattr(args, "command", DEFAULT_COMMAND)
+    scope = history_scope(target.project, target.environment, command, target.allowed_commands)
+    return target, bucket, scope
+
+
+def cmd_compare(args: argparse.Namespace, out: Output) -> int:
+    from ltr.aws import history_errors
+    from report_processor.history.queries import compare
+    from report_processor.history.session import load_index
+
+    run_id = args.run_id if args.run_id == "latest" else validate_run_id(args.run_id)
+    other_id = validate_run_id(args.compare)
+    target, bucket, scope = _open_history(args)
+    store = bucket.history_store()
+    with history_errors("compare runs", bucket.uri(scope.prefix)):
+        index = load_index(store, scope)
+        run_id = resolve_run(index, run_id, scope)
+        other_id = resolve_run(index, other_id, scope)
+        comparison = compare(store, scope, run_id, other_id)
+    if args.format == "json":
+        out.write(comparison_json(comparison) + "\n")
+    else:
+        out.write(render_comparison(comparison, scope) + "\n")
+    return ExitCode.OK
+
+
+def cmd_history(args: argparse.Namespace, out: Output) -> int:
+    from ltr.aws import history_errors
+    from report_processor.history.queries import outcomes_of_test
+    from report_processor.history.session import load_index
+
+    check_range("--limit", args.limit, 1, MAX_HISTORY_LIMIT, " (the history keeps that many runs)")
+    query = check_test_query(args.test_id)
+    target, bucket, scope = _open_history(args)
+    store = bucket.history_store()
+    with history_errors("read the run history", bucket.uri(scope.prefix)):
+        runs = len(load_index(store, scope).runs)
+        if runs == 0:
+            raise no_history(scope, target.results_bucket)
+        outcomes = outcomes_of_test(store, scope, query, args.limit)
+    if not outcomes:
+        raise no_such_test(query, scope, min(runs, args.limit))
+    if args.format == "json":
+        out.write(test_history_json(outcomes) + "\n")
+    else:
+        out.write(render_test_history(query, outcomes, min(runs, args.limit)) + "\n")
+    return ExitCode.OK
+
+
+def cmd_flaky(args: argparse.Namespace, out: Output, now: datetime | None = None) -> int:
+    from ltr.aws import history_errors
+    from report_processor.history.queries import flaky_tests
+
+    days = check_range("--days", args.days, 1, MAX_FLAKY_DAYS)
+    _target, bucket, scope = _open_history(args)
+    with history_errors("read the run history", bucket.uri(scope.prefix)):
+        found = flaky_tests(bucket.history_store(), scope, now or datetime.now(UTC), days)
+    if args.format == "json":
+        out.write(flaky_json(found) + "\n")
+    else:
+        out.write(render_flaky(found, scope, days) + "\n")
+    return ExitCode.OK
+
+
+def cmd_quarantine(args: argparse.Namespace, out: Output, now: datetime | None = None) -> int:
+    from ltr.aws import history_errors
+    from report_processor.history import keys
+    from report_processor.history.queries import (
+        add_to_quarantine,
+        find_test_ids,
+        list_quarantine,
+        remove_from_quarantine,
+    )
+
+    now = now or datetime.now(UTC)
+    action = args.quarantine_action
+    if action == "add":
+        check_range(
+            "--days",
+            args.days,
+            1,
+            MAX_QUARANTINE_DAYS,
+            " (a quarantine expires; add it again if the test is still not fixed)",
+        )
+        query = check_test_query(args.test_id)
+        target, bucket, scope = _open_history(args)
+    else:
+        target, bucket = _open_results(args)
+        query = check_test_query(args.test_id) if action == "remove" else ""
+    project, environment = target.project, target.environment
+    store = bucket.history_store()
+    with history_errors(
+        f"{action} quarantine entries", bucket.uri(keys.quarantine_key(project, environment))
+    ):
+        if action == "list":
+            entries = list_quarantine(store, project, environment)
+            if args.format == "json":
+                out.write(quarantine_json(entries, now) + "\n")
+            else:
+                out.write(render_quarantine(entries, now, project, environment) + "\n")
+        elif action == "add":
+            test_id = pick_test_id(query, find_test_ids(store, scope, query))
+            entry = add_to_quarantine(
+                store, project, environment, test_id, args.reason, args.owner, now, args.days
+            )
+            out.write(added_line(entry) + "\n")
+        else:
+            entry = pick_entry(query, list_quarantine(store, project, environment))
+            remove_from_quarantine(store, project, environment, entry.test_id)
+            out.write(f"removed {entry.test_id} from the quarantine list: it counts again\n")
+    return ExitCode.OK
 
 
 def cmd_docs(args: argparse.Namespace, out: Output) -> int:
@@ -327,5 +535,12 @@ def _dispatch(argv: list[str], out: Output, err: Output, raw_err: TextIO) -> int
             return ExitCode.OK
         return int(cmd_run(argv[1:], out, err, progress_stream=raw_err))
     args = _parser().parse_args(argv)
-    handler = {"runs": cmd_runs, "report": cmd_report, "docs": cmd_docs}[args.action]
+    handler = {
+        "runs": cmd_runs,
+        "report": cmd_report,
+        "docs": cmd_docs,
+        "history": cmd_history,
+        "flaky": cmd_flaky,
+        "quarantine": cmd_quarantine,
+    }[args.action]
     return int(handler(args, out))

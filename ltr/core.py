@@ -283,10 +283,10 @@ def terminal_safe(text: str, *, multiline: bool = False) -> str:
 MAX_CELL_CHARS = 60
 
 
-def table_cell(text: str) -> str:
-    """One line, at most MAX_CELL_CHARS: a manifest field can hold anything."""
+def table_cell(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """One line, at most `limit` characters: a manifest field can hold anything."""
     safe = terminal_safe(text)
-    return safe if len(safe) <= MAX_CELL_CHARS else safe[: MAX_CELL_CHARS - 3] + "..."
+    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
 
 
 def format_pass_rate(rate: float | None) -> str:
@@ -318,9 +318,19 @@ def format_started(started_at: str | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Aligned columns; every cell goes through table_cell, so no value can break a row."""
-    rows = [[table_cell(cell) for cell in row] for row in rows]
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], last_column_chars: int = MAX_CELL_CHARS
+) -> str:
+    """Aligned columns; every cell goes through table_cell, so no value can break a row. The
+    last column may be wider (test ids: `file::class::name` rarely fits 60 characters)."""
+    last = len(headers) - 1
+    rows = [
+        [
+            table_cell(cell, last_column_chars if i == last else MAX_CELL_CHARS)
+            for i, cell in enumerate(row)
+        ]
+        for row in rows
+    ]
     widths = [len(header) for header in headers]
     for row in rows:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]

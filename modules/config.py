@@ -34,6 +34,9 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,
 )  # fmt: skip
+# E-mail subscriptions to the run notification topic the stack manages (a team beyond this
+# subscribes a mailing list, or its own endpoints to the topic output).
+MAX_NOTIFICATION_EMAILS = 20
 # EventBridge rule names: 1-64 characters.
 RULE_NAME_LIMIT = 64
 # CloudWatch alarms with periods of an hour or more: period x evaluation periods <= 7 days.
@@ -77,6 +80,7 @@ CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
             "fargate",
             "retention",
             "encryption",
+            "notifications",
             "metrics_namespace",
             "results_bucket_name",
             "state_backend",
@@ -100,6 +104,8 @@ CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
             "runner_throttles_threshold",
             "email",
             "minimum_tests",
+            "run_not_passed",
+            "new_failures",
         }
     ),
     "fargate": frozenset({"enabled", "cpu", "memory_mb"}),
@@ -114,6 +120,7 @@ CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
         }
     ),
     "encryption": frozenset({"customer_managed_key"}),
+    "notifications": frozenset({"emails"}),
     "state_backend": frozenset({"s3"}),
     "state_backend.s3": frozenset({"bucket", "key", "region"}),
 }
@@ -270,6 +277,19 @@ class AlarmConfig:
     email: str | None
     # The too-few-tests alarm fires when a `test` report counts fewer tests than this.
     minimum_tests: int = 1
+    # The run-not-passed alarm (RunsNotPassed >= 1): any `test` run whose verdict is not
+    # "passed", including a command that failed over a clean report (issue 9). On by default.
+    run_not_passed: bool = True
+    # The new-failures alarm (NewFailures >= 1, from the run history). Off by default: the run
+    # notification topic already says so once per run.
+    new_failures: bool = False
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    # E-mail addresses subscribed to the run notification topic (one message per run whose
+    # status changed or that has new failures); none by default.
+    emails: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -322,6 +342,7 @@ class ResourceNames:
     container: str
     dashboard: str
     alerts_topic: str
+    notification_topic: str
     runner_dlq: str
     report_dlq: str
     schedule_dlq: str
@@ -343,6 +364,8 @@ class ResourceNames:
     report_failures_alarm: str
     schedule_failures_alarm: str
     too_few_tests_alarm: str
+    run_not_passed_alarm: str
+    new_failures_alarm: str
     kms_alias: str
     local_state_file: str
 
@@ -369,6 +392,7 @@ class StackConfig:
     results_bucket_name: str | None
     state_backend: S3StateBackend | None
     source: str
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @property
     def partition(self) -> str:
@@ -395,6 +419,7 @@ class StackConfig:
             container="runner",
             dashboard=f"{prefix}-tests",
             alerts_topic=f"{prefix}-test-alerts",
+            notification_topic=f"{prefix}-test-runs",
             runner_dlq=f"{prefix}-runner-failures",
             report_dlq=f"{prefix}-report-failures",
             schedule_dlq=f"{prefix}-schedule-failures",
@@ -416,6 +441,8 @@ class StackConfig:
             report_failures_alarm=f"{prefix}-report-failures-queued",
             schedule_failures_alarm=f"{prefix}-schedule-failures-queued",
             too_few_tests_alarm=f"{prefix}-too-few-tests",
+            run_not_passed_alarm=f"{prefix}-run-not-passed",
+            new_failures_alarm=f"{prefix}-new-failures",
             kms_alias=f"alias/{prefix}",
             local_state_file=f"terraform.{prefix}.tfstate",
         )
@@ -529,7 +556,9 @@ class _Reader:
                 self.problem(field, need)
             return ()
         if not isinstance(value, list):
-            self.problem(field, f'must be a list, e.g. ["{example}"]; {need}')
+            self.problem(
+                field, f'must be a list, e.g. ["{example}"]' + (f"; {need}" if minimum else "")
+            )
             return ()
         good = []
         for index, item in enumerate(value):
@@ -585,6 +614,7 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
     retention = _parse_retention(reader, raw)
     _check_image_outlives_lifecycle(reader, image, retention)
     encryption = _parse_encryption(reader, raw)
+    notifications = _parse_notifications(reader, raw)
     namespace = reader.string(
         raw,
         "metrics_namespace",
@@ -626,6 +656,7 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
         results_bucket_name=bucket_name,
         state_backend=state_backend,
         source=source,
+        notifications=notifications,
     )
 
 
@@ -1141,6 +1172,8 @@ def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
     email = reader.string(
         section, "email", "alarms.email", _EMAIL_RE, "team@example.com", required=False
     )
+    run_not_passed = reader.boolean(section, "run_not_passed", "alarms.run_not_passed", True)
+    new_failures = reader.boolean(section, "new_failures", "alarms.new_failures", False)
     return AlarmConfig(
         threshold,
         hours or DEFAULT_MISSING_RESULT_HOURS,
@@ -1148,6 +1181,8 @@ def _parse_alarms(reader: _Reader, raw: Mapping[str, Any]) -> AlarmConfig:
         throttles or 1,
         email,
         minimum or 1,
+        run_not_passed,
+        new_failures,
     )
 
 
@@ -1203,6 +1238,27 @@ def _parse_encryption(reader: _Reader, raw: Mapping[str, Any]) -> EncryptionConf
         )
         value = False
     return EncryptionConfig(customer_managed_key=value)
+
+
+def _parse_notifications(reader: _Reader, raw: Mapping[str, Any]) -> NotificationsConfig:
+    field = "notifications"
+    section = reader.section(raw, field, field, CONFIG_FIELDS[field])
+    emails = reader.string_list(
+        section,
+        "emails",
+        f"{field}.emails",
+        _EMAIL_RE,
+        "team@example.com",
+        minimum=0,
+        default=[],
+    )
+    if len(emails) > MAX_NOTIFICATION_EMAILS:
+        reader.problem(
+            f"{field}.emails",
+            f"lists {len(emails)} addresses; at most {MAX_NOTIFICATION_EMAILS} (each needs its "
+            "own confirmation): subscribe a mailing list instead",
+        )
+    return NotificationsConfig(emails)
 
 
 def _parse_state_backend(reader: _Reader, raw: Mapping[str, Any]) -> S3StateBackend | None:

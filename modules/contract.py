@@ -34,6 +34,7 @@ METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 # The report processor reads RUNNER_COMMANDS too: the Command metric dimension takes only
 # values from the deployed allowlist (issue 9), in the same JSON format the runner reads.
+NOTIFICATION_TOPIC_ARN = "NOTIFICATION_TOPIC_ARN"
 
 # ----------------------------------------------------------------------------- handlers
 REPORT_PROCESSOR_HANDLER = "report_processor.handler.handler"
@@ -72,11 +73,19 @@ def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
     return env
 
 
-def report_processor_environment(config: StackConfig) -> dict[str, str]:
-    return {
+def report_processor_environment(
+    config: StackConfig, notification_topic_arn: str | None = None
+) -> dict[str, str]:
+    """The report processor's variables. `notification_topic_arn` is the run notification
+    topic (a Terraform reference in the stack, the emulator's ARN elsewhere); without one the
+    variable is left out and no notification is sent (tests and the demo without a topic)."""
+    environment = {
         PROJECT: config.project,
         ENVIRONMENT: config.environment,
         METRICS_NAMESPACE: config.metrics_namespace,
         SERVICE_NAME: REPORT_PROCESSOR_SERVICE,
         RUNNER_COMMANDS: commands_value(config),
     }
+    if notification_topic_arn is not None:
+        environment[NOTIFICATION_TOPIC_ARN] = notification_topic_arn
+    return environment

@@ -1,7 +1,8 @@
 """The stack's optional customer-managed KMS key (`encryption.customer_managed_key`).
 
 One symmetric key, rotated yearly, for the data this stack stores: the three log groups, both
-functions' environment, the alerts topic, the failure queues and the results bucket. The ECR
+functions' environment, the alerts and run notification topics, the failure queues and the
+results bucket. The ECR
 repository keeps the AWS-managed key: a repository's encryption cannot change after creation, so
 switching the flag on later would replace the repository and its images.
 
@@ -12,8 +13,9 @@ The key policy lets exactly these use the key:
   of this stack, sending undeliverable scheduled events to the encrypted schedule-failures queue
   (both bound to this account and to this stack's alarm/rule names: aws:SourceAccount and
   aws:SourceArn close the confused-deputy gap);
-- principals of this account *through* Lambda, S3 and SQS only (kms:ViaService), which still need
-  an IAM permission on the key: the roles of this stack get one, scoped to the key and service.
+- principals of this account *through* Lambda, S3, SQS and SNS only (kms:ViaService), which still
+  need an IAM permission on the key: the roles of this stack get one, scoped to the key and
+  service (SNS: the report processor publishing to the encrypted run notification topic).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ LOGS_ACTIONS = [
 ]
 DATA_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 # Services this stack's principals may use the key through (Lambda encrypts the environment
-# with the deployer's credentials and creates a grant; S3 and SQS use data keys).
-VIA_SERVICES = ("lambda", "s3", "sqs")
+# with the deployer's credentials and creates a grant; S3, SQS and SNS use data keys).
+VIA_SERVICES = ("lambda", "s3", "sqs", "sns")
 VIA_SERVICE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
 
 
@@ -139,7 +141,7 @@ class StackKey(Construct):
                     ),
                 },
                 {
-                    "Sid": "AccountPrincipalsThroughLambdaS3Sqs",
+                    "Sid": "AccountPrincipalsThroughLambdaS3SqsSns",
                     "Effect": "Allow",
                     "Principal": {"AWS": root},
                     "Action": VIA_SERVICE_ACTIONS,
@@ -171,7 +173,7 @@ class StackKey(Construct):
             self,
             "key",
             description=f"Lambda Test Runner {config.project}/{config.environment}: logs, "
-            "function environment, alerts topic, failure queues, results bucket",
+            "function environment, topics, failure queues, results bucket",
             enable_key_rotation=True,
             deletion_window_in_days=DELETION_WINDOW_DAYS,
             policy=json.dumps(self.policy),

@@ -1,8 +1,9 @@
 """Alarms, their SNS topic and the dashboard.
 
-The report processor publishes PassRate/Tests*/DurationSeconds under the configured namespace
-with dimensions Project, Environment, Command; the alarms watch the `test`
-command's series, which is the one a nightly run must produce.
+The report processor publishes PassRate/Tests*/DurationSeconds/RunsNotPassed and the history
+metrics (NewFailures, FixedTests, FlakyTests, QuarantinedTests) under the configured namespace
+with dimensions Project, Environment, Command; the alarms watch the `test` command's series,
+which is the one a nightly run must produce.
 """
 
 from __future__ import annotations
@@ -105,6 +106,45 @@ class Monitoring(Construct):
             comparison="LessThanThreshold",
             threshold=alarms.minimum_tests,
             missing="notBreaching",
+        )
+        # 1 for a run whose verdict is not "passed": a command that failed over a clean report,
+        # a timeout, a runner error, an unusable report, no tests (issue 9). The other alarms
+        # each see only part of that.
+        self.run_not_passed = (
+            self._alarm(
+                "run_not_passed",
+                name=names.run_not_passed_alarm,
+                description="A test run did not pass (see its summary: ltr report latest)",
+                namespace=namespace,
+                metric="RunsNotPassed",
+                dimensions=test_dimensions,
+                statistic="Maximum",
+                period=HOUR,
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                missing="notBreaching",
+            )
+            if alarms.run_not_passed
+            else None
+        )
+        # From the run history: tests failing now that passed (or did not exist) in the
+        # previous comparable run. Off by default; the run notification topic says it too.
+        self.new_failures = (
+            self._alarm(
+                "new_failures",
+                name=names.new_failures_alarm,
+                description="A test run has new failures since the previous run",
+                namespace=namespace,
+                metric="NewFailures",
+                dimensions=test_dimensions,
+                statistic="Maximum",
+                period=HOUR,
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                missing="notBreaching",
+            )
+            if alarms.new_failures
+            else None
         )
         runner = {"FunctionName": names.runner_function}
         self.runner_errors = self._alarm(
@@ -298,6 +338,28 @@ def dashboard_body(config: StackConfig) -> dict:
                     [namespace, "ReportParseErrors", *dims, {"stat": "Sum"}],
                 ],
                 period=3600,
+            ),
+            widget(
+                12,
+                12,
+                "Runs not passed; tests changed since the previous run",
+                [
+                    [
+                        namespace,
+                        "RunsNotPassed",
+                        *dims,
+                        {"stat": "Sum", "label": "runs not passed"},
+                    ],
+                    *(
+                        [namespace, metric, *dims, {"stat": "Maximum", "label": label}]
+                        for metric, label in (
+                            ("NewFailures", "new failures"),
+                            ("FixedTests", "fixed"),
+                            ("FlakyTests", "flaky"),
+                            ("QuarantinedTests", "quarantined"),
+                        )
+                    ),
+                ],
             ),
         ]
     }

@@ -1,8 +1,9 @@
 """The report processor: a zip Lambda triggered by JUnit XML landing under `runs/`.
 
-It reads the run's objects, writes summaries under `reports/` (never under the prefix that
-triggers it, so it cannot trigger itself) and emits metrics as Embedded Metric Format log lines,
-so it needs no CloudWatch API permission.
+It reads the run's objects, writes summaries under `reports/` and the run history under
+`history/` (never under the prefix that triggers it, so it cannot trigger itself), emits metrics
+as Embedded Metric Format log lines, so it needs no CloudWatch API permission, and publishes one
+message per changed run to the run notification topic.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import (
     S3BucketNotificationLambdaFunction,
 )
 from constructs import Construct
-from runner.layout import JUNIT, REPORTS_PREFIX, RUNS_PREFIX
+from runner.layout import HISTORY_PREFIX, JUNIT, REPORTS_PREFIX, RUNS_PREFIX
 
 from modules.config import StackConfig
 from modules.contract import (
@@ -30,6 +31,7 @@ from modules.contract import (
 )
 from modules.encryption import StackKey
 from modules.iam import XRAY_STATEMENT, Statement, log_stream_statement, service_role
+from modules.notifications import RunNotifications
 from modules.operations import failure_queue, log_group, send_failures_statement
 from modules.results import ResultsStorage
 
@@ -46,6 +48,7 @@ class ReportProcessor(Construct):
         config: StackConfig,
         *,
         results: ResultsStorage,
+        notifications: RunNotifications,
         bundle_dir: Path,
         account_id: str,
         key: StackKey | None = None,
@@ -75,11 +78,25 @@ class ReportProcessor(Construct):
                     actions=["s3:PutObject", "s3:GetObject"],
                     resources=[results.objects_arn(REPORTS_PREFIX)],
                 ),
-                results.list_statement(),  # a missing manifest.json must read as 404
+                # The run history (report_processor/history/): rows, digests and run records
+                # (multipart above 8 MiB, hence AbortMultipartUpload), the index and the
+                # quarantine list (conditional writes are PutObject too).
+                Statement(
+                    sid="ReadAndWriteHistory",
+                    actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[results.objects_arn(HISTORY_PREFIX)],
+                ),
+                # Unconditioned on purpose: a missing manifest.json or history index must read
+                # as 404, and S3 answers 404 instead of 403 only to a caller allowed to list the
+                # bucket without a prefix condition (a GetObject carries no s3:prefix). The
+                # history index is rebuilt by listing history/…/runs/.
+                results.list_statement(),
+                notifications.publish_statement(),
                 send_failures_statement(self.dead_letter_queue),
                 *(
                     [
                         key.use_statement("EncryptResultsAndReports", ("s3",)),
+                        key.use_statement("PublishEncryptedNotifications", ("sns",)),
                         key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs")),
                     ]
                     if key
@@ -101,7 +118,9 @@ class ReportProcessor(Construct):
             memory_size=settings.memory_mb,
             timeout=settings.timeout_seconds,
             reserved_concurrent_executions=settings.reserved_concurrency,
-            environment={"variables": report_processor_environment(config)},
+            environment={
+                "variables": report_processor_environment(config, notifications.topic_arn)
+            },
             kms_key_arn=key.arn if key else None,
             tracing_config={"mode": "Active"},
             depends_on=[self.log_group, role_policy],

@@ -1,8 +1,8 @@
 """The results bucket: private, encrypted, versioned, TLS-only, expiring old runs.
 
 Layout (runner_image/runner/layout.py): the runner writes `runs/` and `docs/latest/`, the report
-processor writes `reports/`. The ObjectCreated notification lives in reporting.py next to its
-function.
+processor writes `reports/` and `history/` (`ltr quarantine` writes the quarantine lists under
+`history/`). The ObjectCreated notification lives in reporting.py next to its function.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
-from runner.layout import DOCS_PREFIX, REPORTS_PREFIX, RUNS_PREFIX
+from runner.layout import DOCS_PREFIX, HISTORY_PREFIX, REPORTS_PREFIX, RUNS_PREFIX, command_slug
 
 from modules.config import StackConfig
 from modules.encryption import StackKey
 from modules.iam import Statement
+from report_processor.history.keys import HistoryScope
 
 
 class ResultsStorage(Construct):
@@ -118,7 +119,15 @@ class ResultsStorage(Construct):
                 noncurrent_days=retention.noncurrent_version_days
             )
         ]
-        dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX}
+        # The run history of each command follows the same retention: a run's history objects
+        # expire with its results (the history skips index entries whose objects are gone;
+        # index.json is rewritten by every run). One rule per command prefix, not one for
+        # history/: the environment's quarantine list (history/<project>/<environment>/
+        # quarantine.json) is what people decided, not a result, and must outlive a short
+        # retention while its entries (up to 30 days) are active.
+        dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX} | {
+            f"history-{slug}": history_prefix(config, slug) for slug in history_slugs(config)
+        }
         rules = [
             S3BucketLifecycleConfigurationRule(
                 id=f"expire-old-{name}",
@@ -131,13 +140,15 @@ class ResultsStorage(Construct):
             )
             for name, prefix in dated_prefixes.items()
         ]
-        rules.append(
+        # Replaced versions only: the latest docs and the quarantine list stay.
+        rules.extend(
             S3BucketLifecycleConfigurationRule(
-                id="expire-replaced-docs",
+                id=f"expire-replaced-{name}",
                 status="Enabled",
-                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=DOCS_PREFIX)],
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
                 noncurrent_version_expiration=noncurrent,
             )
+            for name, prefix in (("docs", DOCS_PREFIX), ("history", HISTORY_PREFIX))
         )
         rules.append(
             S3BucketLifecycleConfigurationRule(
@@ -163,3 +174,14 @@ class ResultsStorage(Construct):
         return Statement(
             sid="ListResultsBucket", actions=["s3:ListBucket"], resources=[self.bucket_arn]
         )
+
+
+def history_slugs(config: StackConfig) -> list[str]:
+    """The command folders the report processor writes history under: the runner's slug of
+    each allowlisted command (the only commands the runner runs)."""
+    return sorted({command_slug(command) for command in config.runner.commands})
+
+
+def history_prefix(config: StackConfig, slug: str) -> str:
+    """history/<project>/<environment>/<slug>/, built by the history library's own key rule."""
+    return HistoryScope(config.project, config.environment, slug).prefix

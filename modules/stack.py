@@ -15,6 +15,7 @@ from modules.encryption import StackKey
 from modules.fargate import FargateRunner
 from modules.monitoring import Monitoring
 from modules.network import RunnerNetwork
+from modules.notifications import RunNotifications
 from modules.packaging import stage_report_processor
 from modules.registry import RunnerRepository
 from modules.reporting import ReportProcessor
@@ -69,11 +70,13 @@ class LambdaTestRunnerStack(TerraformStack):
             key=self.key,
         )
         self.network.outlive(self.runner.role_policy)
+        self.notifications = RunNotifications(self, "notifications", config, key=self.key)
         self.reporting = ReportProcessor(
             self,
             "reporting",
             config,
             results=self.results,
+            notifications=self.notifications,
             bundle_dir=report_bundle_dir,
             account_id=account_id,
             key=self.key,
@@ -130,6 +133,7 @@ class LambdaTestRunnerStack(TerraformStack):
             "results_bucket": self.results.bucket_name,
             "dashboard_name": self.monitoring.dashboard.dashboard_name,
             "alerts_topic_arn": self.monitoring.topic.arn,
+            "notification_topic_arn": self.notifications.topic_arn,
         }
         if self.fargate is not None:
             outputs["cluster_name"] = self.fargate.cluster.name

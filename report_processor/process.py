@@ -201,7 +201,12 @@ def metrics_for(report: Report) -> tuple[Metric, ...]:
     TestsTotal is the number of testcases, except 0 when nothing executed (no testcase, or all
     skipped) or the runner did not finish, so the too-few-tests alarm fires on such a night.
     """
-    metrics = [Metric("ReportParseErrors", "Count", len(report.unusable_inputs))]
+    metrics = [
+        Metric("ReportParseErrors", "Count", len(report.unusable_inputs)),
+        # 1 for any verdict but passed (a failed command over a clean report included): the
+        # run-not-passed alarm's metric, published for unusable reports too.
+        Metric("RunsNotPassed", "Count", int(report.status != "passed")),
+    ]
     if report.unusable_inputs:
         return tuple(metrics)
     totals = report.totals

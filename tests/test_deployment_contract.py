@@ -12,6 +12,7 @@ from runner.config import RunnerConfig
 
 from modules.config import DEFAULT_CONFIG_PATH, load_config
 from modules.contract import (
+    NOTIFICATION_TOPIC_ARN,
     REPORT_PROCESSOR_HANDLER,
     RUNNER_IMAGE_HANDLER,
     report_processor_environment,
@@ -37,6 +38,16 @@ def test_the_report_processor_reads_the_environment_the_stack_gives_it():
     assert handler.namespace == CONFIG.metrics_namespace
     # The deployed allowlist, in the runner's own format (the Command metric dimension, issue 9).
     assert RunnerConfig.from_env(env).commands == CONFIG.runner.commands
+
+
+def test_the_report_processor_gets_the_notification_topic_only_when_there_is_one():
+    arn = "arn:aws:sns:us-east-1:123456789012:ltr-example-test-runs"
+    with_topic = report_processor_environment(CONFIG, arn)
+    assert with_topic[NOTIFICATION_TOPIC_ARN] == arn
+    # Everything else is the same; without a topic (tests, the demo) the variable is absent.
+    without = report_processor_environment(CONFIG)
+    assert NOTIFICATION_TOPIC_ARN not in without
+    assert {k: v for k, v in with_topic.items() if k != NOTIFICATION_TOPIC_ARN} == without
 
 
 def test_handlers_name_real_functions():

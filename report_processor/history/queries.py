@@ -93,6 +93,10 @@ class Comparison:
     new_test_sample: tuple[str, ...]
     disappeared: int
     disappeared_sample: tuple[str, ...]
+    # Exact counts; the name lists above stop at `listed`.
+    new_failure_count: int = 0
+    still_failing_count: int = 0
+    fixed_count: int = 0
 
 
 def _run(store: HistoryStore, scope: HistoryScope, run_id: str) -> RunRecord:
@@ -145,6 +149,9 @@ def compare(
         new_test_sample=named(hashes.new_test_sample),
         disappeared=hashes.disappeared,
         disappeared_sample=named(hashes.disappeared_sample),
+        new_failure_count=hashes.new_failure_count,
+        still_failing_count=hashes.still_failing_count,
+        fixed_count=hashes.fixed_count,
     )
 
 

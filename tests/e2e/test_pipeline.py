@@ -264,6 +264,20 @@ def test_deployed_alarms_watch_the_emitted_metrics(pipeline):
         config.alarms.missing_result_hours * 3600
     )
 
+    # The run-not-passed alarm watches a series the report processor really publishes, and the
+    # fixture app's failing night puts it over the threshold.
+    not_passed = alarms[names.run_not_passed_alarm]
+    dims = tuple(sorted((d["Name"], d["Value"]) for d in not_passed["Dimensions"]))
+    assert (not_passed["Namespace"], "RunsNotPassed", dims) in emitted
+    [value] = [
+        m.value
+        for m in pipeline.nightly.metrics
+        if m.name == "RunsNotPassed" and tuple(sorted(m.dimensions.items())) == dims
+    ]
+    assert value >= not_passed["Threshold"] == 1
+    [prefix] = outcome_for(pipeline, "test").report_prefixes
+    assert json.loads(pipeline.text(prefix + "summary.json"))["status"] == "failed"
+
     for alarm_name, metric_name, threshold in (
         (names.runner_errors_alarm, "Errors", config.alarms.runner_errors_threshold),
         (names.runner_throttles_alarm, "Throttles", config.alarms.runner_throttles_threshold),

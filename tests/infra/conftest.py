@@ -82,7 +82,8 @@ VARIANT_ENDPOINTS = {"s3": "exists", "secretsmanager": "exists", "logs": "exists
 def variant_config():
     """The example with the other choices: no customer-managed key (the default), no key for
     the DB secret, reserved concurrency set (to the nightly rule's 3 simultaneous targets), no
-    CI tag prefixes (only untagged images expire), and endpoints the VPC already has ("exists")
+    CI tag prefixes (only untagged images expire), the run alarms off and no notification
+    e-mails, and endpoints the VPC already has ("exists")
     or reaches through a NAT gateway ("none")."""
     import copy
 
@@ -96,6 +97,11 @@ def variant_config():
     variant["vpc"]["endpoints"] = dict(VARIANT_ENDPOINTS)
     variant["vpc"].pop("private_route_table_ids")
     variant["retention"] = {"log_days": 365}
+    # The run alarms: new failures off (the default), run-not-passed switched off; no
+    # notification e-mails.
+    variant["alarms"]["run_not_passed"] = False
+    variant["alarms"].pop("new_failures")
+    variant.pop("notifications")
     return parse_config(variant, "variant.json")
 
 

@@ -118,6 +118,34 @@ def test_minimal_config_gets_sensible_defaults():
     assert config.alarms.minimum_tests == 1
     assert config.retention.untagged_image_days == 7
     assert config.retention.ci_tag_prefixes == ()
+    # Issue 9: a run that did not pass alarms by default; issue 12: the new-failures alarm and
+    # notification e-mails are opt-in.
+    assert config.alarms.run_not_passed is True
+    assert config.alarms.new_failures is False
+    assert config.notifications.emails == ()
+
+
+def test_example_turns_on_the_run_alarms_and_subscribes_an_address(example_config):
+    assert example_config.alarms.run_not_passed and example_config.alarms.new_failures
+    assert example_config.notifications.emails == ("test-runs@example.com",)
+    names = example_config.names
+    assert names.notification_topic == "ltr-example-test-runs"
+    assert names.run_not_passed_alarm == "ltr-example-run-not-passed"
+    assert names.new_failures_alarm == "ltr-example-new-failures"
+
+
+def test_notification_problems_are_reported_with_the_others():
+    def break_many(raw):
+        raw["notifications"]["emails"] = ["a@example.com", "nope"]
+        raw["alarms"]["new_failures"] = 1
+        raw["runner"]["timeout_seconds"] = 901
+
+    problems = problems_of(mutated(break_many))
+    assert [problem.split(":")[0] for problem in problems] == [
+        "runner.timeout_seconds",
+        "alarms.new_failures",
+        "notifications.emails[1]",
+    ]
 
 
 CASES = {
@@ -391,6 +419,38 @@ CASES = {
     "old_keep_images_name_typo": (
         lambda raw: raw["retention"].update(untagged_images_days=3),
         'retention.untagged_images_days: unknown field; did you mean "untagged_image_days"?',
+    ),
+    "notification_email_not_an_address": (
+        lambda raw: raw["notifications"]["emails"].append("qa-team"),
+        'notifications.emails[1]: "qa-team" is not valid; use "team@example.com"',
+    ),
+    "notification_emails_not_a_list": (
+        lambda raw: raw["notifications"].update(emails="qa@example.com"),
+        'notifications.emails: must be a list, e.g. ["team@example.com"]',
+    ),
+    "notification_email_twice": (
+        lambda raw: raw["notifications"]["emails"].append("test-runs@example.com"),
+        "notifications.emails: lists test-runs@example.com more than once; list each once",
+    ),
+    "too_many_notification_emails": (
+        lambda raw: raw["notifications"].update(emails=[f"dev{i}@example.com" for i in range(21)]),
+        "notifications.emails: lists 21 addresses; at most 20",
+    ),
+    "notifications_unknown_field_with_suggestion": (
+        lambda raw: raw["notifications"].update(email=["qa@example.com"]),
+        'notifications.email: unknown field; did you mean "emails"?',
+    ),
+    "notifications_misspelt_with_suggestion": (
+        lambda raw: raw.update(notification={"emails": []}),
+        'notification: unknown field; did you mean "notifications"?',
+    ),
+    "new_failures_alarm_not_a_boolean": (
+        lambda raw: raw["alarms"].update(new_failures="on"),
+        'alarms.new_failures: must be true or false, got "on"',
+    ),
+    "run_not_passed_alarm_misspelt": (
+        lambda raw: raw["alarms"].update(runs_not_passed=False),
+        'alarms.runs_not_passed: unknown field; did you mean "run_not_passed"?',
     ),
     "incomplete_state_backend": (
         lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),

@@ -15,6 +15,16 @@ def has(synthesized, resource_type: str, properties: dict) -> bool:
     return Testing.to_have_resource_with_properties(synthesized.text, resource_type, properties)
 
 
+def topic_arn(synthesized) -> str:
+    """The reference to the run notification topic."""
+    [logical_id] = [
+        logical
+        for logical, body in synthesized.resources("aws_sns_topic").items()
+        if body["//"]["metadata"]["path"].endswith("notifications/topic")
+    ]
+    return f"${{aws_sns_topic.{logical_id}.arn}}"
+
+
 def key_arn(synthesized) -> str:
     """The reference to the stack's one customer-managed key."""
     [logical_id] = synthesized.resources("aws_kms_key")
@@ -193,7 +203,7 @@ def test_runner_policy_is_scoped_to_its_prefixes_secret_and_queue(synthesized):
     )
 
 
-def test_report_processor_reads_runs_and_writes_reports_only(synthesized):
+def test_report_processor_reads_runs_and_writes_reports_and_history_only(synthesized):
     statements = {
         s["sid"]: s for s in synthesized.policy_statements("reporting/role_policy_document")
     }
@@ -201,7 +211,37 @@ def test_report_processor_reads_runs_and_writes_reports_only(synthesized):
     assert statements["ReadRunResults"]["resources"][0].endswith("/runs/*")
     assert statements["WriteAndReadReports"]["resources"][0].endswith("/reports/*")
     writes = [s for s in statements.values() if "s3:PutObject" in s["actions"]]
-    assert all(r.endswith("/reports/*") for s in writes for r in s["resources"])
+    assert sorted(r.split("}")[-1] for s in writes for r in s["resources"]) == [
+        "/history/*",
+        "/reports/*",
+    ]
+
+
+def test_report_processor_reads_and_writes_the_run_history(synthesized):
+    statements = {
+        s["sid"]: s for s in synthesized.policy_statements("reporting/role_policy_document")
+    }
+    history = statements["ReadAndWriteHistory"]
+    # Rows above 8 MiB go up in parts: a failed upload is aborted by the same role.
+    assert history["actions"] == ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    [resource] = history["resources"]
+    assert resource.startswith("${aws_s3_bucket.results_bucket_") and resource.endswith(
+        ".arn}/history/*"
+    )
+    # Listing is unconditioned: a missing index.json must read as 404, not 403.
+    listing = statements["ListResultsBucket"]
+    assert listing["actions"] == ["s3:ListBucket"] and listing["condition"] == []
+
+
+def test_report_processor_may_publish_to_the_notification_topic_only(synthesized):
+    statements = {
+        s["sid"]: s for s in synthesized.policy_statements("reporting/role_policy_document")
+    }
+    publish = [s for s in all_statements(synthesized) if "sns:Publish" in s["actions"]]
+    assert publish == [statements["PublishRunNotifications"]]
+    assert publish[0]["actions"] == ["sns:Publish"]
+    [topic] = publish[0]["resources"]
+    assert topic.startswith("${aws_sns_topic.notifications_topic_") and topic.endswith(".arn}")
 
 
 def test_roles_trust_only_their_service(synthesized):
@@ -317,6 +357,22 @@ def test_bucket_encryption_versioning_ownership_and_expiry(synthesized):
     }
     assert rules["expire-old-runs"]["filter"] == [{"prefix": "runs/"}]
     assert rules["expire-old-runs"]["expiration"] == [{"days": 90}]
+    # The run history of every command follows the results' retention (retention.results_days)
+    history = {
+        rule["filter"][0]["prefix"]: rule["expiration"]
+        for rule in rules.values()
+        if rule["filter"][0]["prefix"].startswith("history/") and "expiration" in rule
+    }
+    assert history == {
+        f"history/ltr/example/{slug}/": [{"days": 90}]
+        for slug in ("api-export-markdown", "scribe-generate", "test")
+    }
+    # ...but not the environment's quarantine list: only its replaced versions expire.
+    assert rules["expire-replaced-history"]["filter"] == [{"prefix": "history/"}]
+    assert "expiration" not in rules["expire-replaced-history"]
+    assert rules["expire-replaced-history"]["noncurrent_version_expiration"] == [
+        {"noncurrent_days": 30}
+    ]
     assert rules["abort-incomplete-uploads"]["abort_incomplete_multipart_upload"] == [
         {"days_after_initiation": 1}
     ]
@@ -355,6 +411,7 @@ def test_report_processor_is_a_python_312_zip_with_powertools_settings(synthesiz
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaTestRunner",
         "POWERTOOLS_SERVICE_NAME": "report-processor",
         "RUNNER_COMMANDS": '["test", "scribe:generate", "api:export-markdown"]',
+        "NOTIFICATION_TOPIC_ARN": topic_arn(synthesized),
     }
     assert (synthesized.stack_dir / report["filename"]).is_file()
 
@@ -500,6 +557,56 @@ def test_runner_error_and_throttle_alarms(synthesized, metric):
     assert watched["threshold"] == 1
 
 
+def test_run_not_passed_alarm_fires_on_any_run_that_did_not_pass(synthesized):
+    watched = alarm(synthesized, "ltr-example-run-not-passed")
+    assert (watched["namespace"], watched["metric_name"]) == ("LambdaTestRunner", "RunsNotPassed")
+    assert watched["dimensions"] == TEST_DIMENSIONS
+    assert (watched["statistic"], watched["period"]) == ("Maximum", 3600)
+    assert watched["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert watched["threshold"] == 1
+    assert watched["treat_missing_data"] == "notBreaching"
+
+
+def test_new_failures_alarm_when_switched_on(synthesized):
+    watched = alarm(synthesized, "ltr-example-new-failures")
+    assert (watched["metric_name"], watched["statistic"]) == ("NewFailures", "Maximum")
+    assert watched["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert watched["threshold"] == 1
+    assert watched["treat_missing_data"] == "notBreaching"
+
+
+def test_switched_off_run_alarms_are_not_deployed(synthesized_variant):
+    names = {
+        a["alarm_name"]
+        for a in synthesized_variant.resources("aws_cloudwatch_metric_alarm").values()
+    }
+    assert "ltr-example-new-failures" not in names  # off by default
+    assert "ltr-example-run-not-passed" not in names  # switched off in the variant
+    assert "ltr-example-pass-rate-low" in names
+
+
+def test_notification_topic_subscribes_the_configured_addresses(synthesized, synthesized_variant):
+    topic = synthesized.resource("aws_sns_topic", "notifications/topic")
+    assert topic["name"] == "ltr-example-test-runs"
+    subscriptions = [
+        s
+        for s in synthesized.resources("aws_sns_topic_subscription").values()
+        if s["topic_arn"] == topic_arn(synthesized)
+    ]
+    assert [(s["protocol"], s["endpoint"]) for s in subscriptions] == [
+        ("email", "test-runs@example.com")
+    ]
+    assert synthesized.data["output"]["notification_topic_arn"]["value"] == topic_arn(synthesized)
+    # The variant subscribes nobody: the topic exists anyway (the processor always publishes).
+    variant = synthesized_variant
+    assert variant.resource("aws_sns_topic", "notifications/topic")
+    assert [
+        s
+        for s in variant.resources("aws_sns_topic_subscription").values()
+        if s["topic_arn"] == topic_arn(variant)
+    ] == []
+
+
 def test_alarms_notify_the_topic_and_email_is_subscribed(synthesized):
     for watched in synthesized.resources("aws_cloudwatch_metric_alarm").values():
         assert watched["alarm_actions"] == [watched["ok_actions"][0]]
@@ -518,6 +625,27 @@ def test_dashboard_shows_pass_rate_counts_durations_and_errors(synthesized):
     metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
     assert {"PassRate", "TestsPassed", "TestsFailed", "DurationSeconds"} <= metrics
     assert {"Duration", "Errors", "Throttles"} <= metrics
+    history = {
+        tuple(m[:8]): m[8]
+        for w in body["widgets"]
+        for m in w["properties"]["metrics"]
+        if m[1] in ("RunsNotPassed", "NewFailures", "FixedTests", "FlakyTests", "QuarantinedTests")
+    }
+    dims = ("Project", "ltr", "Environment", "example", "Command", "test")
+    assert set(history) == {
+        ("LambdaTestRunner", metric, *dims)
+        for metric in (
+            "RunsNotPassed",
+            "NewFailures",
+            "FixedTests",
+            "FlakyTests",
+            "QuarantinedTests",
+        )
+    }
+    # Same dimensions as the metrics the report processor publishes and the alarms watch.
+    assert alarm(synthesized, "ltr-example-new-failures")["dimensions"] == dict(
+        zip(dims[::2], dims[1::2], strict=True)
+    )
 
 
 # --------------------------------------------------------------------------- encryption
@@ -555,7 +683,7 @@ def test_key_policy_lets_exactly_the_stacks_services_use_the_key(synthesized):
         "CloudWatchLogsForThisStacksLogGroups",
         "CloudWatchAlarmsPublishToTheEncryptedTopic",
         "EventBridgeRulesQueueUndeliveredEvents",
-        "AccountPrincipalsThroughLambdaS3Sqs",
+        "AccountPrincipalsThroughLambdaS3SqsSns",
         "LambdaGrantsForFunctionEnvironment",
     }
     assert all(s["Effect"] == "Allow" and s["Resource"] == "*" for s in statements.values())
@@ -571,7 +699,7 @@ def test_key_policy_lets_exactly_the_stacks_services_use_the_key(synthesized):
     assert principals["EventBridgeRulesQueueUndeliveredEvents"] == {
         "Service": "events.amazonaws.com"
     }
-    assert principals["AccountPrincipalsThroughLambdaS3Sqs"] == {"AWS": root}
+    assert principals["AccountPrincipalsThroughLambdaS3SqsSns"] == {"AWS": root}
     assert principals["LambdaGrantsForFunctionEnvironment"] == {"AWS": root}
     # Nobody outside the account, and no wildcard principal.
     assert "*" not in json.dumps(list(principals.values()))
@@ -595,13 +723,14 @@ def test_logs_may_use_the_key_only_for_this_stacks_log_groups(synthesized):
     assert arns == [arn.format(account=account) for arn in LOG_GROUP_ARNS]
 
 
-def test_account_principals_use_the_key_only_through_lambda_s3_and_sqs(synthesized):
+def test_account_principals_use_the_key_only_through_lambda_s3_sqs_and_sns(synthesized):
     statements = key_statements(synthesized)
-    via = statements["AccountPrincipalsThroughLambdaS3Sqs"]
+    via = statements["AccountPrincipalsThroughLambdaS3SqsSns"]
     assert via["Condition"]["StringEquals"]["kms:ViaService"] == [
         "lambda.us-east-1.amazonaws.com",
         "s3.us-east-1.amazonaws.com",
         "sqs.us-east-1.amazonaws.com",
+        "sns.us-east-1.amazonaws.com",
     ]
     assert via["Condition"]["StringEquals"]["kms:CallerAccount"].startswith(ACCOUNT)
     grants = statements["LambdaGrantsForFunctionEnvironment"]
@@ -640,6 +769,8 @@ def test_every_consumer_is_wired_to_the_key(synthesized):
     for function in (RUNNER, REPORT):
         assert synthesized.resource("aws_lambda_function", function)["kms_key_arn"] == arn
     assert synthesized.resource("aws_sns_topic", "monitoring/alerts")["kms_master_key_id"] == arn
+    topic = synthesized.resource("aws_sns_topic", "notifications/topic")
+    assert topic["kms_master_key_id"] == arn
     for queue in synthesized.resources("aws_sqs_queue").values():
         assert queue["kms_master_key_id"] == arn
         assert "sqs_managed_sse_enabled" not in queue
@@ -664,6 +795,7 @@ def test_every_consumer_is_wired_to_the_key(synthesized):
         ("runner/role_policy_document", "DecryptEnvironmentAndQueueFailures", ["lambda", "sqs"]),
         ("reporting/role_policy_document", "EncryptResultsAndReports", ["s3"]),
         ("reporting/role_policy_document", "DecryptEnvironmentAndQueueFailures", ["lambda", "sqs"]),
+        ("reporting/role_policy_document", "PublishEncryptedNotifications", ["sns"]),
         ("fargate/task_role_policy_document", "EncryptRunResults", ["s3"]),
     ],
 )
@@ -706,6 +838,10 @@ def test_without_the_flag_the_stack_keeps_aws_managed_keys(synthesized_variant):
     for function in (RUNNER, REPORT):
         assert "kms_key_arn" not in stack.resource("aws_lambda_function", function)
     assert "kms_master_key_id" not in stack.resource("aws_sns_topic", "monitoring/alerts")
+    # Only the report processor's role publishes run notifications, and SNS's AWS-managed key
+    # serves the account's principals: encrypted without the stack key too (checkov CKV_AWS_26).
+    notifications = stack.resource("aws_sns_topic", "notifications/topic")
+    assert notifications["kms_master_key_id"] == "alias/aws/sns"
     for queue in stack.resources("aws_sqs_queue").values():
         assert queue["sqs_managed_sse_enabled"] is True
         assert "kms_master_key_id" not in queue
@@ -728,6 +864,7 @@ def test_outputs(synthesized):
         "results_bucket",
         "dashboard_name",
         "alerts_topic_arn",
+        "notification_topic_arn",
         "cluster_name",
         "task_definition_arn",
     }

@@ -219,6 +219,30 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
         assert all(block["PublicAccessBlockConfiguration"].values())
 
         check_deployed_alarms(moto_server.client("cloudwatch"), config, outputs["alerts_topic_arn"])
+        # config/example.json switches both run alarms on: both were read back above.
+        assert config.alarms.run_not_passed and config.alarms.new_failures
+
+        # The run notification topic: handed to the report processor, e-mails subscribed.
+        sns = moto_server.client("sns")
+        notification_topic = outputs["notification_topic_arn"]
+        assert notification_topic.endswith(f":{names.notification_topic}")
+        report_env = lam.get_function_configuration(FunctionName=names.report_function)[
+            "Environment"
+        ]["Variables"]
+        assert report_env["NOTIFICATION_TOPIC_ARN"] == notification_topic
+        subscribed = sns.list_subscriptions_by_topic(TopicArn=notification_topic)["Subscriptions"]
+        assert sorted((s["Protocol"], s["Endpoint"]) for s in subscribed) == [
+            ("email", email) for email in config.notifications.emails
+        ]
+        # Each command's history expires with the results; the quarantine list does not.
+        lifecycle_rules = {
+            r["ID"]: r
+            for r in s3.get_bucket_lifecycle_configuration(Bucket=names.results_bucket)["Rules"]
+        }
+        history_rule = lifecycle_rules["expire-old-history-test"]
+        assert history_rule["Filter"] == {"Prefix": f"history/{config.project}/example/test/"}
+        assert history_rule["Expiration"] == {"Days": config.retention.results_days}
+        assert "Expiration" not in lifecycle_rules["expire-replaced-history"]
 
         # The customer-managed key (config/example.json turns it on) and every consumer of it.
         kms = moto_server.client("kms")
@@ -239,8 +263,9 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
         assert runner["KMSKeyArn"] == key["Arn"]
         report = lam.get_function_configuration(FunctionName=names.report_function)
         assert report["KMSKeyArn"] == key["Arn"]
-        topic = moto_server.client("sns").get_topic_attributes(TopicArn=outputs["alerts_topic_arn"])
-        assert topic["Attributes"]["KmsMasterKeyId"] == key["Arn"]
+        for arn in (outputs["alerts_topic_arn"], notification_topic):
+            topic = sns.get_topic_attributes(TopicArn=arn)
+            assert topic["Attributes"]["KmsMasterKeyId"] == key["Arn"], arn
         for queue in (names.runner_dlq, names.report_dlq, names.schedule_dlq):
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
@@ -285,7 +310,28 @@ def expected_alarms(config) -> dict[str, dict]:
             "TreatMissingData": "notBreaching",
         }
 
+    # RunsNotPassed and NewFailures: the run's verdict and the history's diff, both 0 or more
+    # per run; any run above 0 alarms, and an hour without a run is not breaching.
+    per_run = {
+        **tests,
+        "Statistic": "Maximum",
+        "Period": 3600,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+        "TreatMissingData": "notBreaching",
+    }
+    switched = {
+        names.run_not_passed_alarm: (alarms.run_not_passed, "RunsNotPassed"),
+        names.new_failures_alarm: (alarms.new_failures, "NewFailures"),
+    }
     return {
+        **{
+            name: {**per_run, "MetricName": metric}
+            for name, (enabled, metric) in switched.items()
+            if enabled
+        },
         names.pass_rate_alarm: {
             **tests,
             "MetricName": "PassRate",

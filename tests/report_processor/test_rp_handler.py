@@ -38,6 +38,7 @@ METRIC_NAMES = {
     "PassRate",
     "DurationSeconds",
     "ReportParseErrors",
+    "RunsNotPassed",
 }
 
 
@@ -254,6 +255,7 @@ def test_unusable_report_still_gets_a_summary_and_one_parse_error_metric(s3, cap
     assert "report unusable" in markdown and "DOCTYPE" in markdown
     (emf,) = emf_records(capsys.readouterr().out)
     assert emf["ReportParseErrors"] == 1.0
+    assert emf["RunsNotPassed"] == 1.0  # the run-not-passed alarm fires for it too
     assert "TestsTotal" not in emf and "PassRate" not in emf
 
 
@@ -378,6 +380,9 @@ def test_status_and_metrics_follow_the_status_table(
     assert emf.get("TestsTotal") == tests_total
     assert emf.get("PassRate") == (None if pass_rate is None else pytest.approx(pass_rate))
     assert emf["ReportParseErrors"] == (1.0 if junit == "truncated.xml" else 0.0)
+    # The run-not-passed alarm's metric: 1 for every verdict but passed, including a command
+    # that failed over a clean report (no_root.xml with runner status failed).
+    assert emf["RunsNotPassed"] == (0.0 if status == "passed" else 1.0)
     if tests_total is not None:
         assert emf["DurationSeconds"] == 46.5
 
