@@ -94,7 +94,9 @@ def _header_end(text: str, name: str) -> int | None:
     if text.startswith(name):
         # `.phpt` paths, Pest descriptions, a data provider's bare `Error`, multi-line ids.
         position = len(name)
-        return text.find("\n", position) + 1 if _blank_to_newline(text, position) else position
+        if _blank_to_newline(text, position):
+            return text.find("\n", position) + 1 if "\n" in text[position:] else len(text)
+        return None if text[position].isspace() else position
     return None
 
 
@@ -117,8 +119,9 @@ def _phpunit_header_end(text: str, name: str) -> int | None:
     if newline < 0:
         return len(text) if _blank_to_newline(text, position) else position
     if not _blank_to_newline(text, position) and not text.startswith(" (", position):
-        # The message glued to the id without a newline (PHPUnit 10/11 `.phpt`, Pest).
-        return position
+        # The message glued to the id without a newline (PHPUnit 10/11 `.phpt`, Pest); a space
+        # means the id goes on (the name attribute is not the whole id).
+        return None if text[position].isspace() else position
     return newline + 1
 
 

@@ -109,6 +109,8 @@ _FIRST_SCREEN_TRACE = 1500
 # Failures shown in full before the one-line list: the first screen.
 _FIRST_SCREEN_FAILURES = 3
 _MAX_GROUPS_SHOWN = 10
+# Suite rows kept (with the slowest tests) before more traces take the rest of the budget.
+_SHORT_SUITE_TABLE = 20
 # Bytes kept for the "Cut to fit" note while filling.
 _NOTE_RESERVE = 800
 
@@ -122,11 +124,21 @@ def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     text = _render(pieces, full, full, max_bytes)
     if utf8_size(text) <= max_bytes:
         return _valid_utf8(text)
-    plan = pieces.fit(max_bytes - _NOTE_RESERVE)
-    if plan is not None:
+    best = None
+    reserve = _NOTE_RESERVE
+    # The note's size depends on the plan: fit with a generous reserve, then with the room the
+    # note really took, and keep the fuller result that fits.
+    for _ in range(2):
+        plan = pieces.fit(max_bytes - reserve)
+        if plan is None:
+            break
         text = _render(pieces, plan, full, max_bytes)
-        if utf8_size(text) <= max_bytes:
-            return _valid_utf8(text)
+        size = utf8_size(text)
+        if size <= max_bytes and (best is None or size > utf8_size(best)):
+            best = text
+        reserve = utf8_size(_cut_note(report, plan, full, max_bytes)) + 64
+    if best is not None:
+        return _valid_utf8(best)
     # Even the headline alone is too long (huge metadata values): cut whole lines.
     text = _valid_utf8(_render(pieces, pieces.empty_plan(), full, max_bytes))
     kept = text.encode("utf-8")[:max_bytes]
@@ -154,6 +166,7 @@ class _Pieces:
         ]
         self.slow = _slow_rows(report)
         self.suite_rows = _ordered_suites(report.suites)
+        self._sizes: dict[tuple[int, int], int] = {}
 
     def full_plan(self) -> _Plan:
         report = self.report
@@ -202,37 +215,32 @@ class _Pieces:
             budget.take(utf8_size(_failures_head(report)) + utf8_size(_not_listed(report, 0)))
             if self.groups and budget.take(utf8_size(_groups_head()) + 1):
                 groups = budget.take_while(utf8_size(_group_line(g)) for g in self.groups)
+            # The first failures in full but without their trace: heading, location, message.
             for index in self.order[:_FIRST_SCREEN_FAILURES]:
-                if not budget.take(self._full_size(index, _FIRST_SCREEN_TRACE)):
+                if not budget.take(self._full_size(index, 0)):
                     break
-                traces.append(_FIRST_SCREEN_TRACE)
+                traces.append(0)
             rest = self.order[len(traces) :]
             if rest and budget.take(utf8_size(_compact_head(len(traces))) + 1):
-                listed = budget.take_while(utf8_size(self._compact(index)) for index in rest)
-            # More traces while they fit: the first ones at full length, then the next failures
-            # (only when every failure already has its line, so the lists stay in order).
-            for position, index in enumerate(self.order[: len(traces)]):
-                extra = self._full_size(index, _FULL_TRACE) - self._full_size(
-                    index, _FIRST_SCREEN_TRACE
-                )
-                if extra and budget.take(extra):
-                    traces[position] = _FULL_TRACE
-            while listed == len(self.order) - len(traces) and listed:
-                index = self.order[len(traces)]
-                if not self.report.failures[index].details:
-                    break
-                extra = self._full_size(index, _FULL_TRACE) - utf8_size(self._compact(index))
-                if not budget.take(extra):
-                    break
-                traces.append(_FULL_TRACE)
-                listed -= 1
+                listed = budget.take_while(self._compact_size(index) for index in rest)
         warnings = 0
         if report.test_warnings and budget.take(utf8_size(_warnings_head(report)) + 1):
             warnings = budget.take_while(utf8_size(_warning_line(w)) for w in report.test_warnings)
+        # Kept for a short suites table and the slowest tests while traces fill the rest.
+        reserve = min(self._tail_size(), budget.left)
+        budget.left -= reserve
+        if failing:
+            listed = self._add_traces(budget, traces, listed)
+        budget.left += reserve
+        slow_size = utf8_size(_slowest_table(self.slow))
         suites = 0
-        if self.suite_rows and budget.take(utf8_size(_suites_head(report, 0)) + 200):
+        if self.suite_rows and budget.take(utf8_size(_suites_head(report, 0)) + 1):
+            # The slowest table's room is kept while the suite rows are taken.
+            kept = min(slow_size, budget.left)
+            budget.left -= kept
             suites = budget.take_while(utf8_size(_suite_row(row)) for row in self.suite_rows)
-        slowest = len(self.slow) if budget.take(utf8_size(_slowest_table(self.slow))) else 0
+            budget.left += kept
+        slowest = len(self.slow) if self.slow and budget.take(slow_size) else 0
         flaky = 0
         if report.flaky_tests and budget.take(utf8_size(_flaky_head(report)) + 1):
             flaky = budget.take_while(utf8_size(_flaky_line(f)) for f in report.flaky_tests)
@@ -251,10 +259,54 @@ class _Pieces:
             input_errors=input_errors,
         )
 
+    def _add_traces(self, budget: Budget, traces: list[int], listed: int) -> int:
+        """Traces in order while they fit: full length, else shortened, else stop. Failures past
+        the full ones turn full only when every failure has its line (the lists stay in order).
+        Returns how many failures keep one line each."""
+        position = 0
+        while position < len(self.order):
+            index = self.order[position]
+            if not self.report.failures[index].details:
+                return listed
+            if position < len(traces):
+                before = self._full_size(index, traces[position])
+            elif listed == len(self.order) - len(traces):
+                before = self._compact_size(index)
+            else:
+                return listed
+            for chars in (_FULL_TRACE, _FIRST_SCREEN_TRACE):
+                if budget.take(self._full_size(index, chars) - before):
+                    break
+            else:
+                return listed
+            if position < len(traces):
+                traces[position] = chars
+            else:
+                traces.append(chars)
+                listed -= 1
+            position += 1
+        return listed
+
+    def _tail_size(self) -> int:
+        rows = self.suite_rows[:_SHORT_SUITE_TABLE]
+        suites = utf8_size(_suites_head(self.report, 0)) + sum(
+            utf8_size(_suite_row(r)) for r in rows
+        )
+        return (suites if rows else 0) + utf8_size(_slowest_table(self.slow))
+
     def _full_size(self, index: int, trace_chars: int) -> int:
-        return utf8_size(self._full(0, index, trace_chars)) + 6  # room for a 7-digit number
+        key = (index, trace_chars)
+        if key not in self._sizes:
+            # + room for a 7-digit number in the heading.
+            self._sizes[key] = utf8_size(self._full(0, index, trace_chars)) + 6
+        return self._sizes[key]
+
+    def _compact_size(self, index: int) -> int:
+        return self._full_size(index, -1)
 
     def _full(self, number: int, index: int, trace_chars: int) -> str:
+        if trace_chars < 0:
+            return self._compact(index)
         return _failure(number, self.report.failures[index], trace_chars, self.variants.get(index))
 
     def _compact(self, index: int) -> str:
@@ -471,7 +523,7 @@ def _compact_line(failure: Failure, variant: str | None) -> str:
     icon = "💥" if failure.kind == "error" else "❌"
     label = _test_label(failure.classname, failure.name)
     if variant:
-        label += f" \\[{_inline(variant, 200)}\\]"
+        label += f" [{_inline(variant, 200)}]"
     parts = [f"- {icon} {label}"]
     where = _where(failure, short=True)
     if where:
@@ -503,7 +555,7 @@ def _failure(number: int, failure: Failure, trace_chars: int, variant: str | Non
     icon = "💥" if failure.kind == "error" else "❌"
     label = _test_label(failure.classname, failure.name, failure.suite)
     if variant:
-        label += f" \\[{_inline(variant, 200)}\\]"
+        label += f" [{_inline(variant, 200)}]"
     lines = [f"### {number}. {icon} {label} ({failure.kind})\n"]
     where = [f"Suite: {_inline(failure.suite, 200)}"]
     location = _where(failure)
