@@ -192,7 +192,8 @@ class Accumulator:
         )
         room = max(self.limits.max_flaky_listed - len(self.flaky_tests), 0)
         self.flaky_tests.extend(other.flaky_tests[:room])
-        for _, _, slow in other.slow_heap:
+        # In the other file's input order, so ties keep it (the heap's order is arbitrary).
+        for _, _, slow in sorted(other.slow_heap, key=lambda entry: entry[1], reverse=True):
             self.offer_slow(slow)
         if other.declared_seconds is not None:
             # Shards run side by side: the longest one is the closest to the run's wall time.
@@ -858,6 +859,6 @@ def _label(suite: str, attrs: dict[str, str]) -> str:
     """ "Class › name" for lists of tests; the class is left out where it repeats the suite."""
     classname = _classname(attrs)
     name = attrs.get("name", "")
-    if classname and name and classname != suite:
+    if classname and name and classname not in (suite, name):
         return f"{classname} › {name}"
     return name or classname or "(unnamed test)"

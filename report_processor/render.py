@@ -510,9 +510,15 @@ def _groups_head() -> str:
 def _group_line(group: FailureGroup) -> str:
     example = message_lines(group.example, 1)
     text = _inline(example[0] if example else group.pattern or NO_MESSAGE, 300)
-    tests = ", ".join(_inline(test, 120) for test in group.first_tests)
-    first = "" if not tests else f" — first {len(group.first_tests)}: {tests}"
+    first = _first_tests(group.count, group.first_tests)
     return f"- **{group.count:,} ×** {text}{first}\n"
+
+
+def _first_tests(count: int, tests: tuple[str, ...]) -> str:
+    if not tests:
+        return ""
+    names = ", ".join(_inline(test, 120) for test in tests)
+    return f" — {names}" if count <= len(tests) else f" — first {len(tests)}: {names}"
 
 
 def _compact_head(shown_in_full: int) -> str:
@@ -626,8 +632,7 @@ def _skipped_frame(report: Report, lines: str) -> str:
 
 
 def _skip_line(reason: SkipReason) -> str:
-    tests = ", ".join(_inline(test, 120) for test in reason.first_tests)
-    first = f" — first {len(reason.first_tests)}: {tests}" if tests else ""
+    first = _first_tests(reason.count, reason.first_tests)
     return f"- **{reason.count:,} ×** {_inline(reason.reason, 300)}{first}\n"
 
 
@@ -706,7 +711,7 @@ def _same_name(suite: str, classname: str) -> bool:
 
 def _test_label(classname: str, name: str, suite: str = "") -> str:
     """`Class › name`; the class is left out where it repeats the suite shown beside it."""
-    if classname and name and not _same_name(suite, classname):
+    if classname and name and classname != name and not _same_name(suite, classname):
         return f"{_inline(classname, 150)} › {_inline(name, 200)}"
     return _inline(name or classname or "(unnamed test)", 200)
 
