@@ -59,7 +59,7 @@ _DURATION_SOURCES = {
 }
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
 _WHITESPACE = re.compile(r"\s+")
-_LIST_START = re.compile(r"^(\d{0,9})([-+=.)])(?=\s|$)")
+_LIST_START = re.compile(r"^([-+=])|^(\d{1,9})([.)])(?=\s|$)")
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SEPARATORS = re.compile(r"\\|::|/|\.")
 
@@ -724,8 +724,14 @@ def _inline(text: str | None, limit: int) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     text = _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
-    # A leading "- ", "+ ", "= " or "1. " would start a list or a heading underline.
-    return _LIST_START.sub(r"\1\\\2", text, count=1)
+    # A leading "- ", "+ " or "1. " would start a list, "===" or "---" underline a heading.
+    return _LIST_START.sub(_escape_start, text, count=1)
+
+
+def _escape_start(match: re.Match[str]) -> str:
+    if match.group(1):
+        return "\\" + match.group(1)
+    return f"{match.group(2)}\\{match.group(3)}"
 
 
 def _neutral(text: str) -> str:
