@@ -36,10 +36,21 @@ NO_MESSAGE = "failed without a message"
 # (`at …:12`, `at Class.method(File.java:12)`), pytest (`tests/t.py:12: AssertionError`).
 _FRAME = re.compile(
     r"^(?:#\d+\s+\S|at\s+\S.*(?::\d+\)?|\))$|File \"[^\"]+\", line \d+|"
-    r"\S*[\w\]\)]\.\w+:\d+(?::\d+)?(?::\s.*)?$)"
+    r"\S*[\w\]\)]\.\w+:\d+(?::\d+)?(?::\s+[\w.]+)?$)"
 )
 # Where a diff starts: the expected/actual dump is detail, not message.
 _DIFF_START = ("--- Expected", "--- expected", "Expected:", "- Expected")
+
+
+# `message` attributes that say nothing the outcome does not (go-junit-report writes "Failed").
+_GENERIC_MESSAGES = frozenset({"failed", "failure", "error", "fail", "assertion failed"})
+
+
+def best_message(attribute: str, details: str, name: str) -> str:
+    """The `message` attribute, unless it is missing or generic: then the failure text's own."""
+    if attribute and attribute.strip().casefold() not in _GENERIC_MESSAGES:
+        return attribute
+    return failure_message(details, name) or attribute
 
 
 def failure_headline(details: str, name: str) -> str:
@@ -74,7 +85,12 @@ def message_lines(text: str, limit: int = MAX_MESSAGE_LINES) -> tuple[str, ...]:
             if lines:
                 break
             continue
-        if is_frame(line) or line.startswith(_DIFF_START):
+        if is_frame(line):
+            if lines:
+                break
+            # Google Test and others put the location first: the message follows it.
+            continue
+        if line.startswith(_DIFF_START):
             break
         lines.append(line)
         if len(lines) >= limit:

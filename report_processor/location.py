@@ -20,7 +20,8 @@ _MAX_FRAMES = 200
 # PHP, pytest, Pest, Jest/Node and generic `path:line[:col]`.
 _PATH_FRAME = re.compile(
     r"(?P<path>(?:[A-Za-z]:)?[\w.~@+\-/\\]*[\w\-]\."
-    r"(?:php|phpt|py|js|jsx|ts|tsx|mjs|cjs|go|rb|rs|cs|kt|java|scala|swift))"
+    r"(?:php|phpt|py|js|jsx|ts|tsx|mjs|cjs|go|rb|rs|cs|kt|java|scala|swift|c|cc|cpp|cxx|h|hpp"
+    r"|ex|exs|dart|lua|pl|pm|t))"
     r"(?::(?P<line>\d+)|\((?P<php_line>\d+)\)|\", line (?P<py_line>\d+))"
 )
 # Java/Kotlin/Scala: `at com.example.FooTest.adds(FooTest.java:15)`.

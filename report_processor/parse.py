@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from report_processor.grouping import GroupCounter
-from report_processor.headline import failure_message
+from report_processor.headline import best_message, failure_message
 from report_processor.location import failing_frame
 from report_processor.model import Failure, FlakyTest, SlowTest, SuiteRow, TestWarning, Totals
 from report_processor.skips import SkipCounter
@@ -588,9 +588,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             capture_tag = None
             parser.CharacterDataHandler = None
             details = _details("".join(text_parts), max_details)
-            message = _trim(fault.get("message"), max_message) or _trim(
-                failure_message(details, ""), max_message
-            )
+            message = _trim(best_message(fault.get("message") or "", details, ""), max_message)
             acc.groups.add(message, "error", frame[1])
             if len(failures) >= max_failures:
                 acc.failures_not_detailed += 1
@@ -619,9 +617,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     ) -> Failure:
         name = attrs.get("name", "")
         details = _details("".join(text_parts), max_details)
-        message = _trim(result.get("message"), max_message) or _trim(
-            failure_message(details, name), max_message
-        )
+        message = _trim(best_message(result.get("message") or "", details, name), max_message)
         file = attrs.get("file") or result.get("file") or None
         at = (
             failing_frame(details, file, _classname(attrs))

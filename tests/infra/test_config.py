@@ -392,6 +392,14 @@ CASES = {
         lambda raw: raw["retention"].update(untagged_images_days=3),
         'retention.untagged_images_days: unknown field; did you mean "untagged_image_days"?',
     ),
+    "source_url_template_not_https": (
+        lambda raw: raw["report_processor"].update(source_url_template="http://git/{path}"),
+        "report_processor.source_url_template: must start with https://",
+    ),
+    "source_url_template_without_path": (
+        lambda raw: raw["report_processor"].update(source_url_template="https://git/blob/x"),
+        "report_processor.source_url_template: must contain {path}",
+    ),
     "incomplete_state_backend": (
         lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),
         'state_backend.s3.key: is required, e.g. "ltr/dev.tfstate"',
