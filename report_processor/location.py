@@ -24,6 +24,7 @@ _PATH_FRAME = re.compile(
     r"|ex|exs|dart|lua|pl|pm|t))"
     r"(?::(?P<line>\d+)|\((?P<php_line>\d+)\)|\", line (?P<py_line>\d+))"
 )
+_SOURCE_PATH = re.compile(r"[\w.@+\-/]+/[\w.@+\-]+\.[A-Za-z]{1,5}")
 # Java/Kotlin/Scala: `at com.example.FooTest.adds(FooTest.java:15)`.
 _JVM_FRAME = re.compile(
     r"at (?P<qualified>[\w$.]+)\.[\w$<>]+"
@@ -94,12 +95,19 @@ def frames(details: str) -> list[Frame]:
     return found
 
 
-def failing_frame(details: str, test_file: str | None, classname: str = "") -> Frame | None:
-    """The first frame in the test's own file, else the first outside vendor/framework code."""
+def failing_frame(
+    details: str, test_file: str | None, classname: str = "", suite: str = ""
+) -> Frame | None:
+    """The first frame in the test's own file, else the first outside vendor/framework code.
+
+    The own file is the `file` attribute, else what the class or the suite name says (JVM class
+    names, jest-junit's suite named after its test file)."""
     candidates = frames(details)
     if not candidates:
         return None
     own = _own_file_suffixes(test_file, classname)
+    if _SOURCE_PATH.fullmatch(suite):
+        own.append(suite.lstrip("./"))
     for frame in candidates:
         if any(_same_file(frame.path, suffix) for suffix in own):
             return frame

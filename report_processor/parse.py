@@ -620,7 +620,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
         message = _trim(best_message(result.get("message") or "", details, name), max_message)
         file = attrs.get("file") or result.get("file") or None
         at = (
-            failing_frame(details, file, _classname(attrs))
+            failing_frame(details, file, _classname(attrs), frame[1])
             if len(failures) < max_failures
             else None
         )

@@ -76,6 +76,14 @@ def test_vendor_and_framework_frames_are_skipped():
     frame = failing_frame(jvm, None, "com.example.OrderTest")
     assert frame is not None and (frame.path, frame.line) == ("com/example/OrderTest.java", 24)
     assert failing_frame("no frames here", "tests/A.php") is None
+    # jest-junit names the suite after the test file: its frame wins over the code under test.
+    node = (
+        "Error: abort\n    at findChangedFiles (/src/jest/packages/jest-changed-files/hg.js:99:16)\n"
+        "    at Object.<anonymous> (/src/jest/e2e/__tests__/changed.test.ts:418:28)\n"
+    )
+    frame = failing_frame(node, None, "gets files", "e2e/__tests__/changed.test.ts")
+    assert frame is not None and frame.line == 418
+    assert failing_frame(node, None, "gets files", "Cart").line == 99
 
 
 def test_paths_are_relative_to_a_configurable_app_root():
