@@ -78,7 +78,7 @@ def test_vendor_and_framework_frames_are_skipped():
     assert failing_frame("no frames here", "tests/A.php") is None
     # jest-junit names the suite after the test file: its frame wins over the code under test.
     node = (
-        "Error: abort\n    at findChangedFiles (/src/jest/packages/jest-changed-files/hg.js:99:16)\n"
+        "Error: abort\n    at findChanged (/src/jest/packages/changed-files/hg.js:99:16)\n"
         "    at Object.<anonymous> (/src/jest/e2e/__tests__/changed.test.ts:418:28)\n"
     )
     frame = failing_frame(node, None, "gets files", "e2e/__tests__/changed.test.ts")
