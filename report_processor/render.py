@@ -164,6 +164,14 @@ class _Pieces:
         self.groups = [group for group in report.failure_groups if group.count > 1][
             :_MAX_GROUPS_SHOWN
         ]
+        # Failure index -> its shared cause's number: its one line names the cause instead of
+        # repeating a message the causes list already shows.
+        numbers = {group.pattern: number for number, group in enumerate(self.groups, 1)}
+        self.cause_of = {
+            index: numbers[pattern]
+            for index, failure in enumerate(failures)
+            if (pattern := mask(failure.message) if failure.message else "") in numbers
+        }
         self.slow = _slow_rows(report)
         self.suite_rows = _ordered_suites(report.suites)
         self._sizes: dict[tuple[int, int], int] = {}
@@ -213,8 +221,11 @@ class _Pieces:
         listed = 0
         if failing:
             budget.take(utf8_size(_failures_head(report)) + utf8_size(_not_listed(report, 0)))
-            if self.groups and budget.take(utf8_size(_groups_head()) + 1):
-                groups = budget.take_while(utf8_size(_group_line(g)) for g in self.groups)
+            # All the causes or none: the one-line list refers to them by number.
+            causes = utf8_size(_groups_head()) + 1
+            causes += sum(utf8_size(_group_line(n, g)) for n, g in enumerate(self.groups, 1))
+            if self.groups and budget.take(causes):
+                groups = len(self.groups)
             # The first failures in full but without their trace: heading, location, message.
             for index in self.order[:_FIRST_SCREEN_FAILURES]:
                 if not budget.take(self._full_size(index, 0)):
@@ -222,7 +233,9 @@ class _Pieces:
                 traces.append(0)
             rest = self.order[len(traces) :]
             if rest and budget.take(utf8_size(_compact_head(len(traces))) + 1):
-                listed = budget.take_while(self._compact_size(index) for index in rest)
+                listed = budget.take_while(
+                    self._compact_size(index, bool(groups)) for index in rest
+                )
         warnings = 0
         if report.test_warnings and budget.take(utf8_size(_warnings_head(report)) + 1):
             warnings = budget.take_while(utf8_size(_warning_line(w)) for w in report.test_warnings)
@@ -230,7 +243,7 @@ class _Pieces:
         reserve = min(self._tail_size(), budget.left)
         budget.left -= reserve
         if failing:
-            listed = self._add_traces(budget, traces, listed)
+            listed = self._add_traces(budget, traces, listed, bool(groups))
         budget.left += reserve
         slow_size = utf8_size(_slowest_table(self.slow))
         suites = 0
@@ -259,7 +272,7 @@ class _Pieces:
             input_errors=input_errors,
         )
 
-    def _add_traces(self, budget: Budget, traces: list[int], listed: int) -> int:
+    def _add_traces(self, budget: Budget, traces: list[int], listed: int, causes: bool) -> int:
         """Traces in order while they fit: full length, else shortened, else stop. Failures past
         the full ones turn full only when every failure has its line (the lists stay in order).
         Returns how many failures keep one line each."""
@@ -271,7 +284,7 @@ class _Pieces:
             if position < len(traces):
                 before = self._full_size(index, traces[position])
             elif listed == len(self.order) - len(traces):
-                before = self._compact_size(index)
+                before = self._compact_size(index, causes)
             else:
                 return listed
             for chars in (_FULL_TRACE, _FIRST_SCREEN_TRACE):
@@ -298,19 +311,18 @@ class _Pieces:
         key = (index, trace_chars)
         if key not in self._sizes:
             # + room for a 7-digit number in the heading.
-            self._sizes[key] = utf8_size(self._full(0, index, trace_chars)) + 6
+            self._sizes[key] = utf8_size(self.full_block(0, index, trace_chars)) + 6
         return self._sizes[key]
 
-    def _compact_size(self, index: int) -> int:
-        return self._full_size(index, -1)
+    def _compact_size(self, index: int, causes: bool) -> int:
+        return utf8_size(self.compact_line(index, causes))
 
-    def _full(self, number: int, index: int, trace_chars: int) -> str:
-        if trace_chars < 0:
-            return self._compact(index)
+    def full_block(self, number: int, index: int, trace_chars: int) -> str:
         return _failure(number, self.report.failures[index], trace_chars, self.variants.get(index))
 
-    def _compact(self, index: int) -> str:
-        return _compact_line(self.report.failures[index], self.variants.get(index))
+    def compact_line(self, index: int, causes: bool) -> str:
+        cause = self.cause_of.get(index) if causes else None
+        return _compact_line(self.report.failures[index], self.variants.get(index), cause)
 
 
 def _display_order(report: Report) -> list[int]:
@@ -338,14 +350,17 @@ def _render(pieces: _Pieces, plan: _Plan, full: _Plan, max_bytes: int) -> str:
         out.append(_failures_head(report))
         if plan.groups:
             out.append(_groups_head())
-            out.extend(_group_line(group) for group in pieces.groups[: plan.groups])
+            out.extend(
+                _group_line(number, group)
+                for number, group in enumerate(pieces.groups[: plan.groups], 1)
+            )
             out.append("\n")
         for number, (index, chars) in enumerate(zip(pieces.order, plan.traces, strict=False), 1):
-            out.append(pieces._full(number, index, chars))
+            out.append(pieces.full_block(number, index, chars))
         compact = pieces.order[len(plan.traces) : len(plan.traces) + plan.listed]
         if compact:
             out.append(_compact_head(len(plan.traces)))
-            out.extend(pieces._compact(index) for index in compact)
+            out.extend(pieces.compact_line(index, plan.groups > 0) for index in compact)
             out.append("\n")
         out.append(_not_listed(report, len(plan.traces) + len(compact)))
     if plan.warnings:
@@ -507,11 +522,11 @@ def _groups_head() -> str:
     )
 
 
-def _group_line(group: FailureGroup) -> str:
+def _group_line(number: int, group: FailureGroup) -> str:
     example = message_lines(group.example, 1)
     text = _inline(example[0] if example else group.pattern or NO_MESSAGE, 300)
     first = _first_tests(group.count, group.first_tests)
-    return f"- **{group.count:,} ×** {text}{first}\n"
+    return f"- **Cause {number} · {group.count:,} ×** {text}{first}\n"
 
 
 def _first_tests(count: int, tests: tuple[str, ...]) -> str:
@@ -525,7 +540,7 @@ def _compact_head(shown_in_full: int) -> str:
     return "One line each:\n\n" if not shown_in_full else "More failures, one line each:\n\n"
 
 
-def _compact_line(failure: Failure, variant: str | None) -> str:
+def _compact_line(failure: Failure, variant: str | None, cause: int | None = None) -> str:
     icon = "💥" if failure.kind == "error" else "❌"
     label = _test_label(failure.classname, failure.name)
     if variant:
@@ -534,8 +549,11 @@ def _compact_line(failure: Failure, variant: str | None) -> str:
     where = _where(failure, short=True)
     if where:
         parts.append(where)
-    lines = message_lines(failure.message or "", 1)
-    parts.append(_inline(lines[0], 200) if lines else NO_MESSAGE)
+    if cause is not None:
+        parts.append(f"cause {cause}")
+    else:
+        lines = message_lines(failure.message or "", 1)
+        parts.append(_inline(lines[0], 200) if lines else NO_MESSAGE)
     return " · ".join(parts) + "\n"
 
 

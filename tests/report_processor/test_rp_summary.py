@@ -218,10 +218,18 @@ def test_masking_equates_messages_that_differ_only_in_values():
 def test_one_broken_factory_reads_as_one_group_of_200_on_the_first_screen():
     summary = summarize([FIXTURES / "broken_factory.xml"])
     screen = first_screen(summary.markdown)
-    assert "**200 ×** Illuminate\\\\Database\\\\QueryException: SQLSTATE\\[23505\\]" in screen
+    assert (
+        "**Cause 1 · 200 ×** Illuminate\\\\Database\\\\QueryException: SQLSTATE\\[23505\\]"
+        in screen
+    )
     # The group's first failure leads the detailed failures, with its failing line.
     assert "### 1. 💥 test\\_case\\_0 (error)" in screen
     assert "at tests/Feature/Api00Test.php:18 (test at :15)" in screen
+    # The one-line list names the cause instead of repeating its message.
+    assert (
+        "- 💥 Tests.Feature.Api19Test › test\\_case\\_9 · at tests/Feature/Api19Test.php:27"
+        " · cause 1\n" in summary.markdown
+    )
     groups = json.loads(summary.json)["failure_groups"]
     assert [group["count"] for group in groups] == [200, 1, 1, 1]
     assert groups[0]["kind"] == "error" and len(groups[0]["first_tests"]) == 5
