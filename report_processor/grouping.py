@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from report_processor.model import FailureGroup
 
@@ -20,7 +21,8 @@ OTHER_MESSAGES = "(other messages)"
 _MAX_PATTERN_CHARS = 300
 _MASKS = (
     (re.compile(r"\"(?:[^\"\\\n]|\\.){0,200}\"|'(?:[^'\\\n]|\\.){0,200}'|`[^`\n]{0,200}`"), "…"),
-    (re.compile(r"(?:[A-Za-z]:)?(?:[\w.\-~@]*/)+[\w.\-~@]+"), "<path>"),
+    # Starts only where a token starts: no quadratic backtracking inside long words.
+    (re.compile(r"(?<![\w.\-~@/:])(?:[A-Za-z]:)?(?:[\w.\-~@]*/)+[\w.\-~@]+"), "<path>"),
     (
         re.compile(
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -39,8 +41,11 @@ _MASKS = (
 _QUOTED = {'"': '"…"', "'": "'…'", "`": "`…`"}
 
 
+@lru_cache(maxsize=4096)
 def mask(message: str) -> str:
-    """The message with its variable parts replaced; equal results mean one cause."""
+    """The message with its variable parts replaced; equal results mean one cause.
+
+    Cached: a broken dependency repeats the same message thousands of times."""
     text = message[:2000]
     quoted = _MASKS[0][0]
     text = quoted.sub(lambda match: _QUOTED[match.group(0)[0]], text)

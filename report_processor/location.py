@@ -19,7 +19,8 @@ DEFAULT_APP_ROOT = "/var/task/app"
 _MAX_FRAMES = 200
 # PHP, pytest, Pest, Jest/Node and generic `path:line[:col]`.
 _PATH_FRAME = re.compile(
-    r"(?P<path>(?:[A-Za-z]:)?[\w.~@+\-/\\]*[\w\-]\."
+    # Starts only where a path token starts: no quadratic backtracking inside long words.
+    r"(?<![\w.~@+\-/\\])(?P<path>(?:[A-Za-z]:)?[\w.~@+\-/\\]*[\w\-]\."
     r"(?:php|phpt|py|js|jsx|ts|tsx|mjs|cjs|go|rb|rs|cs|kt|java|scala|swift|c|cc|cpp|cxx|h|hpp"
     r"|ex|exs|dart|lua|pl|pm|t))"
     r"(?::(?P<line>\d+)|\((?P<php_line>\d+)\)|\", line (?P<py_line>\d+))"
@@ -79,7 +80,9 @@ def frames(details: str) -> list[Frame]:
     """The trace's `path:line` frames in order (JVM frames as package path + file name)."""
     found: list[Frame] = []
     for text_line in details.splitlines():
-        jvm = _JVM_FRAME.search(text_line)
+        if ":" not in text_line and "(" not in text_line:
+            continue  # every frame form has a ":line" or a "(line)"
+        jvm = _JVM_FRAME.search(text_line) if "at " in text_line else None
         if jvm:
             qualified = jvm["qualified"]
             package = qualified.rsplit(".", 1)[0].replace(".", "/") if "." in qualified else ""

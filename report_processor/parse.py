@@ -342,6 +342,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     parser.ExternalEntityRefHandler = _refuse_external_entity
 
     max_failures = limits.max_failures_listed
+    max_detailed = limits.max_failures_detailed
     max_details = limits.max_details_chars
     max_message = limits.max_message_chars
     max_flaky = limits.max_flaky_listed
@@ -528,11 +529,19 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             if case_rank >= _FAILED:
                 skip_attrs = None
                 if result_attrs is not None and result_rank == case_rank:
-                    failure = _failure(frame, case_attrs, result_attrs, case_rank)
-                    acc.groups.add(failure.message, failure.kind, _label(frame[1], case_attrs))
+                    label = _label(frame[1], case_attrs)
                     if len(failures) < max_failures:
+                        failure = _failure(frame, case_attrs, result_attrs, case_rank)
                         failures.append(failure)
+                        acc.groups.add(failure.message, failure.kind, label)
                     else:
+                        # Past the listed ones only the message is needed, for its group.
+                        message = best_message(
+                            result_attrs.get("message") or "",
+                            "".join(text_parts),
+                            case_attrs.get("name", ""),
+                        )
+                        acc.groups.add(message[:max_message], _KIND_NAMES[case_rank], label)
                         acc.failures_not_detailed += 1
                 else:
                     acc.failures_not_detailed += 1
@@ -619,11 +628,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
         details = _details("".join(text_parts), max_details)
         message = _trim(best_message(result.get("message") or "", details, name), max_message)
         file = attrs.get("file") or result.get("file") or None
-        at = (
-            failing_frame(details, file, _classname(attrs), frame[1])
-            if len(failures) < max_failures
-            else None
-        )
+        at = failing_frame(details, file, _classname(attrs), frame[1])
         return Failure(
             suite=frame[1],
             classname=_classname(attrs),
@@ -634,7 +639,8 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             at_line=at.line if at else None,
             kind=_KIND_NAMES[rank],
             message=message,
-            details=details,
+            # Only the first failures keep their trace (memory: up to 1,000 are listed).
+            details=details if len(failures) < max_detailed else "",
             type=_trim(result.get("type"), 200),
             context=_context(frame[8], case_properties, frame[9]),
         )
