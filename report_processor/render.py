@@ -558,13 +558,22 @@ def _compact_line(failure: Failure, variant: str | None, cause: int | None = Non
 
 
 def _not_listed(report: Report, shown: int) -> str:
-    hidden = report.totals.failed + report.totals.errors - shown
-    if hidden <= 0:
-        return ""
-    return (
-        f"_…and {hidden:,} more not listed here; every failure is counted in the shared causes "
-        "and summary.json lists up to 1,000._\n\n"
-    )
+    grouped = sum(group.count for group in report.failure_groups)
+    unlisted = grouped - shown
+    # Counted from a suite's declared failures/errors: no testcase, so nothing to list.
+    declared = report.totals.failed + report.totals.errors - grouped
+    parts = []
+    if unlisted > 0:
+        parts.append(
+            f"…and {unlisted:,} more not listed here (summary.json lists up to 1,000; "
+            "the shared causes count every one)"
+        )
+    if declared > 0:
+        parts.append(
+            f"{_count(declared, 'failure')} counted from declared counts, with no detail in "
+            "the report (see the suite rows)"
+        )
+    return "".join(f"_{part}._\n\n" for part in parts)
 
 
 def _variant(failure: Failure, occurrence: int) -> str:
