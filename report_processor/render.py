@@ -481,8 +481,9 @@ def _cut_note(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
     )
     if traced < with_trace:
         cuts.append(f"traces: {traced:,} of {with_trace:,} shown")
-    elif any(chars < _FULL_TRACE for chars in plan.traces):
-        cuts.append(f"traces shortened to {_FIRST_SCREEN_TRACE:,} characters")
+    if _FIRST_SCREEN_TRACE in plan.traces:
+        shortened = plan.traces.count(_FIRST_SCREEN_TRACE)
+        cuts.append(f"{_count(shortened, 'trace')} shortened to {_FIRST_SCREEN_TRACE:,} characters")
     listed = len(plan.traces) + plan.listed
     if listed < len(report.failures):
         cuts.append(f"failures listed: {listed:,} of {len(report.failures):,}")
