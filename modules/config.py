@@ -20,6 +20,8 @@ from typing import Any
 
 from runner.layout import command_slug
 
+from report_processor.location import validate_template
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "example.json"
@@ -93,7 +95,9 @@ CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
     "runner": frozenset(
         {"memory_mb", "timeout_seconds", "ephemeral_storage_mb", "reserved_concurrency", "commands"}
     ),
-    "report_processor": frozenset({"memory_mb", "timeout_seconds", "reserved_concurrency"}),
+    "report_processor": frozenset(
+        {"memory_mb", "timeout_seconds", "reserved_concurrency", "source_url_template"}
+    ),
     "schedules[]": frozenset({"name", "cron", "target", "runs", "enabled"}),
     "schedules[].runs[]": frozenset({"command", "args"}),
     "alarms": frozenset(
@@ -237,6 +241,8 @@ class ReportProcessorConfig:
     memory_mb: int
     timeout_seconds: int
     reserved_concurrency: int | None
+    # Links each failing line in the summary to the source: `{path}`, `{line}`, `{app_version}`.
+    source_url_template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -842,7 +848,17 @@ def _parse_report_processor(reader: _Reader, raw: Mapping[str, Any]) -> ReportPr
         concurrency = reader.integer(
             section, "reserved_concurrency", f"{field}.reserved_concurrency", None, 1, 1000
         )
-    return ReportProcessorConfig(memory or 512, timeout or 120, concurrency)
+    template = section.get("source_url_template")
+    if template is not None:
+        problem = (
+            validate_template(template)
+            if isinstance(template, str)
+            else "must be a string like https://github.com/org/app/blob/{app_version}/{path}#L{line}"
+        )
+        if problem:
+            reader.problem(f"{field}.source_url_template", problem)
+            template = None
+    return ReportProcessorConfig(memory or 512, timeout or 120, concurrency, template)
 
 
 def _parse_fargate(reader: _Reader, raw: Mapping[str, Any]) -> FargateConfig:

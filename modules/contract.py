@@ -32,6 +32,11 @@ DB_ADMIN_DATABASE = "DB_ADMIN_DATABASE"
 # Read by report_processor/handler.py (and by Powertools itself).
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+# Optional: links each failing line of a summary to the source (report_processor/location.py).
+REPORT_SOURCE_URL_TEMPLATE = "REPORT_SOURCE_URL_TEMPLATE"
+# Where the runner's app lives, to show paths relative to it; the default is the runner image's
+# app directory (report_processor.location.DEFAULT_APP_ROOT), so the stack does not set it.
+REPORT_APP_ROOT = "REPORT_APP_ROOT"
 # The report processor reads RUNNER_COMMANDS too: the Command metric dimension takes only
 # values from the deployed allowlist (issue 9), in the same JSON format the runner reads.
 NOTIFICATION_TOPIC_ARN = "NOTIFICATION_TOPIC_ARN"
@@ -88,4 +93,7 @@ def report_processor_environment(
     }
     if notification_topic_arn is not None:
         environment[NOTIFICATION_TOPIC_ARN] = notification_topic_arn
+    template = config.report_processor.source_url_template
+    if template:
+        environment[REPORT_SOURCE_URL_TEMPLATE] = template
     return environment

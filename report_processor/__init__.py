@@ -3,6 +3,7 @@
 The package root imports only the pure core; the AWS shell lives in `handler` and `aws`.
 """
 
+from report_processor.location import PathSettings
 from report_processor.model import Report, RunMetadata, Totals
 from report_processor.parse import JUnitError, ParseLimits
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, to_json, to_markdown
@@ -13,6 +14,7 @@ __all__ = [
     "MIN_MAX_BYTES",
     "JUnitError",
     "ParseLimits",
+    "PathSettings",
     "Report",
     "RunMetadata",
     "Summary",

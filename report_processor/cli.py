@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from report_processor.location import DEFAULT_APP_ROOT, PathSettings, validate_template
+from report_processor.model import RunMetadata
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 from report_processor.summary import summarize
 
@@ -24,6 +26,13 @@ def _max_bytes(raw: str) -> int:
     if value < MIN_MAX_BYTES:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_MAX_BYTES} bytes, got {value}")
     return value
+
+
+def _template(raw: str) -> str:
+    problem = validate_template(raw)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return raw
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,12 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_BYTES,
         help=f"byte cap of the markdown (default {DEFAULT_MAX_BYTES}, minimum {MIN_MAX_BYTES})",
     )
+    summarize_cmd.add_argument(
+        "--app-root",
+        default=DEFAULT_APP_ROOT,
+        help=f"show paths below this folder relative to it (default {DEFAULT_APP_ROOT})",
+    )
+    summarize_cmd.add_argument(
+        "--source-url-template",
+        type=_template,
+        help="link failing lines: https://…/blob/{app_version}/{path}#L{line}",
+    )
+    summarize_cmd.add_argument("--app-version", help="the {app_version} of the links")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    summary = summarize(args.files, max_bytes=args.max_bytes)
+    paths = PathSettings(app_root=args.app_root, source_url_template=args.source_url_template)
+    metadata = RunMetadata(app_version=args.app_version) if args.app_version else None
+    summary = summarize(args.files, metadata, max_bytes=args.max_bytes, paths=paths)
     text = summary.markdown if args.format == "markdown" else summary.json
     sys.stdout.buffer.write(text.encode("utf-8"))
     sys.stdout.flush()

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from report_processor.location import DEFAULT_APP_ROOT, PathSettings, validate_template
 from report_processor.parse import DEFAULT_MAX_TOKEN_BYTES
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 
@@ -35,6 +36,8 @@ class ProcessorConfig:
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
     # The only values the Command metric dimension takes (anything else is "other").
     commands: frozenset[str] = frozenset(DEFAULT_COMMANDS)
+    # Paths relative to the app root; links from the source-URL template (location.py).
+    paths: PathSettings = PathSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorConfig:
@@ -49,6 +52,7 @@ class ProcessorConfig:
                 env, "REPORT_MAX_TOKEN_BYTES", DEFAULT_MAX_TOKEN_BYTES, MIN_MAX_TOKEN_BYTES
             ),
             commands=_commands(env.get(COMMANDS_ENV)),
+            paths=_paths(env),
         )
 
 
@@ -63,6 +67,17 @@ def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int) -> i
     if value < minimum:
         raise ConfigError(f"{name}={value}: must be at least {minimum}")
     return value
+
+
+def _paths(env: Mapping[str, str]) -> PathSettings:
+    template = env.get("REPORT_SOURCE_URL_TEMPLATE") or None
+    if template:
+        problem = validate_template(template)
+        if problem:
+            raise ConfigError(f"REPORT_SOURCE_URL_TEMPLATE={template[:200]!r}: {problem}")
+    return PathSettings(
+        app_root=env.get("REPORT_APP_ROOT") or DEFAULT_APP_ROOT, source_url_template=template
+    )
 
 
 def _commands(raw: str | None) -> frozenset[str]:

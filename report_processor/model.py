@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Runner statuses (manifest.json `status`) that mean the run did not finish: its report is partial.
 INCOMPLETE_RUNNER_STATUSES = ("timed_out", "error", "rejected")
@@ -18,6 +18,8 @@ class Totals:
     errors: int = 0
     skipped: int = 0
     flaky: int = 0
+    # Testcases with a <warning> (PHPUnit 9); they are counted in passed (or their outcome).
+    warnings: int = 0
     # The headline duration: the run's wall time (see `duration_source`).
     duration_seconds: float = 0.0
     # The sum of the testcases' own times (plus the declared times of suites without testcases);
@@ -71,6 +73,42 @@ class Failure:
     # What the report says about where the case ran (suite hostname, properties): tells apart
     # cases that share suite, class and name (one test run for several browsers or platforms).
     context: str = ""
+    # Where it failed: the first trace frame in the test's own file (else the first frame outside
+    # vendor code and the test framework), relative to the app root when it lies below it.
+    at_file: str | None = None
+    at_line: int | None = None
+    # A link to that line, from the configured source-URL template.
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failures whose messages are equal once numbers, ids, quoted values and paths are masked."""
+
+    pattern: str  # the masked message
+    example: str  # the first failure's own message
+    count: int
+    kind: str  # "failed", "error", or "mixed"
+    first_tests: tuple[str, ...]  # "Class › name" of the first few
+
+
+@dataclass(frozen=True)
+class SkipReason:
+    reason: str
+    count: int
+    first_tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TestWarning:
+    """A `<warning>` of a testcase (PHPUnit 9): the case still counts as passed."""
+
+    __test__ = False  # not a pytest test class
+
+    suite: str
+    classname: str
+    name: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +146,8 @@ class RunMetadata:
     runner_status: str | None = None
     exit_code: int | None = None
     duration_seconds: float | None = None
+    # The app's version (manifest `app_version`): the `{app_version}` of source links.
+    app_version: str | None = None
 
     def is_empty(self) -> bool:
         return not any(asdict(self).values())
@@ -127,6 +167,10 @@ class Report:
     suites_folded: int = 0
     # Things the reader must know that the counts alone do not say (declared but not carried).
     warnings: tuple[str, ...] = ()
+    # Largest first; counted over every failing case, not only the listed ones.
+    failure_groups: tuple[FailureGroup, ...] = ()
+    skip_reasons: tuple[SkipReason, ...] = ()
+    test_warnings: tuple[TestWarning, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from xml.parsers import expat
 
-from report_processor.headline import failure_headline
-from report_processor.model import Failure, FlakyTest, SlowTest, SuiteRow, Totals
+from report_processor.grouping import GroupCounter
+from report_processor.headline import best_message, failure_message
+from report_processor.location import failing_frame
+from report_processor.model import Failure, FlakyTest, SlowTest, SuiteRow, TestWarning, Totals
+from report_processor.skips import SkipCounter
 
 DEFAULT_CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_TOKEN_BYTES = 8 << 20
@@ -61,10 +64,17 @@ class JUnitError(Exception):
 class ParseLimits:
     """Bounds that keep memory flat whatever the input size; counts are never bounded."""
 
+    # The first N failures keep their trace (`details`); up to `max_failures_listed` are listed
+    # with name, location and message. Every failure is counted in its message group.
     max_failures_detailed: int = 100
+    max_failures_listed: int = 1000
+    max_warnings_listed: int = 50
     max_details_chars: int = 4000
     max_message_chars: int = 1000
+    # Rows in the report; the parser keeps more, so the least important ones (fewest failures,
+    # skips and time) are the ones folded into "(other suites)".
     max_suite_rows: int = 300
+    max_suite_rows_parsed: int = 5000
     slowest: int = 10
     max_flaky_listed: int = 50
     max_input_bytes: int | None = None
@@ -116,6 +126,11 @@ class Accumulator:
     declared_seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
     warnings_not_listed: int = 0
+    groups: GroupCounter = field(default_factory=GroupCounter)
+    skip_reasons: SkipCounter = field(default_factory=SkipCounter)
+    # Testcase <warning>s (PHPUnit 9): counted, and the first ones listed.
+    test_warnings: list[TestWarning] = field(default_factory=list)
+    test_warning_count: int = 0
 
     def warn(self, text: str) -> None:
         if len(self.warnings) < MAX_WARNINGS:
@@ -126,7 +141,7 @@ class Accumulator:
     def row(self, name: str, file: str | None) -> _Row:
         row = self.rows.get(name)
         if row is None:
-            if len(self.rows) < self.limits.max_suite_rows:
+            if len(self.rows) < self.limits.max_suite_rows_parsed:
                 row = self.rows[name] = _Row(name, file)
             else:
                 self.suites_folded += 1
@@ -170,14 +185,15 @@ class Accumulator:
             target.duration_seconds += source.duration_seconds
             target.from_declared_counts |= source.from_declared_counts
         self.suites_folded += other.suites_folded
-        room = max(self.limits.max_failures_detailed - len(self.failures), 0)
+        room = max(self.limits.max_failures_listed - len(self.failures), 0)
         self.failures.extend(other.failures[:room])
         self.failures_not_detailed += other.failures_not_detailed + max(
             len(other.failures) - room, 0
         )
         room = max(self.limits.max_flaky_listed - len(self.flaky_tests), 0)
         self.flaky_tests.extend(other.flaky_tests[:room])
-        for _, _, slow in other.slow_heap:
+        # In the other file's input order, so ties keep it (the heap's order is arbitrary).
+        for _, _, slow in sorted(other.slow_heap, key=lambda entry: entry[1], reverse=True):
             self.offer_slow(slow)
         if other.declared_seconds is not None:
             # Shards run side by side: the longest one is the closest to the run's wall time.
@@ -185,6 +201,11 @@ class Accumulator:
         for text in other.warnings:
             self.warn(text)
         self.warnings_not_listed += other.warnings_not_listed
+        self.groups.merge(other.groups)
+        self.skip_reasons.merge(other.skip_reasons)
+        room = max(self.limits.max_warnings_listed - len(self.test_warnings), 0)
+        self.test_warnings.extend(other.test_warnings[:room])
+        self.test_warning_count += other.test_warning_count
 
     def totals(self) -> Totals:
         return Totals(
@@ -194,6 +215,7 @@ class Accumulator:
             errors=self.errors,
             skipped=self.skipped,
             flaky=self.flaky,
+            warnings=self.test_warning_count,
             duration_seconds=round(self.duration_seconds, 6),
             testcase_seconds=round(self.duration_seconds, 6),
         )
@@ -319,7 +341,8 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     parser.EntityDeclHandler = _refuse_doctype
     parser.ExternalEntityRefHandler = _refuse_external_entity
 
-    max_failures = limits.max_failures_detailed
+    max_failures = limits.max_failures_listed
+    max_detailed = limits.max_failures_detailed
     max_details = limits.max_details_chars
     max_message = limits.max_message_chars
     max_flaky = limits.max_flaky_listed
@@ -346,6 +369,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     flaky_attrs: dict[str, str] | None = None
     # A <failure>/<error> directly inside a suite (crashed or unloadable file, class setup).
     suite_fault: dict[str, str] | None = None
+    skip_attrs: dict[str, str] | None = None
     text_parts: list[str] = []
     text_size = 0
     capture_tag: str | None = None
@@ -372,7 +396,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
 
     def start(name: str, attrs: dict[str, str]) -> None:
         nonlocal case_attrs, case_rank, case_flaky, case_properties, in_case, result_attrs
-        nonlocal result_rank, flaky_attrs, suite_fault, faults
+        nonlocal result_rank, flaky_attrs, suite_fault, faults, skip_attrs
         if name == "testcase":
             case_attrs = attrs
             case_rank = _PASSED
@@ -420,10 +444,13 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
                     faults += 1
                 if rank > case_rank:
                     case_rank = rank
-                    if rank >= _FAILED and len(failures) < max_failures:
+                    if rank >= _FAILED:
+                        # Every failure's text is read: its message joins a group.
                         result_attrs = attrs
                         result_rank = rank
                         capture(name)
+                    else:
+                        skip_attrs = attrs
             elif name in _FLAKY_TAGS:
                 faults += 1
                 case_flaky = True
@@ -435,10 +462,13 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
                 if case_properties is None:
                     case_properties = []
                 _add_property(case_properties, attrs)
+            elif name == "warning":
+                acc.test_warning_count += 1
+                if capture_tag is None and len(acc.test_warnings) < limits.max_warnings_listed:
+                    capture(name)
         elif (name == "error" or name == "failure") and stack and suite_fault is None:
             suite_fault = attrs
-            if len(failures) < max_failures:
-                capture(name)
+            capture(name)
         elif name == "property" and stack:
             frame = stack[-1]
             # A suite shares its parent's properties until it has its own: copy on write.
@@ -448,7 +478,7 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
 
     def end(name: str) -> None:
         nonlocal passed, failed, errors, skipped, flaky, total_seconds, slow_floor
-        nonlocal in_case, capture_tag, flaky_attrs, suite_fault
+        nonlocal in_case, capture_tag, flaky_attrs, suite_fault, skip_attrs
         if name == "testcase":
             in_case = False
             if capture_tag is not None:
@@ -491,10 +521,28 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             else:
                 skipped += 1
                 row.skipped += 1
+                acc.skip_reasons.add(
+                    (skip_attrs or {}).get("message"), _label(frame[1], case_attrs)
+                )
+                skip_attrs = None
             flaky_attrs = None
             if case_rank >= _FAILED:
+                skip_attrs = None
                 if result_attrs is not None and result_rank == case_rank:
-                    failures.append(_failure(frame, case_attrs, result_attrs, case_rank))
+                    label = _label(frame[1], case_attrs)
+                    if len(failures) < max_failures:
+                        failure = _failure(frame, case_attrs, result_attrs, case_rank)
+                        failures.append(failure)
+                        acc.groups.add(failure.message, failure.kind, label)
+                    else:
+                        # Past the listed ones only the message is needed, for its group.
+                        message = best_message(
+                            result_attrs.get("message") or "",
+                            "".join(text_parts),
+                            case_attrs.get("name", ""),
+                        )
+                        acc.groups.add(message[:max_message], _KIND_NAMES[case_rank], label)
+                        acc.failures_not_detailed += 1
                 else:
                     acc.failures_not_detailed += 1
             if seconds > slow_floor:
@@ -520,6 +568,18 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
                 acc.declared_seconds = declared or frame[10]
         elif suite_fault is not None and not in_case and (name == "error" or name == "failure"):
             count_suite_fault(name)
+        elif name == "warning" and capture_tag == "warning" and stack:
+            capture_tag = None
+            parser.CharacterDataHandler = None
+            text = _details("".join(text_parts), max_details)
+            acc.test_warnings.append(
+                TestWarning(
+                    suite=stack[-1][1],
+                    classname=_classname(case_attrs),
+                    name=case_attrs.get("name", ""),
+                    message=_trim(failure_message(text, case_attrs.get("name", "")), max_message),
+                )
+            )
         elif name == capture_tag:
             capture_tag = None
             parser.CharacterDataHandler = None
@@ -537,9 +597,12 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
             capture_tag = None
             parser.CharacterDataHandler = None
             details = _details("".join(text_parts), max_details)
-            message = _trim(fault.get("message"), max_message) or _trim(
-                failure_headline(details, ""), max_message
-            )
+            message = _trim(best_message(fault.get("message") or "", details, ""), max_message)
+            acc.groups.add(message, "error", frame[1])
+            if len(failures) >= max_failures:
+                acc.failures_not_detailed += 1
+                suite_fault = None
+                return
             failures.append(
                 Failure(
                     suite=frame[1],
@@ -563,18 +626,21 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
     ) -> Failure:
         name = attrs.get("name", "")
         details = _details("".join(text_parts), max_details)
-        message = _trim(result.get("message"), max_message) or _trim(
-            failure_headline(details, name), max_message
-        )
+        message = _trim(best_message(result.get("message") or "", details, name), max_message)
+        file = attrs.get("file") or result.get("file") or None
+        at = failing_frame(details, file, _classname(attrs), frame[1])
         return Failure(
             suite=frame[1],
             classname=_classname(attrs),
             name=name,
-            file=attrs.get("file") or result.get("file") or None,
+            file=file,
             line=_line_number(attrs.get("line") or result.get("line")),
+            at_file=at.path if at else None,
+            at_line=at.line if at else None,
             kind=_KIND_NAMES[rank],
             message=message,
-            details=details,
+            # Only the first failures keep their trace (memory: up to 1,000 are listed).
+            details=details if len(failures) < max_detailed else "",
             type=_trim(result.get("type"), 200),
             context=_context(frame[8], case_properties, frame[9]),
         )
@@ -789,3 +855,12 @@ def _context(hostname: str | None, case: list[str] | None, suite: list[str]) -> 
 
 def _classname(attrs: dict[str, str]) -> str:
     return attrs.get("classname") or attrs.get("class") or ""
+
+
+def _label(suite: str, attrs: dict[str, str]) -> str:
+    """ "Class › name" for lists of tests; the class is left out where it repeats the suite."""
+    classname = _classname(attrs)
+    name = attrs.get("name", "")
+    if classname and name and classname not in (suite, name):
+        return f"{classname} › {name}"
+    return name or classname or "(unnamed test)"

@@ -140,7 +140,7 @@ def process_object(
         report = _unusable(name, too_large or "unreadable", metadata)
     else:
         try:
-            report = build_report([(name, body)], metadata, _limits(config))
+            report = build_report([(name, body)], metadata, _limits(config), config.paths)
         finally:
             body.close()
 

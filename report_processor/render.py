@@ -1,9 +1,10 @@
 """Render a Report as JSON (complete, versioned) and as markdown (for people, under a byte cap).
 
-The markdown cap is met by rendering again with less detail, least important first (shorter
-traces, fewer suite rows, no flaky list, no slowest tests, no traces, fewer failures, fewer input
-errors), and a note says what was cut. Whole items are dropped, never bytes, so the output never
-ends inside a UTF-8 character, an HTML block or a table.
+The markdown cap is met by choosing what to render, never by cutting bytes: every piece (one
+line per failure, each trace, each suite row, ...) is sized, and the budget is filled in order of
+value (budget.py) — headline, shared causes, the first failures in full, one line per failure,
+more traces, warnings, suites, slowest, flaky, skip reasons — and a note says what was cut. Whole
+pieces are left out, so the output never ends inside a UTF-8 character, an HTML block or a table.
 """
 
 from __future__ import annotations
@@ -12,15 +13,27 @@ import html
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
-from report_processor.headline import failure_headline
-from report_processor.model import Failure, Report, SuiteRow, Totals
+from report_processor.budget import Budget, utf8_size
+from report_processor.grouping import mask
+from report_processor.headline import NO_MESSAGE, message_lines
+from report_processor.model import (
+    Failure,
+    FailureGroup,
+    FlakyTest,
+    InputResult,
+    Report,
+    SkipReason,
+    SlowTest,
+    SuiteRow,
+    TestWarning,
+    Totals,
+)
+from report_processor.parse import OTHER_SUITES
 
 DEFAULT_MAX_BYTES = 60 * 1024
 MIN_MAX_BYTES = 1024
-_TRACE_STEPS = (4000, 1500, 500)
 _HEADLINE_ICONS = {
     "passed": "✅",
     "failed": "❌",
@@ -46,6 +59,9 @@ _DURATION_SOURCES = {
 }
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
 _WHITESPACE = re.compile(r"\s+")
+_LIST_START = re.compile(r"^([-+=])|^(\d{1,9})([.)])(?=\s|$)")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SEPARATORS = re.compile(r"\\|::|/|\.")
 
 
 def to_json(report: Report) -> str:
@@ -65,6 +81,9 @@ def to_json(report: Report) -> str:
         "slowest": [asdict(slow) for slow in report.slowest],
         "inputs": [asdict(item) for item in report.inputs],
         "warnings": list(report.warnings),
+        "failure_groups": [asdict(group) for group in report.failure_groups],
+        "test_warnings": [asdict(warning) for warning in report.test_warnings],
+        "skip_reasons": [asdict(reason) for reason in report.skip_reasons],
     }
     # Strict JSON: the parser keeps every number finite, and this refuses any that is not.
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -72,94 +91,301 @@ def to_json(report: Report) -> str:
 
 @dataclass(frozen=True)
 class _Plan:
-    trace_chars: int
-    failures: int
+    groups: int
+    # Trace length of each failure shown in full, in display order (0: no trace); the failures
+    # after them get one line each, `listed` of them.
+    traces: tuple[int, ...]
+    listed: int
+    warnings: int
     flaky: int
     slowest: int
     suites: int
+    skip_reasons: int
     input_errors: int
+
+
+_FULL_TRACE = 4000
+_FIRST_SCREEN_TRACE = 1500
+# Failures shown in full before the one-line list: the first screen.
+_FIRST_SCREEN_FAILURES = 3
+_MAX_GROUPS_SHOWN = 10
+# Suite rows kept (with the slowest tests) before more traces take the rest of the budget.
+_SHORT_SUITE_TABLE = 20
+# Bytes kept for the "Cut to fit" note while filling.
+_NOTE_RESERVE = 800
 
 
 def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """Markdown no longer than `max_bytes` UTF-8 bytes (at least MIN_MAX_BYTES)."""
     if max_bytes < MIN_MAX_BYTES:
         raise ValueError(f"max_bytes must be at least {MIN_MAX_BYTES}, got {max_bytes}")
-    full = _Plan(
-        trace_chars=_TRACE_STEPS[0],
-        failures=len(report.failures),
-        flaky=len(report.flaky_tests),
-        slowest=len(report.slowest),
-        suites=len(report.suites),
-        input_errors=len(report.unusable_inputs),
-    )
-    for plan in _plans(full):
-        text = _render(report, plan, full, max_bytes)
-        if _utf8_size(text) <= max_bytes:
-            return _valid_utf8(text)
+    pieces = _Pieces(report)
+    full = pieces.full_plan()
+    text = _render(pieces, full, full, max_bytes)
+    if utf8_size(text) <= max_bytes:
+        return _valid_utf8(text)
+    best = None
+    reserve = _NOTE_RESERVE
+    # The note's size depends on the plan: fit with a generous reserve, then with the room the
+    # note really took, and keep the fuller result that fits.
+    for _ in range(2):
+        plan = pieces.fit(max_bytes - reserve)
+        if plan is None:
+            break
+        text = _render(pieces, plan, full, max_bytes)
+        size = utf8_size(text)
+        if size <= max_bytes and (best is None or size > utf8_size(best)):
+            best = text
+        reserve = utf8_size(_cut_note(report, plan, full, max_bytes)) + 64
+    if best is not None:
+        return _valid_utf8(best)
     # Even the headline alone is too long (huge metadata values): cut whole lines.
-    text = _valid_utf8(_render(report, replace(full, **_NOTHING), full, max_bytes))
+    text = _valid_utf8(_render(pieces, pieces.empty_plan(), full, max_bytes))
     kept = text.encode("utf-8")[:max_bytes]
     return kept[: kept.rfind(b"\n") + 1].decode("utf-8")
 
 
-_NOTHING = {"trace_chars": 0, "failures": 0, "flaky": 0, "slowest": 0, "suites": 0}
+class _Pieces:
+    """Every piece of the markdown, rendered once, so a plan's size is a sum."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        failures = report.failures
+        self.order = _display_order(report)
+        same = Counter((failure.suite, failure.classname, failure.name) for failure in failures)
+        seen: Counter[tuple[str, str, str]] = Counter()
+        self.variants: dict[int, str] = {}
+        for index in self.order:
+            failure = failures[index]
+            key = (failure.suite, failure.classname, failure.name)
+            if same[key] > 1:
+                seen[key] += 1
+                self.variants[index] = _variant(failure, seen[key])
+        self.groups = [group for group in report.failure_groups if group.count > 1][
+            :_MAX_GROUPS_SHOWN
+        ]
+        # Failure index -> its shared cause's number: its one line names the cause instead of
+        # repeating a message the causes list already shows.
+        numbers = {group.pattern: number for number, group in enumerate(self.groups, 1)}
+        self.cause_of = {
+            index: numbers[pattern]
+            for index, failure in enumerate(failures)
+            if (pattern := mask(failure.message) if failure.message else "") in numbers
+        }
+        self.slow = _slow_rows(report)
+        self.suite_rows = _ordered_suites(report.suites)
+        self._sizes: dict[tuple[int, int], int] = {}
+
+    def full_plan(self) -> _Plan:
+        report = self.report
+        return _Plan(
+            groups=len(self.groups),
+            traces=tuple(_FULL_TRACE for _ in self.order),
+            listed=0,
+            warnings=len(report.test_warnings),
+            flaky=len(report.flaky_tests),
+            slowest=len(self.slow),
+            suites=len(self.suite_rows),
+            skip_reasons=len(report.skip_reasons),
+            input_errors=len(report.unusable_inputs),
+        )
+
+    def empty_plan(self) -> _Plan:
+        return replace(
+            self.full_plan(),
+            groups=0,
+            traces=(),
+            listed=0,
+            warnings=0,
+            flaky=0,
+            slowest=0,
+            suites=0,
+            skip_reasons=0,
+        )
+
+    def fit(self, max_bytes: int) -> _Plan | None:
+        """Fill `max_bytes` in order of value: headline, causes, the first failures in full, one
+        line per failure, more traces, warnings, suites, slowest, flaky, skip reasons."""
+        report = self.report
+        budget = Budget(max_bytes)
+        if not budget.take(utf8_size(_block(_headline(report)))):
+            return None
+        bad = report.unusable_inputs
+        input_errors = 0
+        if bad and budget.take(utf8_size(_input_errors_head(report))):
+            input_errors = budget.take_while(utf8_size(_input_error(item)) for item in bad)
+            budget.take(1)
+        failing = report.totals.failed + report.totals.errors
+        groups = 0
+        traces: list[int] = []
+        listed = 0
+        if failing:
+            budget.take(utf8_size(_failures_head(report)) + utf8_size(_not_listed(report, 0)))
+            # All the causes or none: the one-line list refers to them by number.
+            causes = utf8_size(_groups_head()) + 1
+            causes += sum(utf8_size(_group_line(n, g)) for n, g in enumerate(self.groups, 1))
+            if self.groups and budget.take(causes):
+                groups = len(self.groups)
+            # The first failures in full but without their trace: heading, location, message.
+            for index in self.order[:_FIRST_SCREEN_FAILURES]:
+                if not budget.take(self._full_size(index, 0)):
+                    break
+                traces.append(0)
+            rest = self.order[len(traces) :]
+            if rest and budget.take(utf8_size(_compact_head(len(traces))) + 1):
+                listed = budget.take_while(
+                    self._compact_size(index, bool(groups)) for index in rest
+                )
+        warnings = 0
+        if report.test_warnings and budget.take(utf8_size(_warnings_head(report)) + 1):
+            warnings = budget.take_while(utf8_size(_warning_line(w)) for w in report.test_warnings)
+        # Kept for a short suites table and the slowest tests while traces fill the rest.
+        reserve = min(self._tail_size(), budget.left)
+        budget.left -= reserve
+        if failing:
+            listed = self._add_traces(budget, traces, listed, bool(groups))
+        budget.left += reserve
+        slow_size = utf8_size(_slowest_table(self.slow))
+        suites = 0
+        if self.suite_rows and budget.take(utf8_size(_suites_head(report, 0)) + 1):
+            # The slowest table's room is kept while the suite rows are taken.
+            kept = min(slow_size, budget.left)
+            budget.left -= kept
+            suites = budget.take_while(utf8_size(_suite_row(row)) for row in self.suite_rows)
+            budget.left += kept
+        slowest = len(self.slow) if self.slow and budget.take(slow_size) else 0
+        flaky = 0
+        if report.flaky_tests and budget.take(utf8_size(_flaky_head(report)) + 1):
+            flaky = budget.take_while(utf8_size(_flaky_line(f)) for f in report.flaky_tests)
+        skips = 0
+        if report.skip_reasons and budget.take(utf8_size(_skipped_frame(report, "")) + 1):
+            skips = budget.take_while(utf8_size(_skip_line(r)) for r in report.skip_reasons)
+        return _Plan(
+            groups=groups,
+            traces=tuple(traces),
+            listed=listed,
+            warnings=warnings,
+            flaky=flaky,
+            slowest=slowest,
+            suites=suites,
+            skip_reasons=skips,
+            input_errors=input_errors,
+        )
+
+    def _add_traces(self, budget: Budget, traces: list[int], listed: int, causes: bool) -> int:
+        """Traces in order while they fit: full length, else shortened, else stop. Failures past
+        the full ones turn full only when every failure has its line (the lists stay in order).
+        Returns how many failures keep one line each."""
+        position = 0
+        while position < len(self.order):
+            index = self.order[position]
+            if not self.report.failures[index].details:
+                return listed
+            if position < len(traces):
+                before = self._full_size(index, traces[position])
+            elif listed == len(self.order) - len(traces):
+                before = self._compact_size(index, causes)
+            else:
+                return listed
+            for chars in (_FULL_TRACE, _FIRST_SCREEN_TRACE):
+                if budget.take(self._full_size(index, chars) - before):
+                    break
+            else:
+                return listed
+            if position < len(traces):
+                traces[position] = chars
+            else:
+                traces.append(chars)
+                listed -= 1
+            position += 1
+        return listed
+
+    def _tail_size(self) -> int:
+        rows = self.suite_rows[:_SHORT_SUITE_TABLE]
+        suites = utf8_size(_suites_head(self.report, 0)) + sum(
+            utf8_size(_suite_row(r)) for r in rows
+        )
+        return (suites if rows else 0) + utf8_size(_slowest_table(self.slow))
+
+    def _full_size(self, index: int, trace_chars: int) -> int:
+        key = (index, trace_chars)
+        if key not in self._sizes:
+            # + room for a 7-digit number in the heading.
+            self._sizes[key] = utf8_size(self.full_block(0, index, trace_chars)) + 6
+        return self._sizes[key]
+
+    def _compact_size(self, index: int, causes: bool) -> int:
+        return utf8_size(self.compact_line(index, causes))
+
+    def full_block(self, number: int, index: int, trace_chars: int) -> str:
+        return _failure(number, self.report.failures[index], trace_chars, self.variants.get(index))
+
+    def compact_line(self, index: int, causes: bool) -> str:
+        cause = self.cause_of.get(index) if causes else None
+        return _compact_line(self.report.failures[index], self.variants.get(index), cause)
 
 
-def _plans(full: _Plan) -> Iterator[_Plan]:
-    plan = full
-    yield plan
-    for chars in _TRACE_STEPS[1:]:
-        plan = replace(plan, trace_chars=chars)
-        yield plan
-    steps: tuple[tuple[str, list[int]], ...] = (
-        ("suites", _halvings(full.suites)),
-        ("flaky", [0]),
-        ("slowest", [0]),
-        ("trace_chars", [0]),
-        ("failures", _halvings(full.failures)),
-        ("input_errors", _halvings(full.input_errors, floor=1)),
-    )
-    for field, values in steps:
-        for value in values:
-            if value < getattr(plan, field):
-                plan = replace(plan, **{field: value})
-                yield plan
+def _display_order(report: Report) -> list[int]:
+    """The first failure of each shared cause (largest first), then the rest in report order."""
+    shared = [group.pattern for group in report.failure_groups if group.count > 1]
+    first: dict[str, int] = {}
+    for index, failure in enumerate(report.failures):
+        first.setdefault(mask(failure.message) if failure.message else "", index)
+    lead = [first[pattern] for pattern in shared if pattern in first]
+    taken = set(lead)
+    return lead + [index for index in range(len(report.failures)) if index not in taken]
 
 
-def _halvings(count: int, floor: int = 0) -> list[int]:
-    values = []
-    while count > floor:
-        count = max(count // 2, floor) if count > 1 else 0
-        values.append(count)
-    return values
-
-
-def _render(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
-    out: list[str] = []
-    out.extend(_headline(report))
-    note = _cut_note(plan, full, max_bytes)
+def _render(pieces: _Pieces, plan: _Plan, full: _Plan, max_bytes: int) -> str:
+    report = pieces.report
+    out: list[str] = [_block(_headline(report))]
+    note = _cut_note(report, plan, full, max_bytes)
     if note:
-        out.append(f"> ✂️ {note}\n")
-    out.extend(_input_errors(report, plan.input_errors))
-    out.extend(_failures(report, plan))
-    if plan.flaky and report.flaky_tests:
-        out.append(f"## Flaky tests ({report.totals.flaky})\n")
-        for flaky in report.flaky_tests[: plan.flaky]:
-            message = f": {_inline(flaky.message, 200)}" if flaky.message else ""
-            out.append(f"- {_test_label(flaky.classname, flaky.name)}{message}")
-        out.append("")
-    if plan.slowest and report.slowest:
-        out.append("## Slowest tests\n")
-        out.append("| # | Test | Suite | Time |")
-        out.append("|---:|---|---|---:|")
-        for index, slow in enumerate(report.slowest[: plan.slowest], 1):
-            label = _test_label(slow.classname, slow.name)
-            suite = _inline(slow.suite, 120)
-            out.append(f"| {index} | {label} | {suite} | {_seconds(slow.duration_seconds)} |")
-        out.append("")
-    if plan.suites and report.suites:
-        out.extend(_suite_table(report, plan.suites))
-    return "\n".join(out).rstrip("\n") + "\n"
+        out.append(f"> ✂️ {note}\n\n")
+    if report.unusable_inputs and plan.input_errors:
+        out.append(_input_errors_head(report))
+        out.extend(_input_error(item) for item in report.unusable_inputs[: plan.input_errors])
+        out.append("\n")
+    if report.totals.failed + report.totals.errors:
+        out.append(_failures_head(report))
+        if plan.groups:
+            out.append(_groups_head())
+            out.extend(
+                _group_line(number, group)
+                for number, group in enumerate(pieces.groups[: plan.groups], 1)
+            )
+            out.append("\n")
+        for number, (index, chars) in enumerate(zip(pieces.order, plan.traces, strict=False), 1):
+            out.append(pieces.full_block(number, index, chars))
+        compact = pieces.order[len(plan.traces) : len(plan.traces) + plan.listed]
+        if compact:
+            out.append(_compact_head(len(plan.traces)))
+            out.extend(pieces.compact_line(index, plan.groups > 0) for index in compact)
+            out.append("\n")
+        out.append(_not_listed(report, len(plan.traces) + len(compact)))
+    if plan.warnings:
+        out.append(_warnings_head(report))
+        out.extend(_warning_line(warning) for warning in report.test_warnings[: plan.warnings])
+        out.append("\n")
+    if plan.suites:
+        out.append(_suites_head(report, plan.suites, len(pieces.suite_rows)))
+        out.extend(_suite_row(row) for row in pieces.suite_rows[: plan.suites])
+        out.append("\n")
+    if plan.slowest:
+        out.append(_slowest_table(pieces.slow))
+    if plan.flaky:
+        out.append(_flaky_head(report))
+        out.extend(_flaky_line(flaky) for flaky in report.flaky_tests[: plan.flaky])
+        out.append("\n")
+    if plan.skip_reasons:
+        lines = "".join(_skip_line(reason) for reason in report.skip_reasons[: plan.skip_reasons])
+        out.append(_skipped_frame(report, lines))
+    return "".join(out).rstrip("\n") + "\n"
+
+
+def _block(lines: list[str]) -> str:
+    """A list of lines (a trailing "\\n" marks a paragraph end) as one block plus a blank line."""
+    return "\n".join(lines).rstrip("\n") + "\n\n"
 
 
 def _headline(report: Report) -> list[str]:
@@ -180,11 +406,12 @@ def _headline(report: Report) -> list[str]:
     ]
     if facts:
         lines.append(" · ".join(facts) + "\n")
+    warned = f", {_count(totals.warnings, 'warning')}" if totals.warnings else ""
     rate = "n/a" if report.pass_rate is None else f"{report.pass_rate * 100:.2f} %"
     lines.append(
         f"**Pass rate {rate}** · {_count(totals.tests, 'test')}: {totals.passed:,} passed, "
         f"{totals.failed:,} failed, {_count(totals.errors, 'error')}, {totals.skipped:,} skipped, "
-        f"{totals.flaky:,} flaky · {_durations(totals)}\n"
+        f"{totals.flaky:,} flaky{warned} · {_durations(totals)}\n"
     )
     note = _status_note(report)
     if note:
@@ -220,12 +447,23 @@ def _status_note(report: Report) -> str:
         return f"💥 The runner reported an error{code}: this report may be partial."
     if runner == "rejected":
         return "⛔ The runner rejected the run: nothing of it should have been reported."
+    warnings = report.totals.warnings
     if runner == "failed" and report.report_status == "passed":
+        if warnings:
+            return (
+                f"⚠️ The command failed{code}: the report holds no failing test, but "
+                f"{_count(warnings, 'warning')}, which fail a PHPUnit run under `failOnWarning`."
+            )
         return f"⚠️ The command failed{code}, but the report holds no failing test."
     if report.report_status == "no_tests":
         skipped = report.totals.skipped
         why = f"all {_count(skipped, 'test')} skipped" if skipped else "the report has no testcase"
         return f"⚪ Nothing executed ({why}): a run that tests nothing is not a pass."
+    if warnings and report.status == "passed":
+        return (
+            f"⚠️ Passed with {_count(warnings, 'warning')} (listed below): PHPUnit fails such a "
+            "run only under `failOnWarning`."
+        )
     return ""
 
 
@@ -233,60 +471,110 @@ def _count(value: int, noun: str) -> str:
     return f"{value:,} {noun}" + ("" if value == 1 else "s")
 
 
-def _cut_note(plan: _Plan, full: _Plan, max_bytes: int) -> str:
+def _cut_note(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
     cuts = []
-    if plan.trace_chars < full.trace_chars:
-        cuts.append(
-            f"traces shortened to {plan.trace_chars} characters"
-            if plan.trace_chars
-            else "traces left out"
-        )
+    with_trace = sum(1 for failure in report.failures if failure.details)
+    traced = sum(
+        1
+        for index, chars in zip(_display_order(report), plan.traces, strict=False)
+        if chars and report.failures[index].details
+    )
+    if traced < with_trace:
+        cuts.append(f"traces: {traced:,} of {with_trace:,} shown")
+    if _FIRST_SCREEN_TRACE in plan.traces:
+        shortened = plan.traces.count(_FIRST_SCREEN_TRACE)
+        cuts.append(f"{_count(shortened, 'trace')} shortened to {_FIRST_SCREEN_TRACE:,} characters")
+    listed = len(plan.traces) + plan.listed
+    if listed < len(report.failures):
+        cuts.append(f"failures listed: {listed:,} of {len(report.failures):,}")
     for field, noun in (
-        ("failures", "failures"),
+        ("groups", "shared causes"),
+        ("warnings", "warnings"),
         ("suites", "suite rows"),
-        ("flaky", "flaky tests"),
         ("slowest", "slowest tests"),
+        ("flaky", "flaky tests"),
+        ("skip_reasons", "skip reasons"),
         ("input_errors", "unusable inputs"),
     ):
         kept, total = getattr(plan, field), getattr(full, field)
         if kept < total:
-            cuts.append(f"{noun}: {kept} of {total} shown")
+            cuts.append(f"{noun}: {kept:,} of {total:,} shown" if kept else f"{noun} left out")
     if not cuts:
         return ""
     return f"Cut to fit {max_bytes:,} bytes: " + "; ".join(cuts) + ". summary.json has the rest."
 
 
-def _input_errors(report: Report, limit: int) -> list[str]:
-    bad = report.unusable_inputs
-    if not bad:
-        return []
-    lines = [f"## Unusable inputs ({len(bad)} of {len(report.inputs)})\n"]
-    for item in bad[:limit]:
-        lines.append(f"- {_inline(item.path, 200)}: {_inline(item.error or 'unusable', 500)}")
-    return [*lines, ""]
+def _input_errors_head(report: Report) -> str:
+    return f"## Unusable inputs ({len(report.unusable_inputs)} of {len(report.inputs)})\n\n"
 
 
-def _failures(report: Report, plan: _Plan) -> list[str]:
-    totals = report.totals
-    failing = totals.failed + totals.errors
-    if not failing:
-        return []
-    lines = [f"## Failures ({failing:,})\n"]
-    shown = report.failures[: plan.failures]
-    # Cases that share suite, class and name (one test on several platforms) need their context.
-    same = Counter((failure.suite, failure.classname, failure.name) for failure in shown)
-    seen: Counter[tuple[str, str, str]] = Counter()
-    for index, failure in enumerate(shown, 1):
-        key = (failure.suite, failure.classname, failure.name)
-        variant = ""
-        if same[key] > 1:
-            seen[key] += 1
-            variant = _variant(failure, seen[key])
-        lines.extend(_failure(index, failure, plan.trace_chars, variant))
-    hidden = failing - min(plan.failures, len(report.failures))
-    if hidden:
-        lines.append(f"_…and {hidden:,} more not shown here._\n")
-    return lines
+def _input_error(item: InputResult) -> str:
+    return f"- {_inline(item.path, 200)}: {_inline(item.error or 'unusable', 500)}\n"
+
+
+def _failures_head(report: Report) -> str:
+    return f"## Failures ({report.totals.failed + report.totals.errors:,})\n\n"
+
+
+def _groups_head() -> str:
+    return (
+        "**Shared causes** (messages that are equal once numbers, ids, quoted values and "
+        "paths are masked):\n\n"
+    )
+
+
+def _group_line(number: int, group: FailureGroup) -> str:
+    example = message_lines(group.example, 1)
+    text = _inline(example[0] if example else group.pattern or NO_MESSAGE, 300)
+    first = _first_tests(group.count, group.first_tests)
+    return f"- **Cause {number} · {group.count:,} ×** {text}{first}\n"
+
+
+def _first_tests(count: int, tests: tuple[str, ...]) -> str:
+    if not tests:
+        return ""
+    names = ", ".join(_inline(test, 120) for test in tests)
+    return f" — {names}" if count <= len(tests) else f" — first {len(tests)}: {names}"
+
+
+def _compact_head(shown_in_full: int) -> str:
+    return "One line each:\n\n" if not shown_in_full else "More failures, one line each:\n\n"
+
+
+def _compact_line(failure: Failure, variant: str | None, cause: int | None = None) -> str:
+    icon = "💥" if failure.kind == "error" else "❌"
+    label = _test_label(failure.classname, failure.name)
+    if variant:
+        label += f" [{_inline(variant, 200)}]"
+    parts = [f"- {icon} {label}"]
+    where = _where(failure, short=True)
+    if where:
+        parts.append(where)
+    if cause is not None:
+        parts.append(f"cause {cause}")
+    else:
+        lines = message_lines(failure.message or "", 1)
+        parts.append(_inline(lines[0], 200) if lines else NO_MESSAGE)
+    return " · ".join(parts) + "\n"
+
+
+def _not_listed(report: Report, shown: int) -> str:
+    grouped = sum(group.count for group in report.failure_groups)
+    unlisted = grouped - shown
+    # Counted from a suite's declared failures/errors: no testcase, so nothing to list.
+    declared = report.totals.failed + report.totals.errors - grouped
+    parts = []
+    if unlisted > 0:
+        parts.append(
+            f"…and {unlisted:,} more not listed here (summary.json lists up to 1,000; "
+            "the shared causes count every one)"
+        )
+    if declared > 0:
+        parts.append(
+            f"{_count(declared, 'failure')} counted from declared counts, with no detail in "
+            "the report (see the suite rows)"
+        )
+    return "".join(f"_{part}._\n\n" for part in parts)
 
 
 def _variant(failure: Failure, occurrence: int) -> str:
@@ -297,77 +585,197 @@ def _variant(failure: Failure, occurrence: int) -> str:
     return f"occurrence {occurrence}"
 
 
-def _failure(index: int, failure: Failure, trace_chars: int, variant: str = "") -> list[str]:
+def _failure(number: int, failure: Failure, trace_chars: int, variant: str | None = None) -> str:
     icon = "💥" if failure.kind == "error" else "❌"
-    label = _test_label(failure.classname, failure.name)
+    label = _test_label(failure.classname, failure.name, failure.suite)
     if variant:
         label += f" [{_inline(variant, 200)}]"
-    lines = [f"### {index}. {icon} {label} ({failure.kind})\n"]
+    lines = [f"### {number}. {icon} {label} ({failure.kind})\n"]
     where = [f"Suite: {_inline(failure.suite, 200)}"]
-    if failure.file:
-        location = failure.file + (f":{failure.line}" if failure.line else "")
-        where.append(f"File: {_inline(location, 300)}")
+    location = _where(failure)
+    if location:
+        where.append(location)
     if failure.type:
         where.append(f"Type: {_inline(failure.type, 200)}")
     lines.append(" · ".join(where) + "\n")
-    message = failure.message or failure_headline(failure.details, failure.name)
-    if message:
-        lines.append(f"> {_inline(message, 500)}\n")
+    quoted = message_lines(failure.message or "") or (NO_MESSAGE,)
+    # A trailing backslash is a hard line break: the quoted lines stay lines.
+    lines.append("\\\n".join(f"> {_inline(line, 500)}" for line in quoted) + "\n")
     if trace_chars and failure.details:
         details = failure.details
         if len(details) > trace_chars:
             details = details[: trace_chars - 1] + "…"
         lines.append("<details><summary>Details</summary>\n")
-        lines.append(f"<pre>{html.escape(details, quote=False)}</pre>\n")
+        lines.append(f"<pre>{html.escape(_neutral(details), quote=False)}</pre>\n")
         lines.append("</details>\n")
-    return lines
+    return _block(lines)
 
 
-def _suite_table(report: Report, limit: int) -> list[str]:
-    rows = _ordered_suites(report.suites)
-    lines = [f"## Suites ({len(rows):,})\n"]
-    lines.append("| Suite | Tests | Passed | Failed | Errors | Skipped | Time |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|")
-    for row in rows[:limit]:
+def _where(failure: Failure, short: bool = False) -> str:
+    """`at tests/Unit/OrderTest.php:24 (test at :12)`: the failing line, then the declaration."""
+    declared = ""
+    if failure.file:
+        declared = failure.file.split("::", 1)[0] + (f":{failure.line}" if failure.line else "")
+    if not failure.at_file:
+        return f"test at {_inline(declared, 300)}" if declared else ""
+    at = _inline(f"{failure.at_file}:{failure.at_line}", 300)
+    if failure.url:
+        at = f"[{at}]({failure.url})"
+    if short or not declared:
+        return f"at {at}"
+    if failure.file and failure.file.split("::", 1)[0] == failure.at_file:
+        if failure.line and failure.line != failure.at_line:
+            return f"at {at} (test at :{failure.line})"
+        return f"at {at}"
+    return f"at {at} (test at {_inline(declared, 300)})"
+
+
+def _warnings_head(report: Report) -> str:
+    return (
+        f"## Warnings ({_count(report.totals.warnings, 'test')})\n\n"
+        "Counted as passed; PHPUnit fails the run on them only with `failOnWarning`.\n\n"
+    )
+
+
+def _warning_line(warning: TestWarning) -> str:
+    label = _test_label(warning.classname, warning.name)
+    lines = message_lines(warning.message or "", 1)
+    return f"- {label}: {_inline(lines[0], 300) if lines else NO_MESSAGE}\n"
+
+
+def _flaky_head(report: Report) -> str:
+    return f"## Flaky tests ({report.totals.flaky})\n\n"
+
+
+def _flaky_line(flaky: FlakyTest) -> str:
+    message = f": {_inline(flaky.message, 200)}" if flaky.message else ""
+    return f"- {_test_label(flaky.classname, flaky.name)}{message}\n"
+
+
+def _skipped_frame(report: Report, lines: str) -> str:
+    return (
+        f"<details><summary>Skipped ({report.totals.skipped:,}), by reason</summary>\n\n"
+        f"{lines}\n</details>\n\n"
+    )
+
+
+def _skip_line(reason: SkipReason) -> str:
+    first = _first_tests(reason.count, reason.first_tests)
+    return f"- **{reason.count:,} ×** {_inline(reason.reason, 300)}{first}\n"
+
+
+# The slowest table says nothing for tiny or fast runs.
+_SLOWEST_MIN_TESTS = 10
+_SLOWEST_MIN_SECONDS = 0.01
+
+
+def _slow_rows(report: Report) -> list[SlowTest]:
+    """Hidden for 10 tests or fewer or when all are under 10 ms; no 0 ms rows; ties in input
+    order (the parser's order)."""
+    if report.totals.tests <= _SLOWEST_MIN_TESTS:
+        return []
+    rows = [slow for slow in report.slowest if slow.duration_seconds >= 0.00005]
+    if not any(slow.duration_seconds >= _SLOWEST_MIN_SECONDS for slow in rows):
+        return []
+    return rows
+
+
+def _slowest_table(rows: list[SlowTest]) -> str:
+    if not rows:
+        return ""
+    # The suite column only when it tells something the class does not.
+    with_suite = any(not _same_name(slow.suite, slow.classname) for slow in rows)
+    lines = ["## Slowest tests\n"]
+    if with_suite:
+        lines += ["| # | Test | Suite | Time |", "|---:|---|---|---:|"]
+    else:
+        lines += ["| # | Test | Time |", "|---:|---|---:|"]
+    for number, slow in enumerate(rows, 1):
+        label = _test_label(slow.classname, slow.name, slow.suite if with_suite else "")
+        suite = f" {_inline(slow.suite, 120)} |" if with_suite else ""
+        lines.append(f"| {number} | {label} |{suite} {_seconds(slow.duration_seconds)} |")
+    return _block(lines)
+
+
+def _suites_head(report: Report, shown: int, rows: int = 0) -> str:
+    named = sum(1 for row in report.suites if row.name != OTHER_SUITES)
+    total = named + report.suites_folded
+    shown_named = min(shown, named)
+    count = f"{total:,}" if shown_named >= total else f"{total:,}; {shown_named:,} shown"
+    return (
+        f"## Suites ({count})\n\n"
+        "| Suite | Tests | Passed | Failed | Errors | Skipped | Time |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+    )
+
+
+def _suite_row(row: SuiteRow) -> str:
+    if row.name == OTHER_SUITES:
+        name = "(other suites)"
+    else:
         name = _inline(row.name, 150) + (" (declared counts)" if row.from_declared_counts else "")
-        lines.append(
-            f"| {name} | {row.tests:,} | {row.passed:,} | {row.failed:,} | {row.errors:,} "
-            f"| {row.skipped:,} | {_seconds(row.duration_seconds)} |"
-        )
-    if report.suites_folded:
-        lines.append(f"\n_{report.suites_folded:,} further suites are counted in (other suites)._")
-    return [*lines, ""]
+    return (
+        f"| {name} | {row.tests:,} | {row.passed:,} | {row.failed:,} | {row.errors:,} "
+        f"| {row.skipped:,} | {_seconds(row.duration_seconds)} |\n"
+    )
 
 
 def _ordered_suites(rows: tuple[SuiteRow, ...]) -> list[SuiteRow]:
-    return sorted(rows, key=lambda row: (-(row.failed + row.errors), -row.duration_seconds))
+    """Failing first, then the slowest; the folded row last."""
+    return sorted(
+        rows,
+        key=lambda row: (
+            row.name == OTHER_SUITES,
+            -(row.failed + row.errors),
+            -row.duration_seconds,
+        ),
+    )
 
 
-def _test_label(classname: str, name: str) -> str:
-    if classname and name:
+def _same_name(suite: str, classname: str) -> bool:
+    """PHPUnit's suite `Tests\\Unit\\FooTest` is its classname `Tests.Unit.FooTest`."""
+    return bool(suite) and _SEPARATORS.sub(".", suite) == _SEPARATORS.sub(".", classname)
+
+
+def _test_label(classname: str, name: str, suite: str = "") -> str:
+    """`Class › name`; the class is left out where it repeats the suite shown beside it."""
+    if classname and name and classname != name and not _same_name(suite, classname):
         return f"{_inline(classname, 150)} › {_inline(name, 200)}"
-    return _inline(classname or name or "(unnamed test)", 200)
+    return _inline(name or classname or "(unnamed test)", 200)
 
 
 def _inline(text: str | None, limit: int) -> str:
     """Untrusted text as one line of markdown: no structure can leak out of it."""
     if not text:
         return ""
-    text = _WHITESPACE.sub(" ", text).strip()
+    text = _WHITESPACE.sub(" ", _neutral(text)).strip()
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
+    text = _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
+    # A leading "- ", "+ " or "1. " would start a list, "===" or "---" underline a heading.
+    return _LIST_START.sub(_escape_start, text, count=1)
+
+
+def _escape_start(match: re.Match[str]) -> str:
+    if match.group(1):
+        return "\\" + match.group(1)
+    return f"{match.group(2)}\\{match.group(3)}"
+
+
+def _neutral(text: str) -> str:
+    """Bidirectional overrides shown as their code point: a name cannot reverse what follows."""
+    return _BIDI.sub(lambda match: f"<U+{ord(match.group(0)):04X}>", text)
 
 
 def _seconds(value: float) -> str:
-    if value >= 120:
-        minutes, seconds = divmod(value, 60)
-        return f"{int(minutes)} min {seconds:.0f} s"
+    if value >= 119.5:
+        whole = round(value)
+        if whole >= 3600:
+            hours, minutes = divmod(round(value / 60), 60)
+            return f"{hours} h {minutes} min"
+        minutes, seconds = divmod(whole, 60)
+        return f"{minutes} min {seconds} s"
     return f"{value:.2f} s" if value >= 0.01 else f"{value * 1000:.1f} ms"
-
-
-def _utf8_size(text: str) -> int:
-    return len(text.encode("utf-8", "replace"))
 
 
 def _valid_utf8(text: str) -> str:

@@ -95,6 +95,7 @@ def run_metadata(
         runner_status=status if status in RUNNER_STATUSES else None,
         exit_code=_integer(manifest.get("exit_code")),
         duration_seconds=_seconds(manifest.get("duration_seconds")),
+        app_version=_text(manifest.get("app_version")),
     )
 
 

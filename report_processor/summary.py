@@ -7,8 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from report_processor.model import InputResult, Report, RunMetadata, Totals
-from report_processor.parse import Accumulator, JUnitError, ParseLimits, parse_junit
+from report_processor.location import PathSettings, relative, source_url
+from report_processor.model import Failure, InputResult, Report, RunMetadata, SuiteRow, Totals
+from report_processor.parse import (
+    OTHER_SUITES,
+    Accumulator,
+    JUnitError,
+    ParseLimits,
+    parse_junit,
+)
 from report_processor.render import DEFAULT_MAX_BYTES, to_json, to_markdown
 
 # A path, or a (display name, binary stream) pair for inputs that are not files (S3 bodies).
@@ -26,6 +33,7 @@ def build_report(
     sources: Iterable[Source],
     metadata: RunMetadata | None = None,
     limits: ParseLimits | None = None,
+    paths: PathSettings | None = None,
 ) -> Report:
     """Parse every source on its own (a broken file adds nothing) and merge the usable ones."""
     limits = limits or ParseLimits()
@@ -41,16 +49,76 @@ def build_report(
     metadata = metadata or RunMetadata()
     return Report(
         totals=_with_duration(merged.totals(), metadata, merged.declared_seconds),
-        suites=merged.suite_rows(),
-        failures=tuple(merged.failures),
+        suites=_fold_suites(merged.suite_rows(), limits.max_suite_rows),
+        failures=_located(merged.failures, limits, paths or PathSettings(), metadata.app_version),
         slowest=merged.slowest(),
         inputs=tuple(inputs),
         metadata=metadata,
         flaky_tests=tuple(merged.flaky_tests),
         failures_not_detailed=merged.failures_not_detailed,
-        suites_folded=merged.suites_folded,
+        suites_folded=merged.suites_folded + _folded_count(merged.suite_rows(), limits),
         warnings=merged.all_warnings(),
+        failure_groups=merged.groups.result(),
+        skip_reasons=merged.skip_reasons.result(),
+        test_warnings=tuple(merged.test_warnings),
     )
+
+
+def _importance(row: SuiteRow) -> tuple[int, int, float]:
+    return (row.failed + row.errors, row.skipped, row.duration_seconds)
+
+
+def _folded_count(rows: tuple[SuiteRow, ...], limits: ParseLimits) -> int:
+    named = [row for row in rows if row.name != OTHER_SUITES]
+    return max(len(named) - limits.max_suite_rows, 0)
+
+
+def _fold_suites(rows: tuple[SuiteRow, ...], keep: int) -> tuple[SuiteRow, ...]:
+    """At most `keep` named rows: the least important are summed into "(other suites)", last."""
+    named = [row for row in rows if row.name != OTHER_SUITES]
+    other = [row for row in rows if row.name == OTHER_SUITES]
+    if len(named) <= keep and not other:
+        return rows
+    ranked = sorted(range(len(named)), key=lambda index: _importance(named[index]), reverse=True)
+    kept = sorted(ranked[:keep])
+    folded = [named[index] for index in ranked[keep:]] + other
+    result = [named[index] for index in kept]
+    if folded:
+        result.append(
+            SuiteRow(
+                name=OTHER_SUITES,
+                file=None,
+                tests=sum(row.tests for row in folded),
+                passed=sum(row.passed for row in folded),
+                failed=sum(row.failed for row in folded),
+                errors=sum(row.errors for row in folded),
+                skipped=sum(row.skipped for row in folded),
+                flaky=sum(row.flaky for row in folded),
+                duration_seconds=round(sum(row.duration_seconds for row in folded), 6),
+                from_declared_counts=any(row.from_declared_counts for row in folded),
+            )
+        )
+    return tuple(result)
+
+
+def _located(
+    failures: list[Failure], limits: ParseLimits, paths: PathSettings, app_version: str | None
+) -> tuple[Failure, ...]:
+    """Paths relative to the app root, a source link, and traces only for the first failures."""
+    located = []
+    for index, failure in enumerate(failures):
+        at_file = relative(failure.at_file, paths.app_root) if failure.at_file else None
+        url = source_url(paths.source_url_template, at_file or "", failure.at_line, app_version)
+        located.append(
+            replace(
+                failure,
+                file=relative(failure.file, paths.app_root) if failure.file else None,
+                at_file=at_file,
+                url=url or None,
+                details=failure.details if index < limits.max_failures_detailed else "",
+            )
+        )
+    return tuple(located)
 
 
 def _with_duration(totals: Totals, metadata: RunMetadata, declared: float | None) -> Totals:
@@ -67,8 +135,9 @@ def summarize(
     metadata: RunMetadata | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     limits: ParseLimits | None = None,
+    paths: PathSettings | None = None,
 ) -> Summary:
-    report = build_report(sources, metadata, limits)
+    report = build_report(sources, metadata, limits, paths)
     return Summary(report=report, markdown=to_markdown(report, max_bytes), json=to_json(report))
 
 

@@ -50,6 +50,21 @@ def test_the_report_processor_gets_the_notification_topic_only_when_there_is_one
     assert {k: v for k, v in with_topic.items() if k != NOTIFICATION_TOPIC_ARN} == without
 
 
+def test_the_source_url_template_reaches_the_report_processor():
+    from dataclasses import replace
+
+    from report_processor.config import ProcessorConfig
+    from report_processor.location import DEFAULT_APP_ROOT
+
+    assert "REPORT_SOURCE_URL_TEMPLATE" not in report_processor_environment(CONFIG)
+    template = "https://github.com/acme/shop/blob/{app_version}/{path}#L{line}"
+    stack = replace(
+        CONFIG, report_processor=replace(CONFIG.report_processor, source_url_template=template)
+    )
+    paths = ProcessorConfig.from_env(report_processor_environment(stack)).paths
+    assert (paths.app_root, paths.source_url_template) == (DEFAULT_APP_ROOT, template)
+
+
 def test_handlers_name_real_functions():
     import importlib
 

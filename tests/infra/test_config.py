@@ -452,6 +452,14 @@ CASES = {
         lambda raw: raw["alarms"].update(runs_not_passed=False),
         'alarms.runs_not_passed: unknown field; did you mean "run_not_passed"?',
     ),
+    "source_url_template_not_https": (
+        lambda raw: raw["report_processor"].update(source_url_template="http://git/{path}"),
+        "report_processor.source_url_template: must start with https://",
+    ),
+    "source_url_template_without_path": (
+        lambda raw: raw["report_processor"].update(source_url_template="https://git/blob/x"),
+        "report_processor.source_url_template: must contain {path}",
+    ),
     "incomplete_state_backend": (
         lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),
         'state_backend.s3.key: is required, e.g. "ltr/dev.tfstate"',

@@ -69,3 +69,21 @@ def test_bad_command_lines_exit_two_with_a_reason():
     assert run_cli().returncode == 2
     not_a_number = run_cli("summarize", "--max-bytes", "lots", str(FIXTURES / "go.xml"))
     assert "expected a whole number" in not_a_number.stderr
+
+
+def test_app_root_and_source_links_from_the_command_line():
+    result = run_cli(
+        "summarize",
+        "--app-root",
+        "/var/task",
+        "--source-url-template",
+        "https://github.com/acme/shop/blob/{app_version}/{path}#L{line}",
+        "--app-version",
+        "v2",
+        str(FIXTURES / "phpunit10_side.xml"),
+    )
+    assert result.returncode == 0, result.stderr
+    url = "https://github.com/acme/shop/blob/v2/app/tests/Unit/OrderTest.php#L24"
+    assert f"at [app/tests/Unit/OrderTest.php:24]({url}) (test at :12)" in result.stdout
+    refused = run_cli("summarize", "--source-url-template", "ftp://x/{path}", "f.xml")
+    assert refused.returncode == 2 and "must start with https://" in refused.stderr

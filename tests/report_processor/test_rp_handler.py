@@ -146,6 +146,7 @@ def test_writes_summaries_and_publishes_emf_metrics(s3, capsys):
         "runner_status": "failed",
         "exit_code": 1,
         "duration_seconds": None,
+        "app_version": None,
     }
     markdown = read(s3, f"{report_prefix}summary.md")
     assert markdown.startswith("# ❌ Test report: failed")

@@ -16,8 +16,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def messages(name: str) -> dict[str, str]:
+    """Each failure's headline: the first line of its message."""
     report = build_report([FIXTURES / name])
-    return {failure.name: failure.message for failure in report.failures}
+    return {failure.name: failure.message.split("\n")[0] for failure in report.failures}
 
 
 def test_real_phpunit9_data_sets_give_the_assertion_line():

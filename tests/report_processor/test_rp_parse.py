@@ -72,7 +72,8 @@ def test_phpunit_failures_carry_file_line_kind_and_trace():
     }
     created = by_name["test_creates_invoice"]
     assert created.kind == "failed"
-    assert created.file == "/var/task/app/tests/Feature/InvoiceApiTest.php"
+    # Shown relative to the app root (the runner's app directory by default).
+    assert created.file == "tests/Feature/InvoiceApiTest.php"
     assert created.line == 31
     assert created.classname == "Tests.Feature.InvoiceApiTest"
     assert created.suite == "Tests\\Feature\\InvoiceApiTest"
@@ -326,16 +327,28 @@ def test_memory_bounds_keep_counts_exact():
     )
     xml = f"<testsuites>{cases}</testsuites>".encode()
     limits = ParseLimits(
-        max_failures_detailed=5, max_details_chars=100, max_suite_rows=10, slowest=3
+        max_failures_detailed=5,
+        max_failures_listed=8,
+        max_details_chars=100,
+        max_suite_rows=10,
+        max_suite_rows_parsed=20,
+        slowest=3,
     )
     report = build_report([("memory.xml", io.BytesIO(xml))], limits=limits)
     assert report.totals.failed == 60
-    assert len(report.failures) == 5
-    assert report.failures_not_detailed == 55
+    assert len(report.failures) == 8
+    assert [bool(failure.details) for failure in report.failures] == [True] * 5 + [False] * 3
+    assert report.failures_not_detailed == 52
     assert all(len(failure.details) <= 100 for failure in report.failures)
+    # Every failure is in a group, however many are listed.
+    assert sum(group.count for group in report.failure_groups) == 60
+    assert [group.pattern for group in report.failure_groups] == ["mN"]
     assert sum(row.tests for row in report.suites) == 60
     assert len(report.suites) == 11  # 10 named rows + "(other suites)"
+    assert report.suites[-1].name == "(other suites)"
+    # 40 folded while parsing (over 20 rows), 10 more by importance: the slowest 10 stay.
     assert report.suites_folded == 50
+    assert {row.name for row in report.suites[:-1]} == {f"S{i}" for i in range(10, 20)}
     assert [slow.name for slow in report.slowest] == ["t59", "t58", "t57"]
 
 

@@ -32,18 +32,21 @@ def assert_tables_whole(markdown: str) -> None:
             index += 1
 
 
-def test_markdown_puts_headline_then_failures_then_slowest_then_suites():
+def test_markdown_puts_headline_then_failures_then_suites():
     metadata = RunMetadata(run_id="r-42", command="test", environment="dev", project="shop")
     markdown = summarize([FIXTURES / "phpunit9_nested.xml"], metadata).markdown
     assert markdown.startswith("# ❌ Test report: failed\n")
     assert "Run r-42" in markdown and "Environment dev" in markdown
     assert "**Pass rate 57.14 %** · 9 tests: 4 passed, 2 failed, 1 error, 2 skipped" in markdown
-    order = [markdown.index(h) for h in ("## Failures (3)", "## Slowest tests", "## Suites (2)")]
+    order = [markdown.index(h) for h in ("## Failures (3)", "## Suites (2)")]
     assert order == sorted(order)
+    # 9 tests: a slowest table would say nothing.
+    assert "## Slowest tests" not in markdown
     assert "<details><summary>Details</summary>" in markdown
     # PHPUnit's first trace line repeats the test name; the message is the line after it.
     assert "> Expected response status code \\[201\\] but received 500." in markdown
-    assert "File: /var/task/app/tests/Feature/InvoiceApiTest.php:31" in markdown
+    # The failing line (past the vendor frame), then the declaration.
+    assert "at tests/Feature/InvoiceApiTest.php:38 (test at :31)" in markdown
     assert_tables_whole(markdown)
 
 
@@ -69,7 +72,7 @@ def test_unusable_inputs_are_listed_with_their_error():
 def test_json_has_the_documented_shape():
     metadata = RunMetadata(run_id="r-1", command="test", started_at="2025-11-27T02:00:00Z")
     document = json.loads(summarize([FIXTURES / "surefire_flaky.xml"], metadata).json)
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == 3
     assert (document["status"], document["report_status"]) == ("failed", "failed")
     assert document["totals"] == {
         "tests": 3,
@@ -78,6 +81,7 @@ def test_json_has_the_documented_shape():
         "errors": 0,
         "skipped": 0,
         "flaky": 1,
+        "warnings": 0,
         "duration_seconds": pytest.approx(3.41),
         "testcase_seconds": pytest.approx(3.41),
         "duration_source": "report",
@@ -131,13 +135,23 @@ def test_markdown_respects_the_byte_cap_and_says_what_was_cut(cap):
     assert_tables_whole(markdown)
 
 
-def test_least_important_detail_goes_first():
+def test_the_budget_is_filled_in_order_of_value():
     report = big_report()
-    roomy = to_markdown(report, 200_000)
-    assert "traces shortened" in roomy and "## Suites" in roomy
-    tight = to_markdown(report, 20_000)
-    assert "## Suites" not in tight and "## Slowest tests" not in tight
-    assert "## Failures (250)" in tight
+    names = [f"C{i} › test\\_{i} 😀" for i in range(250)]
+    for cap in (20_000, 61_440, 200_000):
+        markdown = to_markdown(report, cap)
+        # Used, not halved: within 2 KB of the cap.
+        assert cap - 2_000 < len(markdown.encode("utf-8")) <= cap
+        # One line (or a full entry) for every failure before any trace beyond the first screen.
+        assert all(name in markdown for name in names)
+        assert "## Suites" in markdown and "## Slowest tests" in markdown
+    tight = to_markdown(report, 5_000)
+    assert "<pre>" not in tight and "## Suites" not in tight
+    listed = re.search(r"failures listed: (\d+) of 250", tight)
+    assert listed and int(listed.group(1)) >= 80
+    # More room, more traces, in order.
+    traces = [to_markdown(report, cap).count("<pre>") for cap in (20_000, 61_440, 200_000)]
+    assert traces == sorted(traces) and traces[0] >= 2 and traces[-1] > 30
 
 
 def test_a_small_report_is_not_cut():
