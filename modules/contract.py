@@ -24,6 +24,7 @@ ENVIRONMENT = "ENVIRONMENT"
 # Read by report_processor/handler.py (and by Powertools itself).
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+NOTIFICATION_TOPIC_ARN = "NOTIFICATION_TOPIC_ARN"
 # The report processor reads RUNNER_COMMANDS too: the Command metric dimension takes only
 # values from the deployed allowlist (issue 9), in the same JSON format the runner reads.
 

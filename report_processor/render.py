@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
 from report_processor.headline import failure_headline
+from report_processor.history.section import HistorySection
+from report_processor.history.section import markdown as history_markdown
 from report_processor.model import Failure, Report, SuiteRow, Totals
 
 DEFAULT_MAX_BYTES = 60 * 1024
@@ -65,6 +67,7 @@ def to_json(report: Report) -> str:
         "slowest": [asdict(slow) for slow in report.slowest],
         "inputs": [asdict(item) for item in report.inputs],
         "warnings": list(report.warnings),
+        "history": None if report.history is None else report.history.to_dict(),
     }
     # Strict JSON: the parser keeps every number finite, and this refuses any that is not.
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -78,6 +81,7 @@ class _Plan:
     slowest: int
     suites: int
     input_errors: int
+    history: int = 0  # entries per list of the history section
 
 
 def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -91,6 +95,7 @@ def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
         slowest=len(report.slowest),
         suites=len(report.suites),
         input_errors=len(report.unusable_inputs),
+        history=_history_entries(report.history),
     )
     for plan in _plans(full):
         text = _render(report, plan, full, max_bytes)
@@ -102,7 +107,14 @@ def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     return kept[: kept.rfind(b"\n") + 1].decode("utf-8")
 
 
-_NOTHING = {"trace_chars": 0, "failures": 0, "flaky": 0, "slowest": 0, "suites": 0}
+_NOTHING = {
+    "trace_chars": 0,
+    "failures": 0,
+    "flaky": 0,
+    "slowest": 0,
+    "suites": 0,
+    "history": 0,
+}
 
 
 def _plans(full: _Plan) -> Iterator[_Plan]:
@@ -116,6 +128,7 @@ def _plans(full: _Plan) -> Iterator[_Plan]:
         ("flaky", [0]),
         ("slowest", [0]),
         ("trace_chars", [0]),
+        ("history", _halvings(full.history)),
         ("failures", _halvings(full.failures)),
         ("input_errors", _halvings(full.input_errors, floor=1)),
     )
@@ -136,11 +149,15 @@ def _halvings(count: int, floor: int = 0) -> list[int]:
 
 def _render(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
     out: list[str] = []
-    out.extend(_headline(report))
+    head = _headline(report)
+    out.extend(head[:1])
+    out.extend(_history_headline(report))
+    out.extend(head[1:])
     note = _cut_note(plan, full, max_bytes)
     if note:
         out.append(f"> ✂️ {note}\n")
     out.extend(_input_errors(report, plan.input_errors))
+    out.extend(_history_section(report, plan.history))
     out.extend(_failures(report, plan))
     if plan.flaky and report.flaky_tests:
         out.append(f"## Flaky tests ({report.totals.flaky})\n")
@@ -199,6 +216,66 @@ def _headline(report: Report) -> list[str]:
     return lines
 
 
+def _history_headline(report: Report) -> list[str]:
+    """The diff with the previous run leads: what changed since last night (issue 12)."""
+    if report.history is None or not report.history.headline:
+        return []
+    return [f"**{_inline(report.history.headline, 500)}**\n"]
+
+
+def _history_entries(section: HistorySection | None) -> int:
+    if section is None:
+        return 0
+    return max(
+        len(section.new_failures),
+        len(section.still_failing),
+        len(section.fixed),
+        len(section.new_tests),
+        len(section.disappeared),
+        len(section.flaky),
+        len(section.quarantine),
+        1,
+    )
+
+
+def _history_section(report: Report, entries: int) -> list[str]:
+    """The history library's section (history/section.py), each list cut to `entries` items
+    when the markdown must shrink; the counts stay whole and the cut lists say how many more."""
+    section = report.history
+    if section is None:
+        return []
+    if entries == 0:
+        return [
+            "## Since the previous run\n",
+            "_The per-test lists are left out to fit; summary.json has them._\n",
+        ]
+    shown = replace(
+        section,
+        new_failures=section.new_failures[:entries],
+        still_failing=section.still_failing[:entries],
+        fixed=section.fixed[:entries],
+        new_tests=section.new_tests[:entries],
+        disappeared=section.disappeared[:entries],
+        flaky=section.flaky[:entries],
+        quarantine=section.quarantine[:entries],
+    )
+    lines = [history_markdown(shown).rstrip("\n"), ""]
+    counts = section.counts
+    hidden = [
+        f"{title}: {len(shown_items)} of {total} shown"
+        for title, shown_items, total in (
+            ("new failures", shown.new_failures, counts.new_failures),
+            ("still failing", shown.still_failing, counts.still_failing),
+            ("flaky", shown.flaky, counts.flaky),
+            ("quarantine", shown.quarantine, len(section.quarantine)),
+        )
+        if total > len(shown_items)
+    ]
+    if hidden:
+        lines.append(f"_{'; '.join(hidden)}; summary.json has up to 50 of each._\n")
+    return lines
+
+
 def _durations(totals: Totals) -> str:
     text = f"{_seconds(totals.duration_seconds)} {_DURATION_SOURCES[totals.duration_source]}"
     if totals.duration_source != "testcases":
@@ -247,6 +324,7 @@ def _cut_note(plan: _Plan, full: _Plan, max_bytes: int) -> str:
         ("flaky", "flaky tests"),
         ("slowest", "slowest tests"),
         ("input_errors", "unusable inputs"),
+        ("history", "history entries per list"),
     ):
         kept, total = getattr(plan, field), getattr(full, field)
         if kept < total:

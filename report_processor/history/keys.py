@@ -2,10 +2,13 @@
 
     history/<project>/<environment>/quarantine.json            quarantine list (all commands)
     history/<project>/<environment>/<command-slug>/index.json  index of runs (conditional puts)
+    history/<project>/<environment>/<command-slug>/durations.json  median seconds per test class
+                                                               (the sharding planner reads it)
     history/<project>/<environment>/<command-slug>/runs/<run-key>/
         rows.tsv.gz     one row per testcase (test id, outcome, time), gzip
         digest.bin      sorted 64-bit test-id hashes + outcome codes (what the diff reads)
         failing.bin     the same, only failed/errored/flaky-within-run tests (what flakiness reads)
+        classes.json    seconds per test class in this run (what durations.json is made of)
         run.json        the run's record; written last, so a run is in history iff this exists
 
 `<run-key>` is `<UTC start, 20260101T020000123Z>-<run id>`: keys sort by start time, which is what
@@ -28,6 +31,8 @@ ROWS_NAME = "rows.tsv.gz"
 DIGEST_NAME = "digest.bin"
 FAILING_NAME = "failing.bin"
 RUN_RECORD_NAME = "run.json"
+CLASSES_NAME = "classes.json"
+DURATIONS_NAME = "durations.json"
 
 # Project and environment come from the deployment's configuration; the command slug is the
 # runner's slug of the command (runs/<date>/<run_id>/<command-slug>/), never re-derived here.
@@ -91,6 +96,11 @@ def index_key(scope: HistoryScope) -> str:
     return scope.prefix + INDEX_NAME
 
 
+def durations_key(project: str, environment: str, slug: str) -> str:
+    """Median seconds per test class of one command (the sharding contract of issue 13)."""
+    return HistoryScope(project, environment, slug).prefix + DURATIONS_NAME
+
+
 def runs_prefix(scope: HistoryScope) -> str:
     return scope.prefix + RUNS_FOLDER
 
@@ -110,6 +120,10 @@ def digest_key(scope: HistoryScope, run_key: str) -> str:
 
 def failing_key(scope: HistoryScope, run_key: str) -> str:
     return run_prefix(scope, run_key) + FAILING_NAME
+
+
+def classes_key(scope: HistoryScope, run_key: str) -> str:
+    return run_prefix(scope, run_key) + CLASSES_NAME
 
 
 def run_record_key(scope: HistoryScope, run_key: str) -> str:

@@ -41,6 +41,7 @@ ROWS_HEADER = "#ltr-history-rows v1\n"
 DIGEST_MAGIC = b"LTRHD1\n\x00"
 _BATCH = 4096
 _FILE_CACHE_LIMIT = 4096  # classes come in runs in JUnit files; ~2 MB of hash states at most
+MAX_CLASSES = 50_000  # classes whose seconds a run keeps (durations.json)
 _FAILING_CODE = re.compile(rb"[\x02-\x07]")  # failed, error, or flaky within the run
 
 
@@ -119,6 +120,8 @@ class RecordedRun:
     rows_bytes: int
     names: dict[int, str]  # hash -> id for failing, flaky and asked-for tests (bounded)
     quarantined: dict[int, int]  # hash -> code of tests on the active quarantine list
+    # Seconds per class ("Tests\\Feature\\UserTest"), at most MAX_CLASSES classes.
+    class_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def failing_cases(self) -> int:
@@ -151,6 +154,9 @@ class RunRecorder:
         self.counts = [0, 0, 0, 0, 0]  # passed, skipped, failed, error, flaky (by case)
         self.quarantined: dict[int, int] = {}
         self.names: dict[int, str] = {}
+        # Seconds per test class (durations.json for the sharding planner), bounded.
+        self.class_seconds: dict[str, float] = {}
+        self._group: list[Any] = ["", 0.0]  # the current class group: class key, seconds
         self._finished = False
         self.on_case = self._make_on_case(
             tuple(app_roots), frozenset(quarantined), frozenset(want_names), max_names
@@ -173,8 +179,10 @@ class RunRecorder:
         names = self.names
         quarantined = self.quarantined
         flush = self._flush
-        # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix)
-        prefixes: dict[str, tuple[str | None, str, Any]] = {}
+        # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix, class key)
+        prefixes: dict[str, tuple[str | None, str, Any, str]] = {}
+        group = self._group
+        end_group = self._end_group
         mask = HASH_MASK
         from_bytes = int.from_bytes
         current_head = [""]
@@ -192,8 +200,14 @@ class RunRecorder:
             if cached is None or cached[0] != file:
                 if len(prefixes) >= _FILE_CACHE_LIMIT:
                     prefixes.clear()
-                head = make_test_id(normalise_file(file, app_roots), normalise_class(classname), "")
-                cached = prefixes[classname] = (file, head, blake2b(head.encode(), digest_size=8))
+                klass = normalise_class(classname)
+                head = make_test_id(normalise_file(file, app_roots), klass, "")
+                cached = prefixes[classname] = (
+                    file,
+                    head,
+                    blake2b(head.encode(), digest_size=8),
+                    klass.replace(".", "\\"),
+                )
             head = cached[1]
             name = normalise_name(name) if " with data set " in name else name.strip()
             # Hash = BLAKE2b-64 of the whole id; resuming from the class prefix's state saves
@@ -218,6 +232,8 @@ class RunRecorder:
                 # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
                 current_head[0] = head
                 lines.append(f"={_escape(head)}\n")
+                end_group(cached[3])
+            group[1] += seconds
             if "\\" in name or "\t" in name or "\n" in name or "\r" in name:
                 name = _escape(name)
             lines.append(f"{digest.hex()}\t{code}\t{round(seconds * 1000)}\t{name}\n")
@@ -225,6 +241,17 @@ class RunRecorder:
                 flush()
 
         return on_case
+
+    def _end_group(self, next_class: str) -> None:
+        """Add the finished class group's seconds to its class (a class may come in pieces)."""
+        klass, seconds = self._group
+        if klass:
+            known = self.class_seconds
+            if klass in known:
+                known[klass] += seconds
+            elif len(known) < MAX_CLASSES:
+                known[klass] = seconds
+        self._group[0], self._group[1] = next_class, 0.0
 
     def _flush(self) -> None:
         chunk = self._zip.compress("".join(self._lines).encode())
@@ -242,6 +269,7 @@ class RunRecorder:
         if self._finished:
             raise RuntimeError("RunRecorder.finish() called twice")
         self._finished = True
+        self._end_group("")
         self._flush()
         tail = self._zip.flush()
         self._out.write(tail)
@@ -263,6 +291,7 @@ class RunRecorder:
             rows_bytes=self._written,
             names=self.names,
             quarantined=self.quarantined,
+            class_seconds=self.class_seconds,
         )
 
 
