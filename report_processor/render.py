@@ -198,6 +198,9 @@ def _headline(report: Report) -> list[str]:
     if facts:
         lines.append(" · ".join(facts) + "\n")
     rate = "n/a" if report.pass_rate is None else f"{report.pass_rate * 100:.2f} %"
+    protected = report.protected
+    if protected[0] + protected[2] + protected[3]:
+        rate += " (quarantined tests left out)"
     lines.append(
         f"**Pass rate {rate}** · {_count(totals.tests, 'test')}: {totals.passed:,} passed, "
         f"{totals.failed:,} failed, {_count(totals.errors, 'error')}, {totals.skipped:,} skipped, "
