@@ -156,7 +156,7 @@ class RunRecorder:
         self.names: dict[int, str] = {}
         # Seconds per test class (durations.json for the sharding planner), bounded.
         self.class_seconds: dict[str, float] = {}
-        self._group: list[Any] = ["", 0.0]  # the current class group: class key, seconds
+        self._end_group: Callable[[], None] = lambda: None
         self._finished = False
         self.on_case = self._make_on_case(
             tuple(app_roots), frozenset(quarantined), frozenset(want_names), max_names
@@ -181,11 +181,24 @@ class RunRecorder:
         flush = self._flush
         # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix, class key)
         prefixes: dict[str, tuple[str | None, str, Any, str]] = {}
-        group = self._group
-        end_group = self._end_group
+        class_seconds = self.class_seconds
+        # Bound appends of the 256 buckets: one lookup less per testcase.
+        append_to = [bucket.append for bucket in buckets]
         mask = HASH_MASK
         from_bytes = int.from_bytes
-        current_head = [""]
+        batch = _BATCH
+        # The current class group (rows are grouped by class): its head, class key and seconds.
+        current_head = ""
+        group_class = ""
+        group_seconds = 0.0
+
+        def end_group() -> None:
+            """Add the group's seconds to its class (a class may come in several groups)."""
+            if group_class:
+                if group_class in class_seconds:
+                    class_seconds[group_class] += group_seconds
+                elif len(class_seconds) < MAX_CLASSES:
+                    class_seconds[group_class] = group_seconds
 
         def on_case(
             file: str | None,
@@ -196,6 +209,7 @@ class RunRecorder:
             flaky: bool = False,
         ) -> None:
             """One testcase: `outcome` is PASSED/SKIPPED/FAILED/ERROR (the parser's rank)."""
+            nonlocal current_head, group_class, group_seconds
             cached = prefixes.get(classname)
             if cached is None or cached[0] != file:
                 if len(prefixes) >= _FILE_CACHE_LIMIT:
@@ -221,37 +235,30 @@ class RunRecorder:
             if flaky and code == 0:
                 code = 4
                 counts[4] += 1
-            buckets[hashed >> 56].append(hashed | code)
+            append_to[hashed >> 56](hashed | code)
             counts[code & 3] += 1
             if (code >= 2 or hashed in want) and len(names) < max_names:
                 names[hashed] = head + name
             if hashed in quarantine_set:
                 quarantined[hashed] = max(code, quarantined.get(hashed, 0))
                 names[hashed] = head + name
-            if head is not current_head[0]:
+            if head is not current_head:
                 # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
-                current_head[0] = head
+                current_head = head
                 lines.append(f"={_escape(head)}\n")
-                end_group(cached[3])
-            group[1] += seconds
-            if "\\" in name or "\t" in name or "\n" in name or "\r" in name:
+                end_group()
+                group_class, group_seconds = cached[3], 0.0
+            group_seconds += seconds
+            # Tab, CR and LF are not printable: one C-level scan for the three, one for "\\".
+            if "\\" in name or not name.isprintable():
                 name = _escape(name)
-            lines.append(f"{digest.hex()}\t{code}\t{round(seconds * 1000)}\t{name}\n")
-            if len(lines) >= _BATCH:
+            # seconds is 0..1e7 (the parser's rule): + 0.5 and int() round it to milliseconds.
+            lines.append(f"{digest.hex()}\t{code}\t{int(seconds * 1000 + 0.5)}\t{name}\n")
+            if len(lines) >= batch:
                 flush()
 
+        self._end_group = end_group
         return on_case
-
-    def _end_group(self, next_class: str) -> None:
-        """Add the finished class group's seconds to its class (a class may come in pieces)."""
-        klass, seconds = self._group
-        if klass:
-            known = self.class_seconds
-            if klass in known:
-                known[klass] += seconds
-            elif len(known) < MAX_CLASSES:
-                known[klass] = seconds
-        self._group[0], self._group[1] = next_class, 0.0
 
     def _flush(self) -> None:
         chunk = self._zip.compress("".join(self._lines).encode())
@@ -269,7 +276,7 @@ class RunRecorder:
         if self._finished:
             raise RuntimeError("RunRecorder.finish() called twice")
         self._finished = True
-        self._end_group("")
+        self._end_group()
         self._flush()
         tail = self._zip.flush()
         self._out.write(tail)
