@@ -256,8 +256,11 @@ def write_junit(path: Path, tests: int, number: int, seed: int) -> None:
         out.write("</testsuite>\n</testsuites>\n" if current else "</testsuites>\n")
 
 
-def wired_night(root: Path, tests: int, number: int, history: bool) -> dict:
-    """One night through process_object; the JUnit file is written first (not timed)."""
+def wired_night(
+    root: Path, tests: int, number: int, history: bool, given: Path | None = None
+) -> dict:
+    """One night through process_object; the JUnit file (`given`, else generated) is put in
+    place first (not timed)."""
     from report_processor.config import ProcessorConfig
     from report_processor.process import S3Record, process_object
 
@@ -267,8 +270,11 @@ def wired_night(root: Path, tests: int, number: int, history: bool) -> dict:
     prefix = f"runs/{started_at:%Y-%m-%d}/{run_id}/test/"
     junit = root / "bucket" / prefix / "junit.xml"
     junit.parent.mkdir(parents=True, exist_ok=True)
+    if given is not None and not junit.exists():
+        junit.symlink_to(given.resolve())
     if not junit.exists():
         write_junit(junit, tests, number, seed=1)
+    if not results.exists(prefix + "manifest.json"):
         manifest = {
             "run_id": run_id,
             "command": "test",
@@ -301,6 +307,9 @@ def child(args: argparse.Namespace) -> dict:
         for number in range(1, args.runs + 1):
             wired_night(Path(args.store), args.tests, number, history=True)
         return {"nights": args.runs}
+    if args.child == "wired-file":
+        # report_processor_bench.py: its own generated file, as night `--runs` + 1, with history.
+        return wired_night(Path(args.store), 0, args.runs + 1, True, Path(args.junit))
     if args.child in ("wired-history", "wired-plain"):
         history = args.child == "wired-history"
         return wired_night(Path(args.store), args.tests, args.runs + 1, history)
@@ -392,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default="10k,1m,parse,wired10k")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--junit", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         result = child(args)
