@@ -237,12 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.history:
             store = Path(scratch) / "wired"
             for runs in (0, 1):
-                wall, _, out = measure(
+                night_seconds, _, out = measure(
                     [python, str(REPO_ROOT / "bench" / "history_bench.py"), "--child",
                      "wired-file", "--tests", "0", "--runs", str(runs), "--store", str(store),
                      "--junit", str(report)],
                 )  # fmt: skip
-                wired.append((wall, json.loads(out)))
+                wired.append((night_seconds, json.loads(out)))
 
     ratio = cli_time / base_time
     cli_mib = cli_kib / 1024
