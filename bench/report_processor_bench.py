@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                      "wired-file", "--tests", "0", "--runs", str(runs), "--store", str(store),
                      "--junit", str(report)],
                 )  # fmt: skip
-                wired.append((night_seconds, json.loads(out)))
+                wired.append((night_seconds, json.loads(out) | {"cpu": CPU_SECONDS["--child"]}))
 
     ratio = cli_time / base_time
     cli_mib = cli_kib / 1024
@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"with history, night {night} (process_object): {seconds:.2f} s wall "
             f"({child['process_object_s']:.2f} s in process_object), "
-            f"{seconds / base_time:.2f}x junitparser (goal <= 0.3x), "
+            f"{seconds / base_time:.2f}x junitparser (goal <= 0.3x); cpu {child['cpu']:.2f} s, "
+            f"{child['cpu'] / CPU_SECONDS[BASELINE_SCRIPT]:.2f}x junitparser's cpu; "
             f"peak RSS {child['peak_rss_mib']:.0f} MiB (goal <= 128 MiB); {child['headline']}"
         )
     print(f"baseline counted: {base_out.strip()}; CLI totals: {totals}")
