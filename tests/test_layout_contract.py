@@ -151,7 +151,9 @@ def test_history_library_keys_stay_under_the_layouts_history_prefix():
 SEGMENTS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True).filter(
     lambda value: value not in (".", "..")
 )
-HISTORY_RUN_IDS = st.one_of(RUN_IDS, st.text(max_size=70))
+HISTORY_RUN_IDS = st.one_of(
+    RUN_IDS, st.text(max_size=70), RUN_IDS.map(lambda run_id: run_id + "\n")
+)
 
 
 @given(
@@ -198,7 +200,8 @@ def test_history_keys_are_the_same_in_the_layout_and_the_processor(
 @pytest.mark.parametrize(
     ("project", "environment", "slug"),
     [("../x", "prod", "test"), ("shop", "a/b", "test"), ("shop", "prod", "quarantine.json"),
-     ("shop", "prod", "Test"), ("", "prod", "test")],
+     ("shop", "prod", "Test"), ("", "prod", "test"), ("shop", "prod\n", "test"),
+     ("shop", "prod", "test\n")],
 )  # fmt: skip
 def test_history_keys_refuse_what_could_leave_their_prefix(project, environment, slug):
     from report_processor.history import keys

@@ -34,6 +34,7 @@ RUN_RECORD_NAME = "run.json"
 CLASSES_NAME = "classes.json"
 DURATIONS_NAME = "durations.json"
 
+# fullmatch, not match: "$" would let a trailing newline through.
 # Project and environment come from the deployment's configuration; the command slug is the
 # runner's slug of the command (runs/<date>/<run_id>/<command-slug>/), never re-derived here.
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -58,7 +59,7 @@ class HistoryScope:
         check_segment("project", self.project)
         check_segment("environment", self.environment)
         if (
-            not _SLUG.match(self.command_slug)
+            not _SLUG.fullmatch(self.command_slug)
             or self.command_slug in (".", "..")
             or self.command_slug == QUARANTINE_NAME
         ):
@@ -74,7 +75,7 @@ class HistoryScope:
 
 
 def check_segment(what: str, value: str) -> str:
-    if not _SEGMENT.match(value) or value in (".", ".."):
+    if not _SEGMENT.fullmatch(value) or value in (".", ".."):
         raise HistoryKeyError(
             f"{what} {value!r} cannot be part of a history key: use 1-64 letters, digits, '.', "
             "'_' or '-', starting with a letter or digit (set PROJECT/ENVIRONMENT accordingly)"
@@ -132,7 +133,7 @@ def run_record_key(scope: HistoryScope, run_key: str) -> str:
 
 def safe_run_id(run_id: str) -> str:
     """The run id itself when it is key-safe, else a stable digest of it (never the raw text)."""
-    if _RUN_ID.match(run_id) and run_id not in (".", ".."):
+    if _RUN_ID.fullmatch(run_id) and run_id not in (".", ".."):
         return run_id
     return "h" + hashlib.sha256(run_id.encode("utf-8", "replace")).hexdigest()[:32]
 
@@ -144,7 +145,7 @@ def make_run_key(started_at: datetime, run_id: str) -> str:
 
 
 def check_run_key(run_key: str) -> str:
-    if not _RUN_KEY.match(run_key) or run_key.endswith(("-.", "-..")):
+    if not _RUN_KEY.fullmatch(run_key) or run_key.endswith(("-.", "-..")):
         raise HistoryKeyError(
             f"run key {run_key!r} is not <YYYYMMDDTHHMMSSmmmZ>-<run id>: build it with make_run_key"
         )
@@ -157,4 +158,4 @@ def run_key_from_record_key(scope: HistoryScope, key: str) -> str | None:
     if not key.startswith(head) or not key.endswith("/" + RUN_RECORD_NAME):
         return None
     candidate = key[len(head) : -len(RUN_RECORD_NAME) - 1]
-    return candidate if _RUN_KEY.match(candidate) else None
+    return candidate if _RUN_KEY.fullmatch(candidate) else None
