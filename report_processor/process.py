@@ -287,7 +287,11 @@ class _HistoryRun:
                 stable_test_id(f.file, f.classname, f.name, app_roots): f.message or f.details
                 for f in report.failures
             }
-            return session.finish(messages)
+            section = session.finish(messages)
+            if report.unusable_inputs:
+                note = "the JUnit report was unusable: recorded as a run in which no test ran"
+                section = replace(section, notes=(note, *section.notes))
+            return section
         except Exception as error:  # noqa: BLE001 (history never stops a report)
             logger.exception("history: could not record the run; the report goes without it")
             self.session, self.state = None, f"failed: {_why(error)}"

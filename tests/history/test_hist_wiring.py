@@ -245,6 +245,7 @@ def test_an_unusable_report_is_recorded_as_a_run_in_which_no_test_ran(moto_serve
     assert summary["status"] == "unusable"
     assert summary["history"]["tests"] == 0  # the half-read file recorded nothing
     assert summary["history"]["wholesale_reason"] is not None
+    assert summary["history"]["notes"][0].startswith("the JUnit report was unusable")
     assert outcome.history == "recorded"
     after, _, _ = process(s3, bucket, Night(3, "v1", {"a": "pass", "b": "fail"}), config)
     # The unusable night is never the baseline.
