@@ -275,7 +275,7 @@ def _history_section(report: Report, entries: int) -> list[str]:
         if total > len(shown_items)
     ]
     if hidden:
-        lines.append(f"_{'; '.join(hidden)}; summary.json has up to 50 of each._\n")
+        lines.append(f"_{'; '.join(hidden)}; summary.json has the longer lists._\n")
     return lines
 
 

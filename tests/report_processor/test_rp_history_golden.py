@@ -152,3 +152,35 @@ def test_the_golden_night_is_the_story_the_fixtures_tell(nights):
         .endswith("prefix=reports%2F2026-11-03%2F20261103T020000Z-n3%2Ftest%2Fsummary.md")
     )
     assert json.loads(document)["status"] == "failed"  # test_ships fails unprotected
+
+
+def test_a_long_history_section_is_shortened_to_fit_the_byte_cap():
+    from dataclasses import replace
+
+    from report_processor.history.section import Counts, FailingTest, HistorySection, RunRef
+    from report_processor.model import Report, RunMetadata, Totals
+    from report_processor.render import to_markdown
+
+    run = RunRef("r2", "20261102T020000000Z-r2", "2026-11-02T02:00:00.000Z", "1.1.0")
+    failing = tuple(
+        FailingTest(f"tests/Feature/T.php::Tests.Feature.T::test_{i}_" + "x" * 150, "failed",
+                    "boom", 1, 2, run, run, False)
+        for i in range(50)
+    )  # fmt: skip
+    section = HistorySection(
+        run=run, status="failed", previous=run, previous_status="passed", baseline=run,
+        superseded=False, wholesale_reason=None, tests=100, tests_before=100,
+        tests_dropped=False, pass_rate=0.5, counts=Counts(failing=50, new_failures=50),
+        new_failures=failing, headline="50 new failures · 0 fixed · 0 still failing · 0 flaky",
+    )  # fmt: skip
+    report = replace(
+        Report(Totals(tests=100, passed=50, failed=50), (), (), (), (), RunMetadata()),
+        history=section,
+    )
+    full = to_markdown(report, 1 << 20)
+    assert full.count("test_49_") == 1
+    cut = to_markdown(report, 8192)
+    assert len(cut.encode()) <= 8192
+    assert "**50 new failures · 0 fixed · 0 still failing · 0 flaky**" in cut
+    assert "## Since the previous run" in cut and "history entries per list:" in cut
+    assert "new failures: " in cut and " of 50 shown" in cut
