@@ -13,8 +13,13 @@ Every measurement runs in a fresh subprocess (peak RSS = that child's own high-w
 - 1m: the same with `--million` tests and one earlier night (the diff at that size).
 - parse: the current streaming parser on a `--million` PHPUnit-shaped file, for scale;
   with `junitparser` in `--parts`, also junitparser on the same file (the 1M goal's yardstick).
+- wired10k / wired1m: the same nights as JUnit files through the deployed code path,
+  `process.process_object` (parse with `on_case`, history finish, both summaries, reports/latest/,
+  marker, metrics), on a directory-backed results bucket and history store: `--runs` (10k) or
+  one (1M) earlier nights, then the next night timed with history and, in another child, the
+  same object with history off. With `junitparser` in `--parts`, junitparser on the 1M file.
 
-The store is a local directory, so S3 transfer time is not included.
+The stores are local directories, so S3 transfer time is not included.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "bench")]
@@ -189,8 +194,126 @@ def peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+class DirResults:
+    """process.Storage on a directory (the results bucket: runs/, reports/, markers)."""
+
+    def __init__(self, root: Path) -> None:
+        self.store = DirStore(root)
+
+    def exists(self, key: str) -> bool:
+        return self.store._path(key).exists()
+
+    def read_json(self, key: str, max_bytes: int) -> object:
+        return self.read_json_with_etag(key, max_bytes)[0]
+
+    def read_json_with_etag(self, key: str, max_bytes: int) -> tuple[object, str | None]:
+        blob = self.store.get(key, max_bytes)
+        return (None, None) if blob is None else (json.loads(blob.data), blob.etag)
+
+    def open_object(self, key: str, version_id: str | None, max_bytes: int) -> BinaryIO | None:
+        path = self.store._path(key)
+        return path.open("rb") if path.exists() else None
+
+    def put_text(self, key: str, text: str, content_type: str) -> None:
+        self.store.put(key, text.encode())
+
+    def put_text_if(self, key: str, text: str, content_type: str, etag: str | None) -> bool:
+        try:
+            self.store.put(key, text.encode(), if_match=etag, if_none_match=etag is None)
+        except PreconditionFailed:
+            return False
+        return True
+
+    def etag(self, key: str) -> str | None:
+        blob = self.store.get(key, 1 << 30)
+        return None if blob is None else blob.etag
+
+    def claim(self, key: str, body: str) -> bool:
+        return self.put_text_if(key, body, "application/json", None)
+
+
+def write_junit(path: Path, tests: int, number: int, seed: int) -> None:
+    """One night of `cases` as a PHPUnit 9-shaped JUnit file (one suite per class)."""
+    from xml.sax.saxutils import quoteattr
+
+    results = {FAILED: '<failure type="F">trace</failure>', ERROR: '<error type="E">trace</error>',
+               SKIPPED: "<skipped/>"}  # fmt: skip
+    with path.open("w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n')
+        current = None
+        for file, cls, name, outcome, seconds, flaky in cases(tests, number, seed):
+            if cls != current:
+                if current is not None:
+                    out.write("</testsuite>\n")
+                out.write(f"<testsuite name={quoteattr(cls)} file={quoteattr(file)}>\n")
+                current = cls
+            inner = results.get(outcome, '<flakyFailure type="F"/>' if flaky else "")
+            out.write(
+                f"<testcase name={quoteattr(name)} class={quoteattr(cls)} "
+                f"classname={quoteattr(cls.replace(chr(92), '.'))} file={quoteattr(file)} "
+                f'assertions="1" time="{seconds:.6f}">{inner}</testcase>\n'
+            )
+        out.write("</testsuite>\n</testsuites>\n" if current else "</testsuites>\n")
+
+
+def wired_night(
+    root: Path, tests: int, number: int, history: bool, given: Path | None = None
+) -> dict:
+    """One night through process_object; the JUnit file (`given`, else generated) is put in
+    place first (not timed)."""
+    from report_processor.config import ProcessorConfig
+    from report_processor.process import S3Record, process_object
+
+    results = DirResults(root / "bucket")
+    started_at = START + timedelta(days=number)
+    run_id = f"run{number:03d}"
+    prefix = f"runs/{started_at:%Y-%m-%d}/{run_id}/test/"
+    junit = root / "bucket" / prefix / "junit.xml"
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    if given is not None and not junit.exists():
+        junit.symlink_to(given.resolve())
+    if not junit.exists():
+        write_junit(junit, tests, number, seed=1)
+    if not results.exists(prefix + "manifest.json"):
+        manifest = {
+            "run_id": run_id,
+            "command": "test",
+            "status": "failed",
+            "started_at": started_at.isoformat(),
+            "app_version": f"v{number // 5}",
+        }
+        results.put_text(prefix + "manifest.json", json.dumps(manifest), "application/json")
+    config = ProcessorConfig("bench", "prod")
+    startup = peak_mib()
+    began, cpu = time.perf_counter(), time.process_time()
+    outcome = process_object(
+        S3Record("bench", prefix + "junit.xml", None, f"{run_id}-{history}"),
+        results,
+        config,
+        history=DirStore(root / "history") if history else None,
+    )
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+    report_prefix = outcome.report_prefix or ""
+    summary = json.loads((root / "bucket" / report_prefix / "summary.json").read_text())
+    section = summary.get("history") or {}
+    return {"process_object_s": round(elapsed, 3), "process_object_cpu_s": round(cpu, 3),
+            "startup_rss_mib": startup,
+            "history": outcome.history, "headline": section.get("headline"),
+            "junit_bytes": junit.stat().st_size}  # fmt: skip
+
+
 def child(args: argparse.Namespace) -> dict:
     config = HistoryConfig()
+    if args.child == "wired-build":
+        for number in range(1, args.runs + 1):
+            wired_night(Path(args.store), args.tests, number, history=True)
+        return {"nights": args.runs}
+    if args.child == "wired-file":
+        # report_processor_bench.py: its own generated file, as night `--runs` + 1, with history.
+        return wired_night(Path(args.store), 0, args.runs + 1, True, Path(args.junit))
+    if args.child in ("wired-history", "wired-plain"):
+        history = args.child == "wired-history"
+        return wired_night(Path(args.store), args.tests, args.runs + 1, history)
     store = DirStore(Path(args.store)) if args.store and args.child != "parse" else None
     if args.child == "build":
         assert store is not None
@@ -240,14 +363,49 @@ def scenario(tests: int, runs: int) -> dict:
     }
 
 
+def wired(tests: int, runs: int, baseline: bool) -> dict:
+    """The next night through process_object, with and without history, same object."""
+    with tempfile.TemporaryDirectory(prefix="history-bench-") as scratch:
+        run_child("wired-build", tests, runs, scratch)
+        plain = run_child("wired-plain", tests, runs, scratch)  # also writes tonight's file
+        with_history = run_child("wired-history", tests, runs, scratch)
+        result = {
+            "tests": tests,
+            "earlier_runs": runs,
+            "with_history": with_history,
+            "without_history": plain,
+            "added_by_history_s": round(
+                with_history["process_object_s"] - plain["process_object_s"], 2
+            ),
+            "added_by_history_cpu_s": round(
+                with_history["process_object_cpu_s"] - plain["process_object_cpu_s"], 2
+            ),
+        }
+        if baseline:
+            from report_processor_bench import BASELINE_SCRIPT
+
+            junit = next(
+                Path(scratch, "bucket", "runs").glob(f"*/run{runs + 1:03d}/test/junit.xml")
+            )
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", BASELINE_SCRIPT, str(junit)], check=True,
+                           capture_output=True)  # fmt: skip
+            result["junitparser_s"] = round(time.perf_counter() - started, 2)
+            result["ratio_with_history"] = round(
+                with_history["process_object_s"] / result["junitparser_s"], 3
+            )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--million", type=int, default=1_000_000)
-    parser.add_argument("--parts", default="10k,1m,parse")
+    parser.add_argument("--parts", default="10k,1m,parse,wired10k")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--junit", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         result = child(args)
@@ -267,6 +425,18 @@ def main(argv: list[str] | None = None) -> int:
     if "1m" in parts:
         result = scenario(args.million, 1)
         print("1m:", json.dumps(result))
+    if "wired10k" in parts:
+        result = wired(args.tests, args.runs, baseline=False)
+        print("wired10k:", json.dumps(result))
+        passed = (
+            result["added_by_history_s"] <= 2.0 and result["with_history"]["peak_rss_mib"] <= 256
+        )
+        print(f"  goal <= 2 s added, <= 256 MiB (through process_object): "
+              f"{'PASS' if passed else 'FAIL'}")  # fmt: skip
+        ok &= passed
+    if "wired1m" in parts:
+        result = wired(args.million, 1, baseline="junitparser" in parts)
+        print("wired1m:", json.dumps(result))
     if "parse" in parts:
         from report_processor_bench import BASELINE_SCRIPT, generate_phpunit_report
 

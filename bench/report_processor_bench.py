@@ -12,6 +12,12 @@ directory, then runs, each in its own subprocess and in the same run:
 Then, in its own subprocess, one 256 MiB attribute (generated as it is read, never on disk): the
 parser must refuse it (token limit) in under 2 s at under 128 MiB peak RSS.
 
+With `--history`, the same file then goes twice through the deployed code path with history
+(`process.process_object` on a directory-backed bucket and history store, bench/history_bench.py
+`wired-file`): night 1 (nothing to compare) and night 2 (recorded and compared with night 1: an
+unchanged suite). Goal for night 2: wall time <= 0.3 x the baseline's, peak RSS <= 128 MiB
+(its own high-water mark); printed, not checked.
+
 Reports wall time and peak RSS (from `resource.getrusage(RUSAGE_CHILDREN)` around each child, which
 is the high-water mark of the biggest child so far, so the smaller process runs first) and checks
 the goals: candidate time <= 0.25 x baseline time and candidate peak RSS <= 64 MiB. Exits 1 when a
@@ -191,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000, help="testcases to generate")
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    parser.add_argument(
+        "--history", action="store_true", help="also time the file through process_object"
+    )
     args = parser.parse_args(argv)
     if args.cases < 1:
         parser.error("--cases must be at least 1")
@@ -224,6 +233,16 @@ def main(argv: list[str] | None = None) -> int:
         base_time, base_kib, base_out = measure([python, "-c", BASELINE_SCRIPT, str(report)])
         if json.loads(base_out) != expected:
             raise SystemExit(f"baseline counted {base_out.strip()}, expected {expected}")
+        wired = []
+        if args.history:
+            store = Path(scratch) / "wired"
+            for runs in (0, 1):
+                night_seconds, _, out = measure(
+                    [python, str(REPO_ROOT / "bench" / "history_bench.py"), "--child",
+                     "wired-file", "--tests", "0", "--runs", str(runs), "--store", str(store),
+                     "--junit", str(report)],
+                )  # fmt: skip
+                wired.append((night_seconds, json.loads(out) | {"cpu": CPU_SECONDS["--child"]}))
 
     ratio = cli_time / base_time
     cli_mib = cli_kib / 1024
@@ -256,6 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         f"cpu time (user+sys): baseline {base_cpu:.2f} s, CLI {cli_cpu:.2f} s, "
         f"ratio {cli_cpu / base_cpu:.2f}x; load average {os.getloadavg()[0]:.2f}"
     )
+    for night, (seconds, child) in enumerate(wired, 1):
+        print(
+            f"with history, night {night} (process_object): {seconds:.2f} s wall "
+            f"({child['process_object_s']:.2f} s in process_object), "
+            f"{seconds / base_time:.2f}x junitparser (goal <= 0.3x); cpu {child['cpu']:.2f} s, "
+            f"{child['cpu'] / CPU_SECONDS[BASELINE_SCRIPT]:.2f}x junitparser's cpu; "
+            f"peak RSS {child['peak_rss_mib']:.0f} MiB (goal <= 128 MiB); {child['headline']}"
+        )
     print(f"baseline counted: {base_out.strip()}; CLI totals: {totals}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     return 0 if time_ok and rss_ok and huge_ok else 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,14 @@ from pathlib import Path
 from runner.layout import DOCS_PREFIX
 
 from demo.delivery import MetricValue
+from demo.history_story import (
+    ON_DEMAND,
+    RELEASE,
+    SecondNight,
+    history_part,
+    notification_lines,
+    run_second_night,
+)
 from demo.lambda_runtime import REPO_ROOT, lambda_environment
 from demo.pipeline import EmulatedStack, PipelineError, PipelineRun, run_pipeline
 
@@ -84,6 +93,20 @@ def report(run: PipelineRun) -> None:
             print(f"  rule {job.rule} ({job.schedule}) -> {job.target_arn}: {job.event}")
 
 
+def report_second_night(run: PipelineRun, second: SecondNight) -> None:
+    """What changed since the first night: the summary's history part and the notification."""
+    for outcome in second.nightly.outcomes:
+        for prefix in outcome.report_prefixes:
+            summary = json.loads(run.text(prefix + "summary.json"))
+            print(f"\n===== s3://{run.bucket}/{prefix}summary.md (its history part) " + "=" * 8)
+            print(history_part(run.text(prefix + "summary.md")))
+            print("\n===== the notification " + "=" * 40)
+            print("\n".join(notification_lines(second, summary)))
+            print("=" * 60)
+    print("\nMetrics of the second night (Embedded Metric Format records):")
+    print("\n".join(_metric_lines(second.nightly.metrics)) or "  none")
+
+
 def show_ltr(run: PipelineRun, config_path: Path) -> None:
     """The same results through the CLI users type, against the emulator."""
     from ltr.cli import main as ltr_main
@@ -99,11 +122,18 @@ def show_ltr(run: PipelineRun, config_path: Path) -> None:
             print(f"(ltr exited {code})")
 
 
-def pipeline_problems(run: PipelineRun) -> list[str]:
+def pipeline_problems(run: PipelineRun, second: SecondNight | None = None) -> list[str]:
     """What makes the demo fail: a run that could not complete (tests failing on purpose in the
     fixture app are results, not problems), a handler error, or no metrics at all."""
     problems = list(run.nightly.errors)
-    for outcome in run.nightly.outcomes:
+    outcomes = list(run.nightly.outcomes)
+    if run.on_demand is not None:
+        outcomes.append(run.on_demand)
+        problems += [f"on demand: {d.key}: {d.error}" for d in run.on_demand.deliveries if d.error]
+    if second is not None:
+        problems += second.nightly.errors
+        outcomes += second.nightly.outcomes
+    for outcome in outcomes:
         status = outcome.response.get("status")
         if status not in ("passed", "failed"):
             problems.append(
@@ -132,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    steps = Steps(total=9)
+    steps = Steps(total=10)
     work_dir = Path(tempfile.mkdtemp(prefix="ltr-demo-"))
     stack = None
     keep_work_dir = False
@@ -152,11 +182,21 @@ def main(argv: list[str] | None = None) -> int:
             # The handlers' own logging goes where Lambda would send it: here, a file.
             logging.basicConfig(stream=log, level=logging.INFO, force=True)
             steps.detail(f"the functions' output (their CloudWatch Logs) goes to {log_path}")
-            run = run_pipeline(stack, postgres, work_dir, steps.step, steps.detail, log=log)
-            steps.step("results")
+            run = run_pipeline(
+                stack, postgres, work_dir, steps.step, steps.detail, log=log,
+                on_demand_first=ON_DEMAND,
+            )  # fmt: skip
+            steps.step("results of the first night")
             report(run)
+            steps.step(f"the second night, after release {RELEASE}: the nightly jobs again")
+            steps.detail(
+                f"a release: the image now carries app {RELEASE} (APP_VERSION), whose change "
+                "the fixture app plays with LTR_DEMO_SWITCHES=regression,fix"
+            )
+            second = run_second_night(run, steps.detail, log)
+            report_second_night(run, second)
             show_ltr(run, stack.config_path)
-            problems = pipeline_problems(run)
+            problems = pipeline_problems(run, second)
             for problem in problems:
                 print(f"problem: {problem}", file=sys.stderr)
             if problems:

@@ -171,9 +171,12 @@ class LocalRunnerSettings:
 
     app_dir: Path = FIXTURE_APP
     php: str = field(default_factory=lambda: shutil.which("php") or "php")
+    # What a run of the demo's story changes (demo/history_story.py): the app version a new
+    # image would carry, and the fixture app's outcome switches.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, str]:
-        return {"RUNNER_APP_DIR": str(self.app_dir), "RUNNER_PHP": self.php}
+        return {"RUNNER_APP_DIR": str(self.app_dir), "RUNNER_PHP": self.php, **self.env}
 
 
 @contextlib.contextmanager

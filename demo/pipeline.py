@@ -113,7 +113,6 @@ def run_nightly_jobs(
     """Run every enabled schedule's Lambda targets, in order, as EventBridge would fire them,
     then deliver the S3 notifications their uploads cause."""
     local = local or LocalRunnerSettings()
-    lambda_client = emulator.client("lambda")
     jobs, not_run = scheduled_jobs(emulator.client("events"))
     notifications = NotificationDelivery(emulator, bucket, log)
     outcomes = []
@@ -121,20 +120,52 @@ def run_nightly_jobs(
         if function_name_from_arn(job.target_arn) != runner_function:
             not_run.append(job)  # a Lambda target that is not this stack's runner
             continue
-        # Read per job, as each invocation would see the function's configuration then.
-        function = describe_function(lambda_client, runner_function)
-        started = time.monotonic()
         progress(f"rule {job.rule} -> {job.target_id}: runner event {json.dumps(job.event)}")
-        response = invoke_runner(emulator, function, job.event, local, log)
-        deliveries = notifications.deliver()
-        outcome = JobOutcome(job, response, deliveries, time.monotonic() - started)
-        outcomes.append(outcome)
-        progress(
-            f"  runner: {response.get('status')} (exit {response.get('exit_code')}) in "
-            f"{outcome.seconds:.1f}s; {len(deliveries)} S3 notification(s) delivered"
+        outcomes.append(
+            _run_job(emulator, runner_function, job, local, notifications, progress, log)
         )
     keys = sorted(obj.key for obj in notifications.seen.values())
     return NightlyResult(bucket, outcomes, not_run, keys)
+
+
+def run_on_demand(
+    emulator: MotoServer,
+    runner_function: str,
+    bucket: str,
+    event: dict,
+    local: LocalRunnerSettings,
+    progress: Progress = _quiet,
+    log: TextIO | None = None,
+) -> JobOutcome:
+    """One run started by hand (`ltr run test` sends this event with an async Invoke)."""
+    function = describe_function(emulator.client("lambda"), runner_function)
+    job = ScheduledJob("ltr run (on demand)", "-", str(event.get("command")), function.arn, event)
+    changed = ", ".join(f"{name}={value}" for name, value in sorted(local.env.items()))
+    progress(f"on demand (ltr run): runner event {json.dumps(event)}; with {changed or 'nothing'}")
+    notifications = NotificationDelivery(emulator, bucket, log)
+    return _run_job(emulator, runner_function, job, local, notifications, progress, log)
+
+
+def _run_job(
+    emulator: MotoServer,
+    runner_function: str,
+    job: ScheduledJob,
+    local: LocalRunnerSettings,
+    notifications: NotificationDelivery,
+    progress: Progress,
+    log: TextIO | None,
+) -> JobOutcome:
+    # Read per job, as each invocation would see the function's configuration then.
+    function = describe_function(emulator.client("lambda"), runner_function)
+    started = time.monotonic()
+    response = invoke_runner(emulator, function, job.event, local, log)
+    deliveries = notifications.deliver()
+    outcome = JobOutcome(job, response, deliveries, time.monotonic() - started)
+    progress(
+        f"  runner: {response.get('status')} (exit {response.get('exit_code')}) in "
+        f"{outcome.seconds:.1f}s; {len(deliveries)} S3 notification(s) delivered"
+    )
+    return outcome
 
 
 def read_text(emulator: MotoServer, bucket: str, key: str) -> str:
@@ -273,6 +304,8 @@ class PipelineRun:
     policy_workaround: PolicyWorkaround
     nightly: NightlyResult
     timings: dict[str, float]
+    # The run started by hand before the nightly jobs (`make demo`'s history story), if any.
+    on_demand: JobOutcome | None = None
 
     @property
     def bucket(self) -> str:
@@ -290,6 +323,7 @@ def run_pipeline(
     detail: Progress = _quiet,
     database_name: str = "ltr_demo",
     log: TextIO | None = None,
+    on_demand_first: LocalRunnerSettings | None = None,
 ) -> PipelineRun:
     """Synthesized stack -> emulator -> nightly jobs through the runner -> S3 notifications to
     the report processor."""
@@ -329,8 +363,17 @@ def run_pipeline(
 
     started = time.monotonic()
     step("running the nightly jobs as the deployed EventBridge rules define them")
+    on_demand = None
+    if on_demand_first is not None:
+        event = {"command": "test", "args": []}
+        on_demand = run_on_demand(
+            emulator, names.runner_function, names.results_bucket, event, on_demand_first,
+            detail, log,
+        )  # fmt: skip
     nightly = run_nightly_jobs(
         emulator, names.runner_function, names.results_bucket, progress=detail, log=log
     )
     timings["nightly"] = time.monotonic() - started
-    return PipelineRun(config, emulator, stack_dir, resources, workaround, nightly, timings)
+    return PipelineRun(
+        config, emulator, stack_dir, resources, workaround, nightly, timings, on_demand
+    )

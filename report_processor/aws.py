@@ -1,4 +1,5 @@
-"""S3 calls of the report processor shell. Everything that talks to AWS lives here."""
+"""S3 and SNS calls of the report processor shell. Everything that talks to AWS lives here
+(and in history/s3.py, the history's store)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,20 @@ _MISSING = {"NoSuchKey", "404", "NotFound"}
 # 412: the object changed (or exists); 409: another writer is writing it right now. Not ours.
 _ALREADY_CLAIMED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
-__all__ = ["ObjectTooLarge", "ResultsBucket"]
+__all__ = ["ObjectTooLarge", "ResultsBucket", "SnsNotifier"]
+
+
+class SnsNotifier:
+    """Publishes a run's notification to the topic in NOTIFICATION_TOPIC_ARN (process.Notifier)."""
+
+    def __init__(self, topic_arn: str, client: Any | None = None) -> None:
+        self.topic_arn = topic_arn
+        self._sns = client or boto3.client("sns")
+
+    def publish(self, subject: str, body: str, attributes: dict[str, dict[str, str]]) -> None:
+        self._sns.publish(
+            TopicArn=self.topic_arn, Subject=subject, Message=body, MessageAttributes=attributes
+        )
 
 
 class ResultsBucket:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from report_processor.history.records import HistoryConfig, HistoryConfigError
 from report_processor.location import DEFAULT_APP_ROOT, PathSettings, validate_template
 from report_processor.parse import DEFAULT_MAX_TOKEN_BYTES
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
@@ -20,6 +21,9 @@ MIN_MAX_TOKEN_BYTES = 1 << 16
 # The runner's default allowlist; the stack passes the deployed one in RUNNER_COMMANDS.
 DEFAULT_COMMANDS = ("test", "scribe:generate", "api:export-markdown")
 COMMANDS_ENV = "RUNNER_COMMANDS"
+# The SNS topic of run notifications (modules/contract.py NOTIFICATION_TOPIC_ARN); empty: none.
+TOPIC_ENV = "NOTIFICATION_TOPIC_ARN"
+DEFAULT_REGION = "us-east-1"
 
 
 class ConfigError(ValueError):
@@ -38,6 +42,10 @@ class ProcessorConfig:
     commands: frozenset[str] = frozenset(DEFAULT_COMMANDS)
     # Paths relative to the app root; links from the source-URL template (location.py).
     paths: PathSettings = PathSettings()
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    notification_topic_arn: str | None = None
+    # Where the bucket is: the summary link in notifications points at its S3 console page.
+    region: str = DEFAULT_REGION
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorConfig:
@@ -53,7 +61,17 @@ class ProcessorConfig:
             ),
             commands=_commands(env.get(COMMANDS_ENV)),
             paths=_paths(env),
+            history=_history(env),
+            notification_topic_arn=(env.get(TOPIC_ENV) or "").strip() or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
         )
+
+
+def _history(env: Mapping[str, str]) -> HistoryConfig:
+    try:
+        return HistoryConfig.from_env(env)
+    except HistoryConfigError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:

@@ -1,7 +1,8 @@
 """Lambda entry: S3 ObjectCreated events for runs/<date>/<run_id>/<slug>/junit.xml.
 
 A thin shell: it parses the event, hands each record to `process.process_object` with the boto3
-bucket, publishes the metrics the core returns as Embedded Metric Format, and returns. S3 delivers
+bucket, its history store and the SNS notifier (when NOTIFICATION_TOPIC_ARN is set), publishes the
+metrics the core returns as Embedded Metric Format, and returns. S3 delivers
 at least once: the core's markers make a redelivered or concurrent duplicate publish nothing twice.
 An unusable report still gets a summary that says so and ReportParseErrors=1; the function returns
 normally so Lambda does not retry what can never succeed.
@@ -16,8 +17,9 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from report_processor.aws import ResultsBucket
+from report_processor.aws import ResultsBucket, SnsNotifier
 from report_processor.config import ConfigError, ProcessorConfig
+from report_processor.history.s3 import S3HistoryStore
 from report_processor.process import Outcome, S3Record, process_object
 
 # Kept under their old names for callers of the first version.
@@ -63,9 +65,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("ignoring event record", extra={"reason": problem})
     results: list[dict[str, str]] = []
     failures: list[str] = []
+    topic = config.notification_topic_arn
+    notifier = SnsNotifier(topic) if topic else None
     for record in records:
         try:
-            outcome = process_object(record, ResultsBucket(record.bucket), config)
+            outcome = process_object(
+                record,
+                ResultsBucket(record.bucket),
+                config,
+                history=S3HistoryStore(record.bucket),
+                notifier=notifier,
+            )
         except Exception:  # one bad record must not hide the others; retried below
             logger.exception("failed to process object", extra={"key": record.key})
             failures.append(record.key)

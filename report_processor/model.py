@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from report_processor.history.section import HistorySection
+
+# 3: failure groups, warnings, skip reasons, failing-line locations (issue 14); `history`
+# (issue 12); pass_rate and status leave out tests an active quarantine protects.
 SCHEMA_VERSION = 3
 
 # Runner statuses (manifest.json `status`) that mean the run did not finish: its report is partial.
@@ -172,10 +176,30 @@ class Report:
     skip_reasons: tuple[SkipReason, ...] = ()
     test_warnings: tuple[TestWarning, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    # The comparison with earlier runs, when the run was recorded in history (issue 12).
+    history: HistorySection | None = None
+
+    @property
+    def protected(self) -> tuple[int, int, int, int]:
+        """(passed, skipped, failed, errors) of the tests an active quarantine entry protects
+        that ran: they still run and are listed, but count neither for the pass rate nor the
+        status (one per test id, by its worst outcome, as the history counts them)."""
+        counts = [0, 0, 0, 0]
+        if self.history is not None:
+            for entry in self.history.quarantine:
+                if entry.state == "active" and entry.outcome is not None:
+                    kind = entry.outcome.split(" ", 1)[0]
+                    counts[("passed", "skipped", "failed", "error").index(kind)] += 1
+        return counts[0], counts[1], counts[2], counts[3]
 
     @property
     def pass_rate(self) -> float | None:
-        return self.totals.pass_rate
+        """passed / executed, without quarantined tests; None when nothing (else) ran."""
+        passed, _, failed, errors = self.protected
+        if not passed + failed + errors:
+            return self.totals.pass_rate
+        runnable = self.totals.executed - passed - failed - errors
+        return None if runnable <= 0 else (self.totals.passed - passed) / runnable
 
     @property
     def unusable_inputs(self) -> tuple[InputResult, ...]:
@@ -185,9 +209,10 @@ class Report:
     def report_status(self) -> str:
         """What the XML alone says: failed > unusable > no_tests > passed.
 
-        no_tests means nothing executed: no testcase at all, or every one skipped.
+        no_tests means nothing executed: no testcase at all, or every one skipped. Failing tests an
+        active quarantine protects do not fail it (only when each failing testcase is one).
         """
-        if self.totals.failed or self.totals.errors:
+        if self.totals.failed + self.totals.errors > self._protected_failing:
             return "failed"
         if self.unusable_inputs:
             return "unusable"
@@ -207,6 +232,12 @@ class Report:
         if runner in INCOMPLETE_RUNNER_STATUSES:
             return runner
         own = self.report_status
-        if runner == "failed" and own == "passed":
+        # The runner's "failed" is PHPUnit's exit code: quarantined failures explain it.
+        if runner == "failed" and own == "passed" and not self._protected_failing:
             return "failed"
         return own
+
+    @property
+    def _protected_failing(self) -> int:
+        _, _, failed, errors = self.protected
+        return failed + errors

@@ -15,7 +15,7 @@ import codecs
 import heapq
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from xml.parsers import expat
@@ -54,6 +54,10 @@ _HEAD_BYTES = 1024
 _DECLARED_ENCODING = re.compile(
     rb"<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._:-]{0,63})[\"']"
 )
+
+
+# Per-testcase callback (history): file, classname, name, outcome rank, seconds, flaky-within-run.
+OnCase = Callable[[str | None, str, str, int, float, bool], None]
 
 
 class JUnitError(Exception):
@@ -319,12 +323,15 @@ def _refuse_external_entity(*_args: object) -> int:
     return 0  # never reached: _refuse_doctype raises
 
 
-def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumulator:
+def parse_junit(
+    stream: BinaryIO, limits: ParseLimits | None = None, on_case: OnCase | None = None
+) -> Accumulator:
     """Fold every testcase of one JUnit XML byte stream into an accumulator.
 
     Raises JUnitError with a message naming the problem (not XML, truncated, DOCTYPE, not JUnit,
     unknown encoding, a token or the file too large). Each file gets a fresh accumulator, merged
-    only when it parsed, so a broken file adds nothing to a report.
+    only when it parsed, so a broken file adds nothing to a report. `on_case` (history) is called
+    at each `</testcase>` with its outcome rank (0 passed, 1 skipped, 2 failed, 3 error).
     """
     limits = limits or ParseLimits()
     acc = Accumulator(limits)
@@ -497,6 +504,15 @@ def parse_junit(stream: BinaryIO, limits: ParseLimits | None = None) -> Accumula
                 seconds = lenient_seconds(raw_time)
             total_seconds += seconds
             row.duration_seconds += seconds
+            if on_case is not None:
+                on_case(
+                    case_attrs.get("file"),
+                    _classname(case_attrs),
+                    case_attrs.get("name", ""),
+                    case_rank,
+                    seconds,
+                    case_flaky,
+                )
             if case_rank == _PASSED:
                 passed += 1
                 row.passed += 1

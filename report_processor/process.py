@@ -6,22 +6,35 @@ metric values and the handler emits them. History and sharding plug in here.
 
 Flow per object: route the key (only runs/<date>/<run_id>/<slug>/junit.xml) -> skip if this object
 version was already processed (marker) -> open the object (gone: log and skip, nothing written) ->
-read manifest.json beside it -> stream-parse -> write reports/<run path>/summary.md|json -> move
+read manifest.json beside it -> open the run's history (when a history store is given) ->
+stream-parse, each testcase recorded as it goes -> finish the history (rows, digest, run record,
+index; the comparison with earlier runs) -> write reports/<run path>/summary.md|json -> move
 reports/latest/ forward (never to an earlier run) -> claim the marker with a conditional put ->
-the caller publishes the metrics only when the claim won.
+only when the claim won: send the notification (when the history decided one) and return the
+metrics for the caller to publish.
+
+History is advisory: any error in it is logged and the summary is written without it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Protocol
+from urllib.parse import quote
 
 from report_processor.config import ProcessorConfig
+from report_processor.history.keys import HistoryScope
+from report_processor.history.records import run_info_from_manifest
+from report_processor.history.section import SUMMARY_LINK_PLACEHOLDER, HistorySection
+from report_processor.history.session import HistorySession
+from report_processor.history.storage import HistoryStore
+from report_processor.history.testid import stable_test_id
 from report_processor.model import InputResult, Report, RunMetadata
-from report_processor.parse import ParseLimits
+from report_processor.parse import OnCase, ParseLimits
 from report_processor.render import to_json, to_markdown
 from report_processor.routing import (
     LATEST_PREFIX,
@@ -38,6 +51,8 @@ LATEST_JSON = f"{LATEST_PREFIX}summary.json"
 LATEST_MARKDOWN = f"{LATEST_PREFIX}summary.md"
 # Concurrent writers of reports/latest/ retry this often before the record is retried as a whole.
 LATEST_ATTEMPTS = 5
+
+logger = logging.getLogger(__name__)
 
 
 class ObjectTooLarge(Exception):
@@ -70,6 +85,12 @@ class Storage(Protocol):
     def claim(self, key: str, body: str) -> bool: ...
 
 
+class Notifier(Protocol):
+    """Where a run's notification goes (SNS in the shell: aws.SnsNotifier)."""
+
+    def publish(self, subject: str, body: str, attributes: dict[str, dict[str, str]]) -> None: ...
+
+
 @dataclass(frozen=True)
 class S3Record:
     bucket: str
@@ -95,6 +116,9 @@ class Outcome:
     report_prefix: str | None = None
     latest: str | None = None  # "replaced" or "kept" (a later run is already there)
     command: str | None = None  # the Command metric dimension
+    # "recorded", "off" (no history store) or "failed: <why>" (the summary has no history).
+    history: str | None = None
+    notified: str | None = None  # "sent", "failed: <why>"; None when there was nothing to send
     metrics: tuple[Metric, ...] = field(default=(), repr=False)
 
     def as_dict(self) -> dict[str, str]:
@@ -106,6 +130,8 @@ class Outcome:
             "status": self.status,
             "report_prefix": self.report_prefix,
             "latest": self.latest,
+            "history": self.history,
+            "notified": self.notified,
         }
         return {name: value for name, value in fields.items() if value is not None}
 
@@ -115,7 +141,11 @@ def process_object(
     storage: Storage,
     config: ProcessorConfig,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    history: HistoryStore | None = None,
+    notifier: Notifier | None = None,
 ) -> Outcome:
+    """One JUnit object: summaries written; history recorded when `history` is given; the
+    notification sent through `notifier` and the metrics returned once the marker is claimed."""
     run = classify_key(record.key)
     if isinstance(run, str):
         return Outcome(record.key, "ignored", reason=run)
@@ -136,18 +166,31 @@ def process_object(
 
     manifest = storage.read_json(run.manifest_key, MANIFEST_MAX_BYTES)
     metadata = run_metadata(run, manifest, config.project, config.environment)
+    recorder = _HistoryRun.open(history, config, run.command_slug, run.run_id, manifest, now)
     if body is None:
         report = _unusable(name, too_large or "unreadable", metadata)
     else:
         try:
-            report = build_report([(name, body)], metadata, _limits(config), config.paths)
-        finally:
-            body.close()
+            report = _parse(name, body, metadata, config, recorder.on_case)
+        except Exception as error:
+            if recorder.session is None:
+                raise
+            # The recorder itself failed mid-parse (a full /tmp): parse again without it.
+            recorder.fail(error)
+            body = storage.open_object(record.key, record.version_id, config.max_object_bytes)
+            if body is None:
+                return Outcome(record.key, "gone", reason="the object no longer exists")
+            report = _parse(name, body, metadata, config, None)
+    report = replace(report, history=recorder.finish(report, config.history.app_roots))
+    summary_key = f"{run.report_prefix}summary.md"
+    if report.history is not None:
+        linked = _with_link(report.history, record.bucket, summary_key, config)
+        report = replace(report, history=linked)
 
     markdown = to_markdown(report, config.max_markdown_bytes)
     document = to_json(report)
     storage.put_text(f"{run.report_prefix}summary.json", document, "application/json")
-    storage.put_text(f"{run.report_prefix}summary.md", markdown, "text/markdown")
+    storage.put_text(summary_key, markdown, "text/markdown")
     latest = advance_latest(storage, metadata.started_at, document, markdown)
 
     claim = json.dumps(
@@ -165,10 +208,131 @@ def process_object(
         report_prefix=run.report_prefix,
         latest=latest,
         command=metric_command(metadata, run, config.commands),
+        history=recorder.state,
     )
     if not storage.claim(marker, claim):
         return replace(base, outcome="duplicate", reason="a concurrent delivery published it")
-    return replace(base, metrics=metrics_for(report))
+    notified = _notify(notifier, report.history)
+    return replace(base, metrics=metrics_for(report), notified=notified)
+
+
+def _parse(
+    name: str,
+    body: BinaryIO,
+    metadata: RunMetadata,
+    config: ProcessorConfig,
+    on_case: OnCase | None,
+) -> Report:
+    try:
+        return build_report([(name, body)], metadata, _limits(config), config.paths, on_case)
+    finally:
+        body.close()
+
+
+@dataclass
+class _HistoryRun:
+    """One report's history, advisory from end to end: any failure is logged, and the report
+    is written without a history section."""
+
+    session: HistorySession | None
+    state: str
+    reopen: Callable[[], HistorySession] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        store: HistoryStore | None,
+        config: ProcessorConfig,
+        slug: str,
+        run_id: str | None,
+        manifest: Any,
+        now: Callable[[], datetime],
+    ) -> _HistoryRun:
+        if store is None:
+            return cls(None, "off")
+
+        def start() -> HistorySession:
+            scope = HistoryScope(config.project, config.environment, slug)
+            info = run_info_from_manifest(manifest, run_id, now())
+            return HistorySession.open(store, scope, info, config.history, now)
+
+        try:
+            return cls(start(), "recorded", start)
+        except Exception as error:  # noqa: BLE001 (history never stops a report)
+            logger.exception("history: could not open; the report goes without it")
+            return cls(None, f"failed: {_why(error)}")
+
+    @property
+    def on_case(self) -> OnCase | None:
+        return self.session.on_case if self.session is not None else None
+
+    def fail(self, error: BaseException) -> None:
+        logger.error("history: recording failed (%s); the report goes without it", _why(error))
+        if self.session is not None:
+            self.session.discard()
+        self.session, self.state = None, f"failed: {_why(error)}"
+
+    def finish(self, report: Report, app_roots: tuple[str, ...]) -> HistorySection | None:
+        session = self.session
+        if session is None:
+            return None
+        try:
+            if report.unusable_inputs:
+                # What was recorded may be half a file: keep none of it, and record the run as
+                # one in which no test ran (failed wholesale: never a baseline, never flaky).
+                session.discard()
+                assert self.reopen is not None  # noqa: S101 (set whenever session is)
+                session = self.reopen()
+            messages = {
+                stable_test_id(f.file, f.classname, f.name, app_roots): f.message or f.details
+                for f in report.failures
+            }
+            section = session.finish(messages)
+            if report.unusable_inputs:
+                note = "the JUnit report was unusable: recorded as a run in which no test ran"
+                section = replace(section, notes=(note, *section.notes))
+            return section
+        except Exception as error:  # noqa: BLE001 (history never stops a report)
+            logger.exception("history: could not record the run; the report goes without it")
+            self.session, self.state = None, f"failed: {_why(error)}"
+            return None
+
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def summary_console_url(bucket: str, key: str, region: str) -> str:
+    """The S3 console page of one object (where a notification's reader opens the summary)."""
+    return (
+        f"https://{quote(region, safe='')}.console.aws.amazon.com/s3/object/"
+        f"{quote(bucket, safe='')}?region={quote(region, safe='')}&prefix={quote(key, safe='')}"
+    )
+
+
+def _with_link(
+    section: HistorySection, bucket: str, key: str, config: ProcessorConfig
+) -> HistorySection:
+    note = section.notification
+    if note is None:
+        return section
+    url = summary_console_url(bucket, key, config.region)
+    return replace(
+        section, notification=replace(note, body=note.body.replace(SUMMARY_LINK_PLACEHOLDER, url))
+    )
+
+
+def _notify(notifier: Notifier | None, section: HistorySection | None) -> str | None:
+    """Send the run's notification; a failure is logged, never raised (the report is out)."""
+    if notifier is None or section is None or section.notification is None:
+        return None
+    note = section.notification
+    try:
+        notifier.publish(note.subject, note.body, note.attributes)
+    except Exception as error:  # noqa: BLE001 (the marker is claimed: a retry would not resend)
+        logger.exception("notification not sent")
+        return f"failed: {_why(error)}"
+    return "sent"
 
 
 def advance_latest(storage: Storage, started_at: str | None, document: str, markdown: str) -> str:
@@ -224,6 +388,18 @@ def metrics_for(report: Report) -> tuple[Metric, ...]:
         )
     )
     metrics.append(Metric("DurationSeconds", "Seconds", totals.duration_seconds))
+    if report.history is not None:
+        counts = report.history.counts
+        metrics.extend(
+            Metric(name, "Count", value)
+            for name, value in (
+                ("NewFailures", counts.new_failures),
+                ("FixedTests", counts.fixed),
+                ("FlakyTests", counts.flaky),
+                ("QuarantinedTests", counts.quarantined),
+            )
+        )
+    # Quarantined tests are left out (Report.pass_rate), as in the history section.
     if report.pass_rate is not None:
         metrics.append(Metric("PassRate", "Percent", round(report.pass_rate * 100, 4)))
     return tuple(metrics)
@@ -259,6 +435,7 @@ def _unusable(name: str, error: str, metadata: RunMetadata) -> Report:
 
 __all__ = [
     "Metric",
+    "Notifier",
     "ObjectTooLarge",
     "Outcome",
     "S3Record",
@@ -267,4 +444,5 @@ __all__ = [
     "metrics_for",
     "parse_instant",
     "process_object",
+    "summary_console_url",
 ]

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, replace
 from report_processor.budget import Budget, utf8_size
 from report_processor.grouping import mask
 from report_processor.headline import NO_MESSAGE, message_lines
+from report_processor.history.section import HistorySection
+from report_processor.history.section import markdown as history_markdown
 from report_processor.model import (
     Failure,
     FailureGroup,
@@ -84,6 +86,7 @@ def to_json(report: Report) -> str:
         "failure_groups": [asdict(group) for group in report.failure_groups],
         "test_warnings": [asdict(warning) for warning in report.test_warnings],
         "skip_reasons": [asdict(reason) for reason in report.skip_reasons],
+        "history": None if report.history is None else report.history.to_dict(),
     }
     # Strict JSON: the parser keeps every number finite, and this refuses any that is not.
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -102,6 +105,7 @@ class _Plan:
     suites: int
     skip_reasons: int
     input_errors: int
+    history: int = 0  # entries per list of the history section (issue 12)
 
 
 _FULL_TRACE = 4000
@@ -188,6 +192,7 @@ class _Pieces:
             suites=len(self.suite_rows),
             skip_reasons=len(report.skip_reasons),
             input_errors=len(report.unusable_inputs),
+            history=_history_entries(report.history),
         )
 
     def empty_plan(self) -> _Plan:
@@ -201,6 +206,7 @@ class _Pieces:
             slowest=0,
             suites=0,
             skip_reasons=0,
+            history=0,
         )
 
     def fit(self, max_bytes: int) -> _Plan | None:
@@ -215,6 +221,7 @@ class _Pieces:
         if bad and budget.take(utf8_size(_input_errors_head(report))):
             input_errors = budget.take_while(utf8_size(_input_error(item)) for item in bad)
             budget.take(1)
+        history = self._fit_history(budget)
         failing = report.totals.failed + report.totals.errors
         groups = 0
         traces: list[int] = []
@@ -270,7 +277,22 @@ class _Pieces:
             suites=suites,
             skip_reasons=skips,
             input_errors=input_errors,
+            history=history,
         )
+
+    def _fit_history(self, budget: Budget) -> int:
+        """The longest history lists whose section takes at most a third of what is left: the
+        failures below it still need the room. The section's counts stay whole at any length."""
+        section = self.report.history
+        if section is None:
+            return 0
+        share = budget.left // 3
+        for entries in [_history_entries(section), *_halvings(_history_entries(section))]:
+            size = utf8_size(_history_section(self.report, entries))
+            if size <= share or entries == 0:
+                budget.take(size)
+                return entries
+        return 0
 
     def _add_traces(self, budget: Budget, traces: list[int], listed: int, causes: bool) -> int:
         """Traces in order while they fit: full length, else shortened, else stop. Failures past
@@ -346,6 +368,7 @@ def _render(pieces: _Pieces, plan: _Plan, full: _Plan, max_bytes: int) -> str:
         out.append(_input_errors_head(report))
         out.extend(_input_error(item) for item in report.unusable_inputs[: plan.input_errors])
         out.append("\n")
+    out.append(_history_section(report, plan.history))
     if report.totals.failed + report.totals.errors:
         out.append(_failures_head(report))
         if plan.groups:
@@ -392,6 +415,9 @@ def _headline(report: Report) -> list[str]:
     totals = report.totals
     status = report.status
     lines = [f"# {_HEADLINE_ICONS[status]} Test report: {_STATUS_WORDS[status]}\n"]
+    if report.history is not None and report.history.headline:
+        # The diff with the previous run leads: what changed since last night (issue 12).
+        lines.append(f"**{_inline(report.history.headline, 500)}**\n")
     meta = report.metadata
     facts = [
         f"{label} {_inline(value, 100)}"
@@ -408,6 +434,9 @@ def _headline(report: Report) -> list[str]:
         lines.append(" · ".join(facts) + "\n")
     warned = f", {_count(totals.warnings, 'warning')}" if totals.warnings else ""
     rate = "n/a" if report.pass_rate is None else f"{report.pass_rate * 100:.2f} %"
+    protected = report.protected
+    if protected[0] + protected[2] + protected[3]:
+        rate += " (quarantined tests left out)"
     lines.append(
         f"**Pass rate {rate}** · {_count(totals.tests, 'test')}: {totals.passed:,} passed, "
         f"{totals.failed:,} failed, {_count(totals.errors, 'error')}, {totals.skipped:,} skipped, "
@@ -495,6 +524,7 @@ def _cut_note(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
         ("flaky", "flaky tests"),
         ("skip_reasons", "skip reasons"),
         ("input_errors", "unusable inputs"),
+        ("history", "history entries per list"),
     ):
         kept, total = getattr(plan, field), getattr(full, field)
         if kept < total:
@@ -781,3 +811,64 @@ def _seconds(value: float) -> str:
 def _valid_utf8(text: str) -> str:
     """Lone surrogates (from hostile metadata) become '?' so the text always encodes."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _halvings(count: int) -> list[int]:
+    values = []
+    while count > 0:
+        count = count // 2
+        values.append(count)
+    return values
+
+
+def _history_entries(section: HistorySection | None) -> int:
+    if section is None:
+        return 0
+    return max(
+        len(section.new_failures),
+        len(section.still_failing),
+        len(section.fixed),
+        len(section.new_tests),
+        len(section.disappeared),
+        len(section.flaky),
+        len(section.quarantine),
+        1,
+    )
+
+
+def _history_section(report: Report, entries: int) -> str:
+    """The history library's section (history/section.py), each list cut to `entries` items
+    when the markdown must shrink; the counts stay whole and the cut lists say how many more."""
+    section = report.history
+    if section is None:
+        return ""
+    if entries == 0:
+        return (
+            "## Since the previous run\n\n"
+            "_The per-test lists are left out to fit; summary.json has them._\n\n"
+        )
+    shown = replace(
+        section,
+        new_failures=section.new_failures[:entries],
+        still_failing=section.still_failing[:entries],
+        fixed=section.fixed[:entries],
+        new_tests=section.new_tests[:entries],
+        disappeared=section.disappeared[:entries],
+        flaky=section.flaky[:entries],
+        quarantine=section.quarantine[:entries],
+    )
+    text = history_markdown(shown).rstrip("\n") + "\n\n"
+    counts = section.counts
+    hidden = [
+        f"{title}: {len(shown_items)} of {total} shown"
+        for title, shown_items, total in (
+            ("new failures", shown.new_failures, counts.new_failures),
+            ("still failing", shown.still_failing, counts.still_failing),
+            ("flaky", shown.flaky, counts.flaky),
+            ("quarantine", shown.quarantine, len(section.quarantine)),
+        )
+        if total > len(shown_items)
+    ]
+    if hidden:
+        text += f"_{'; '.join(hidden)}; summary.json has the longer lists._\n\n"
+    return text

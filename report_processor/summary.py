@@ -13,6 +13,7 @@ from report_processor.parse import (
     OTHER_SUITES,
     Accumulator,
     JUnitError,
+    OnCase,
     ParseLimits,
     parse_junit,
 )
@@ -34,13 +35,18 @@ def build_report(
     metadata: RunMetadata | None = None,
     limits: ParseLimits | None = None,
     paths: PathSettings | None = None,
+    on_case: OnCase | None = None,
 ) -> Report:
-    """Parse every source on its own (a broken file adds nothing) and merge the usable ones."""
+    """Parse every source on its own (a broken file adds nothing) and merge the usable ones.
+
+    `on_case` sees every testcase as it is parsed, including those of a file that turns out to
+    be broken later: the caller drops what it recorded when an input is unusable.
+    """
     limits = limits or ParseLimits()
     merged = Accumulator(limits)
     inputs: list[InputResult] = []
     for source in sources:
-        name, result = _parse_source(source, limits)
+        name, result = _parse_source(source, limits, on_case)
         if isinstance(result, Accumulator):
             merged.merge(result)
             inputs.append(InputResult(path=name, ok=True, tests=result.tests))
@@ -141,17 +147,19 @@ def summarize(
     return Summary(report=report, markdown=to_markdown(report, max_bytes), json=to_json(report))
 
 
-def _parse_source(source: Source, limits: ParseLimits) -> tuple[str, Accumulator | str]:
+def _parse_source(
+    source: Source, limits: ParseLimits, on_case: OnCase | None = None
+) -> tuple[str, Accumulator | str]:
     if isinstance(source, tuple):
         name, stream = source
         try:
-            return name, parse_junit(stream, limits)
+            return name, parse_junit(stream, limits, on_case)
         except JUnitError as error:
             return name, str(error)
     name = os.fspath(source)
     try:
         with open(source, "rb") as stream:
-            return name, parse_junit(stream, limits)
+            return name, parse_junit(stream, limits, on_case)
     except JUnitError as error:
         return name, str(error)
     except OSError as error:

@@ -120,7 +120,7 @@ def test_parse_result_key_inverts_the_layout(started, run_id, command):
 
 
 def test_history_library_keys_stay_under_the_layouts_history_prefix():
-    """report_processor/history/keys.py is the zip's copy of the reserved prefix (issue 12)."""
+    """report_processor/history/keys.py is the zip's copy of the history layout (issue 12)."""
     from report_processor.history import keys
 
     assert keys.HISTORY_PREFIX == layout.HISTORY_PREFIX
@@ -192,12 +192,88 @@ def test_durations_key_is_the_history_libraries():
         assert layout.history_durations_key(project, environment, slug) == keys.durations_key(
             project, environment, slug
         )
+    assert (
+        keys.QUARANTINE_NAME,
+        keys.INDEX_NAME,
+        keys.DURATIONS_NAME,
+        keys.RUNS_FOLDER,
+        keys.ROWS_NAME,
+        keys.DIGEST_NAME,
+        keys.FAILING_NAME,
+        keys.CLASSES_NAME,
+        keys.RUN_RECORD_NAME,
+    ) == (
+        layout.HISTORY_QUARANTINE,
+        layout.HISTORY_INDEX,
+        layout.HISTORY_DURATIONS,
+        layout.HISTORY_RUNS,
+        layout.HISTORY_ROWS,
+        layout.HISTORY_DIGEST,
+        layout.HISTORY_FAILING,
+        layout.HISTORY_CLASSES,
+        layout.HISTORY_RUN_RECORD,
+    )
+
+
+SEGMENTS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True).filter(
+    lambda value: value not in (".", "..")
+)
+HISTORY_RUN_IDS = st.one_of(
+    RUN_IDS, st.text(max_size=70), RUN_IDS.map(lambda run_id: run_id + "\n")
+)
+
+
+@given(
+    project=SEGMENTS,
+    environment=SEGMENTS,
+    command=st.sampled_from(COMMANDS),
+    started=STARTS,
+    run_id=HISTORY_RUN_IDS,
+)
+def test_history_keys_are_the_same_in_the_layout_and_the_processor(
+    project, environment, command, started, run_id
+):
+    from report_processor.history import keys
+
+    slug = layout.command_slug(command)
+    scope = keys.HistoryScope(project, environment, slug)
+    run_key = layout.history_run_key(started, run_id)
+    assert run_key == keys.make_run_key(started, run_id)
+    assert layout.history_prefix(project, environment, slug) == scope.prefix
+    assert layout.history_quarantine_key(project, environment) == keys.quarantine_key(
+        project, environment
+    )
+    assert layout.history_index_key(project, environment, slug) == keys.index_key(scope)
+    assert layout.history_durations_key(project, environment, slug) == keys.durations_key(
+        project, environment, slug
+    )
+    assert layout.history_run_prefix(project, environment, slug, run_key) == keys.run_prefix(
+        scope, run_key
+    )
+    for name, build in (
+        (layout.HISTORY_ROWS, keys.rows_key),
+        (layout.HISTORY_DIGEST, keys.digest_key),
+        (layout.HISTORY_FAILING, keys.failing_key),
+        (layout.HISTORY_CLASSES, keys.classes_key),
+        (layout.HISTORY_RUN_RECORD, keys.run_record_key),
+    ):
+        assert layout.history_run_object_key(project, environment, slug, run_key, name) == build(
+            scope, run_key
+        )
+    # Nothing the history writes triggers the processor.
+    assert isinstance(routing.classify_key(keys.rows_key(scope, run_key)), str)
 
 
 @pytest.mark.parametrize(
     ("project", "environment", "slug"),
-    [("../x", "e", "test"), ("p", "", "test"), ("p", "e", "../test"), ("p", "e/f", "test")],
-)
-def test_durations_key_segments_cannot_leave_their_prefix(project, environment, slug):
-    with pytest.raises(ValueError):
+    [("../x", "prod", "test"), ("shop", "a/b", "test"), ("shop", "prod", "quarantine.json"),
+     ("shop", "prod", "Test"), ("", "prod", "test"), ("shop", "prod\n", "test"),
+     ("shop", "prod", "test\n")],
+)  # fmt: skip
+def test_history_keys_refuse_what_could_leave_their_prefix(project, environment, slug):
+    from report_processor.history import keys
+
+    with pytest.raises(layout.InvalidHistoryKey):
         layout.history_durations_key(project, environment, slug)
+    with pytest.raises(keys.HistoryKeyError):
+        keys.durations_key(project, environment, slug)

@@ -2,7 +2,7 @@
 previous run, flakiness across runs, an expiring quarantine and the notification decision.
 
 Pure core: no AWS SDK anywhere in this package except `s3.py`, the shell that implements
-`storage.HistoryStore` with boto3. Design and rules: docs/_incoming/history.md.
+`storage.HistoryStore` with boto3. Design and rules: docs/history.md.
 """
 
 from __future__ import annotations

@@ -2,10 +2,13 @@
 
     history/<project>/<environment>/quarantine.json            quarantine list (all commands)
     history/<project>/<environment>/<command-slug>/index.json  index of runs (conditional puts)
+    history/<project>/<environment>/<command-slug>/durations.json  median seconds per test class
+                                                               (the sharding planner reads it)
     history/<project>/<environment>/<command-slug>/runs/<run-key>/
         rows.tsv.gz     one row per testcase (test id, outcome, time), gzip
         digest.bin      sorted 64-bit test-id hashes + outcome codes (what the diff reads)
         failing.bin     the same, only failed/errored/flaky-within-run tests (what flakiness reads)
+        classes.json    seconds per test class in this run (what durations.json is made of)
         run.json        the run's record; written last, so a run is in history iff this exists
 
 `<run-key>` is `<UTC start, 20260101T020000123Z>-<run id>`: keys sort by start time, which is what
@@ -28,7 +31,10 @@ ROWS_NAME = "rows.tsv.gz"
 DIGEST_NAME = "digest.bin"
 FAILING_NAME = "failing.bin"
 RUN_RECORD_NAME = "run.json"
+CLASSES_NAME = "classes.json"
+DURATIONS_NAME = "durations.json"
 
+# fullmatch, not match: "$" would let a trailing newline through.
 # Project and environment come from the deployment's configuration; the command slug is the
 # runner's slug of the command (runs/<date>/<run_id>/<command-slug>/), never re-derived here.
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -53,7 +59,7 @@ class HistoryScope:
         check_segment("project", self.project)
         check_segment("environment", self.environment)
         if (
-            not _SLUG.match(self.command_slug)
+            not _SLUG.fullmatch(self.command_slug)
             or self.command_slug in (".", "..")
             or self.command_slug == QUARANTINE_NAME
         ):
@@ -69,7 +75,7 @@ class HistoryScope:
 
 
 def check_segment(what: str, value: str) -> str:
-    if not _SEGMENT.match(value) or value in (".", ".."):
+    if not _SEGMENT.fullmatch(value) or value in (".", ".."):
         raise HistoryKeyError(
             f"{what} {value!r} cannot be part of a history key: use 1-64 letters, digits, '.', "
             "'_' or '-', starting with a letter or digit (set PROJECT/ENVIRONMENT accordingly)"
@@ -89,6 +95,11 @@ def quarantine_key(project: str, environment: str) -> str:
 
 def index_key(scope: HistoryScope) -> str:
     return scope.prefix + INDEX_NAME
+
+
+def durations_key(project: str, environment: str, slug: str) -> str:
+    """Median seconds per test class of one command (the sharding contract of issue 13)."""
+    return HistoryScope(project, environment, slug).prefix + DURATIONS_NAME
 
 
 def runs_prefix(scope: HistoryScope) -> str:
@@ -112,13 +123,17 @@ def failing_key(scope: HistoryScope, run_key: str) -> str:
     return run_prefix(scope, run_key) + FAILING_NAME
 
 
+def classes_key(scope: HistoryScope, run_key: str) -> str:
+    return run_prefix(scope, run_key) + CLASSES_NAME
+
+
 def run_record_key(scope: HistoryScope, run_key: str) -> str:
     return run_prefix(scope, run_key) + RUN_RECORD_NAME
 
 
 def safe_run_id(run_id: str) -> str:
     """The run id itself when it is key-safe, else a stable digest of it (never the raw text)."""
-    if _RUN_ID.match(run_id) and run_id not in (".", ".."):
+    if _RUN_ID.fullmatch(run_id) and run_id not in (".", ".."):
         return run_id
     return "h" + hashlib.sha256(run_id.encode("utf-8", "replace")).hexdigest()[:32]
 
@@ -130,7 +145,7 @@ def make_run_key(started_at: datetime, run_id: str) -> str:
 
 
 def check_run_key(run_key: str) -> str:
-    if not _RUN_KEY.match(run_key) or run_key.endswith(("-.", "-..")):
+    if not _RUN_KEY.fullmatch(run_key) or run_key.endswith(("-.", "-..")):
         raise HistoryKeyError(
             f"run key {run_key!r} is not <YYYYMMDDTHHMMSSmmmZ>-<run id>: build it with make_run_key"
         )
@@ -143,4 +158,4 @@ def run_key_from_record_key(scope: HistoryScope, key: str) -> str | None:
     if not key.startswith(head) or not key.endswith("/" + RUN_RECORD_NAME):
         return None
     candidate = key[len(head) : -len(RUN_RECORD_NAME) - 1]
-    return candidate if _RUN_KEY.match(candidate) else None
+    return candidate if _RUN_KEY.fullmatch(candidate) else None

@@ -43,6 +43,8 @@ class HistoryConfig:
     max_flaky_candidates: int = 20_000
     compress_level: int = 1
     quarantine_max_days: int = 30
+    # durations.json: median class seconds over this many newest runs not failed wholesale.
+    durations_runs: int = 5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.wholesale_share <= 1.0:

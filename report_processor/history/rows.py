@@ -41,6 +41,7 @@ ROWS_HEADER = "#ltr-history-rows v1\n"
 DIGEST_MAGIC = b"LTRHD1\n\x00"
 _BATCH = 4096
 _FILE_CACHE_LIMIT = 4096  # classes come in runs in JUnit files; ~2 MB of hash states at most
+MAX_CLASSES = 50_000  # classes whose seconds a run keeps (durations.json)
 _FAILING_CODE = re.compile(rb"[\x02-\x07]")  # failed, error, or flaky within the run
 
 
@@ -119,6 +120,8 @@ class RecordedRun:
     rows_bytes: int
     names: dict[int, str]  # hash -> id for failing, flaky and asked-for tests (bounded)
     quarantined: dict[int, int]  # hash -> code of tests on the active quarantine list
+    # Seconds per class ("Tests\\Feature\\UserTest"), at most MAX_CLASSES classes.
+    class_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def failing_cases(self) -> int:
@@ -151,6 +154,9 @@ class RunRecorder:
         self.counts = [0, 0, 0, 0, 0]  # passed, skipped, failed, error, flaky (by case)
         self.quarantined: dict[int, int] = {}
         self.names: dict[int, str] = {}
+        # Seconds per test class (durations.json for the sharding planner), bounded.
+        self.class_seconds: dict[str, float] = {}
+        self._end_group: Callable[[], None] = lambda: None
         self._finished = False
         self.on_case = self._make_on_case(
             tuple(app_roots), frozenset(quarantined), frozenset(want_names), max_names
@@ -173,11 +179,26 @@ class RunRecorder:
         names = self.names
         quarantined = self.quarantined
         flush = self._flush
-        # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix)
-        prefixes: dict[str, tuple[str | None, str, Any]] = {}
+        # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix, class key)
+        prefixes: dict[str, tuple[str | None, str, Any, str]] = {}
+        class_seconds = self.class_seconds
+        # Bound appends of the 256 buckets: one lookup less per testcase.
+        append_to = [bucket.append for bucket in buckets]
         mask = HASH_MASK
         from_bytes = int.from_bytes
-        current_head = [""]
+        batch = _BATCH
+        # The current class group (rows are grouped by class): its head, class key and seconds.
+        current_head = ""
+        group_class = ""
+        group_seconds = 0.0
+
+        def end_group() -> None:
+            """Add the group's seconds to its class (a class may come in several groups)."""
+            if group_class:
+                if group_class in class_seconds:
+                    class_seconds[group_class] += group_seconds
+                elif len(class_seconds) < MAX_CLASSES:
+                    class_seconds[group_class] = group_seconds
 
         def on_case(
             file: str | None,
@@ -188,12 +209,19 @@ class RunRecorder:
             flaky: bool = False,
         ) -> None:
             """One testcase: `outcome` is PASSED/SKIPPED/FAILED/ERROR (the parser's rank)."""
+            nonlocal current_head, group_class, group_seconds
             cached = prefixes.get(classname)
             if cached is None or cached[0] != file:
                 if len(prefixes) >= _FILE_CACHE_LIMIT:
                     prefixes.clear()
-                head = make_test_id(normalise_file(file, app_roots), normalise_class(classname), "")
-                cached = prefixes[classname] = (file, head, blake2b(head.encode(), digest_size=8))
+                klass = normalise_class(classname)
+                head = make_test_id(normalise_file(file, app_roots), klass, "")
+                cached = prefixes[classname] = (
+                    file,
+                    head,
+                    blake2b(head.encode(), digest_size=8),
+                    klass.replace(".", "\\"),
+                )
             head = cached[1]
             name = normalise_name(name) if " with data set " in name else name.strip()
             # Hash = BLAKE2b-64 of the whole id; resuming from the class prefix's state saves
@@ -207,23 +235,29 @@ class RunRecorder:
             if flaky and code == 0:
                 code = 4
                 counts[4] += 1
-            buckets[hashed >> 56].append(hashed | code)
+            append_to[hashed >> 56](hashed | code)
             counts[code & 3] += 1
             if (code >= 2 or hashed in want) and len(names) < max_names:
                 names[hashed] = head + name
             if hashed in quarantine_set:
                 quarantined[hashed] = max(code, quarantined.get(hashed, 0))
                 names[hashed] = head + name
-            if head is not current_head[0]:
+            if head is not current_head:
                 # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
-                current_head[0] = head
+                current_head = head
                 lines.append(f"={_escape(head)}\n")
-            if "\\" in name or "\t" in name or "\n" in name or "\r" in name:
+                end_group()
+                group_class, group_seconds = cached[3], 0.0
+            group_seconds += seconds
+            # Tab, CR and LF are not printable: one C-level scan for the three, one for "\\".
+            if "\\" in name or not name.isprintable():
                 name = _escape(name)
-            lines.append(f"{digest.hex()}\t{code}\t{round(seconds * 1000)}\t{name}\n")
-            if len(lines) >= _BATCH:
+            # seconds is 0..1e7 (the parser's rule): + 0.5 and int() round it to milliseconds.
+            lines.append(f"{digest.hex()}\t{code}\t{int(seconds * 1000 + 0.5)}\t{name}\n")
+            if len(lines) >= batch:
                 flush()
 
+        self._end_group = end_group
         return on_case
 
     def _flush(self) -> None:
@@ -242,6 +276,7 @@ class RunRecorder:
         if self._finished:
             raise RuntimeError("RunRecorder.finish() called twice")
         self._finished = True
+        self._end_group()
         self._flush()
         tail = self._zip.flush()
         self._out.write(tail)
@@ -263,6 +298,7 @@ class RunRecorder:
             rows_bytes=self._written,
             names=self.names,
             quarantined=self.quarantined,
+            class_seconds=self.class_seconds,
         )
 
 

@@ -3,6 +3,8 @@ notification (subject, e-mail body, SNS message attributes) — all pure."""
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -239,8 +241,18 @@ def _md(text: str) -> str:
     return f"{fence}{text}{fence}" if fence == "`" else f"{fence} {text} {fence}"
 
 
+_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
+
+
+def _text(text: str | None) -> str:
+    """Untrusted text (run ids, versions, owners, reasons from manifests and the quarantine
+    list) as one line of markdown that no structure or HTML can leak out of."""
+    flat = " ".join((text or "").split())
+    return _SPECIALS.sub(r"\\\1", html.escape(flat, quote=False))
+
+
 def _when(ref: RunRef | None) -> str:
-    return "—" if ref is None else f"{ref.run_id} ({ref.started_at[:10]})"
+    return "—" if ref is None else f"{_text(ref.run_id)} ({_text(ref.started_at[:10])})"
 
 
 def markdown(section: HistorySection) -> str:
@@ -251,7 +263,7 @@ def markdown(section: HistorySection) -> str:
     else:
         lines += [f"Compared with run {_when(section.baseline)}.", ""]
     for note in section.notes:
-        lines.append(f"> {note}")
+        lines.append(f"> {_text(note)}")
     if section.notes:
         lines.append("")
     for title, tests in (
@@ -288,7 +300,7 @@ def markdown(section: HistorySection) -> str:
         lines += ["### Flaky", "", "| Test | Flips | Runs | Why |", "|---|---|---|---|"]
         for flaky in section.flaky:
             why = {
-                "same_version": f"passed and failed on {flaky.app_version}",
+                "same_version": f"passed and failed on {_text(flaky.app_version)}",
                 "rerun": "passed on a rerun",
             }.get(flaky.rule, f"{flaky.flips} outcome changes")
             lines.append(f"| {_md(flaky.test_id)} | {flaky.flips} | {flaky.runs} | {why} |")
@@ -300,7 +312,7 @@ def markdown(section: HistorySection) -> str:
             state = "active" if entry.state == "active" else "**expired: counts again**"
             lines.append(
                 f"| {_md(entry.test_id)} | {state} | {entry.outcome or 'did not run'} | "
-                f"{entry.owner.replace('|', '/')} | {entry.reason.replace('|', '/')} | "
+                f"{_text(entry.owner)} | {_text(entry.reason)} | "
                 f"{entry.expires[:10]} |"
             )
         lines.append("")

@@ -26,6 +26,12 @@ from report_processor.history.analysis import (
     flaky_window,
     observe,
 )
+from report_processor.history.durations import (
+    classes_document,
+    durations_document,
+    keep_newer,
+    parse_classes,
+)
 from report_processor.history.keys import HistoryScope
 from report_processor.history.quarantine import QuarantineList, parse_quarantine
 from report_processor.history.records import (
@@ -213,6 +219,11 @@ class HistorySession:
         store.put(keys.digest_key(scope, self.run_key), dump_digest(recorded.digest))
         store.put(keys.failing_key(scope, self.run_key), dump_digest(recorded.failing))
         store.put(
+            keys.classes_key(scope, self.run_key),
+            classes_document(recorded.class_seconds),
+            content_type="application/json",
+        )
+        store.put(
             keys.run_record_key(scope, self.run_key),
             json.dumps(record.to_json(), sort_keys=True).encode(),
             content_type="application/json",
@@ -236,9 +247,42 @@ class HistorySession:
         try:
             record = self._record(recorded)
             index = self._write(recorded, record)
-            return self._compare(recorded, record, index, messages or {})
+            section = self._compare(recorded, record, index, messages or {})
         finally:
             recorded.rows.close()
+        try:
+            self._update_durations(index, record, recorded.class_seconds)
+        except Exception as error:  # noqa: BLE001 (advisory: the planner falls back to counts)
+            note = f"durations.json not updated: {error}"
+            section = replace(section, notes=(*section.notes, note))
+        return section
+
+    def _update_durations(
+        self, index: RunIndex, record: RunRecord, ours: Mapping[str, float]
+    ) -> None:
+        """durations.json from the newest runs that did not fail wholesale (conditional put)."""
+        used: list[Mapping[str, float]] = []
+        newest = ""
+        for run in reversed(index.runs):
+            if len(used) >= self.config.durations_runs:
+                break
+            if run.wholesale:
+                continue
+            if run.run_key == record.run_key:
+                classes: Mapping[str, float] = ours
+            else:
+                classes = parse_classes(
+                    read_json(self.store, keys.classes_key(self.scope, run.run_key))
+                )
+            if classes:
+                used.append(classes)
+                newest = max(newest, run.run_key)
+        if not used:
+            return
+        proposed = durations_document(used, newest, self.clock())
+        scope = self.scope
+        key = keys.durations_key(scope.project, scope.environment, scope.command_slug)
+        update_json(self.store, key, lambda current: keep_newer(current, proposed))
 
     def _compare(
         self,

@@ -16,24 +16,37 @@ its own copy of the prefixes and key shape, held equal by tests/test_layout_cont
     reports/latest/summary.md|json                    the newest report
     reports/.processed/<digest>.json                  markers of processed object versions
     docs/latest/<slug>/<artifact path>                the last passing run's generated docs
-    history/<project>/<environment>/<slug>/durations.json
-                                                      per-class median seconds (the report
-                                                      processor's history; the sharded plan
-                                                      reads it)
+    history/<project>/<environment>/quarantine.json   the quarantine list (all commands)
+    history/<project>/<environment>/<slug>/index.json       the report processor's index of runs
+                                           durations.json   median seconds per test class
+                                           runs/<run-key>/  rows.tsv.gz, digest.bin,
+                                                            failing.bin, classes.json, run.json
+    (report_processor/history/keys.py builds these in the processor's zip, with validation;
+    the functions below are the same rules for the runner, `ltr` and the stack)
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 RUNS_PREFIX = "runs/"
 REPORTS_PREFIX = "reports/"
 LATEST_REPORT_PREFIX = "reports/latest/"
 MARKER_PREFIX = "reports/.processed/"
 DOCS_PREFIX = "docs/latest/"
-HISTORY_PREFIX = "history/"  # the report processor's history (report_processor/history)
+HISTORY_PREFIX = "history/"  # written by the report processor (issue 12)
+HISTORY_QUARANTINE = "quarantine.json"
+HISTORY_INDEX = "index.json"
+HISTORY_DURATIONS = "durations.json"
+HISTORY_RUNS = "runs/"
+HISTORY_ROWS = "rows.tsv.gz"
+HISTORY_DIGEST = "digest.bin"
+HISTORY_FAILING = "failing.bin"
+HISTORY_CLASSES = "classes.json"
+HISTORY_RUN_RECORD = "run.json"
 
 MANIFEST = "manifest.json"
 JUNIT = "junit.xml"
@@ -42,7 +55,6 @@ SUMMARY_MARKDOWN = "summary.md"
 SUMMARY_JSON = "summary.json"
 PLAN = "plan.json"
 SHARDS_FOLDER = "shards/"
-DURATIONS = "durations.json"
 MAX_SHARD_INDEX = 999  # three digits in the key: shards/000/ .. shards/999/
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -152,23 +164,6 @@ def parse_plan_key(key: str) -> RunLocation | None:
     return parsed.location
 
 
-# The rules of report_processor/history/keys.py (check_segment, HistoryScope).
-_HISTORY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_HISTORY_SLUG = re.compile(r"[a-z0-9._-]{1,100}")
-
-
-def history_durations_key(project: str, environment: str, slug: str) -> str:
-    """`history/<project>/<environment>/<slug>/durations.json`: the class durations the report
-    processor keeps (report_processor/history/keys.py durations_key, held equal by
-    tests/test_layout_contract.py). ValueError for a segment that could leave its prefix."""
-    for what, value in (("project", project), ("environment", environment)):
-        if not _HISTORY_SEGMENT.fullmatch(value):
-            raise ValueError(f"{what} {value[:80]!r} cannot be part of a history key")
-    if not _HISTORY_SLUG.fullmatch(slug) or slug in (".", ".."):
-        raise ValueError(f"{slug[:80]!r} is not a command slug")
-    return f"{HISTORY_PREFIX}{project}/{environment}/{slug}/{DURATIONS}"
-
-
 def day_prefix(day: str) -> str:
     """`runs/<date>/`: every run filed under one day."""
     return f"{RUNS_PREFIX}{day}/"
@@ -214,3 +209,80 @@ def days_from_prefixes(prefixes: list[str], area_prefix: str = RUNS_PREFIX) -> l
         if prefix.startswith(area_prefix)
     }
     return sorted((day for day in days if DAY.fullmatch(day)), reverse=True)
+
+
+# --------------------------------------------------------------------------- history (issue 12)
+
+_HISTORY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HISTORY_SLUG = re.compile(r"[a-z0-9._-]{1,100}")
+_HISTORY_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_HISTORY_RUN_KEY = re.compile(r"\d{8}T\d{9}Z-[A-Za-z0-9._-]{1,64}")
+
+
+class InvalidHistoryKey(ValueError):
+    """A project, environment, slug or run key that cannot be part of a history key."""
+
+
+def _history_segment(what: str, value: str) -> str:
+    if not _HISTORY_SEGMENT.fullmatch(value):
+        raise InvalidHistoryKey(
+            f"{what} {value[:80]!r} cannot be part of a history key: use 1-64 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit"
+        )
+    return value
+
+
+def history_environment_prefix(project: str, environment: str) -> str:
+    """`history/<project>/<environment>/`."""
+    project = _history_segment("project", project)
+    return f"{HISTORY_PREFIX}{project}/{_history_segment('environment', environment)}/"
+
+
+def history_prefix(project: str, environment: str, slug: str) -> str:
+    """`history/<project>/<environment>/<slug>/`: the history of one command."""
+    if not _HISTORY_SLUG.fullmatch(slug) or slug in (".", "..", HISTORY_QUARANTINE):
+        raise InvalidHistoryKey(f"command slug {slug[:80]!r} is not a runner slug")
+    return f"{history_environment_prefix(project, environment)}{slug}/"
+
+
+def history_quarantine_key(project: str, environment: str) -> str:
+    return history_environment_prefix(project, environment) + HISTORY_QUARANTINE
+
+
+def history_index_key(project: str, environment: str, slug: str) -> str:
+    return history_prefix(project, environment, slug) + HISTORY_INDEX
+
+
+def history_durations_key(project: str, environment: str, slug: str) -> str:
+    """Median seconds per test class (the sharding planner's input; missing = no history)."""
+    return history_prefix(project, environment, slug) + HISTORY_DURATIONS
+
+
+def history_run_key(started_at: datetime, run_id: str) -> str:
+    """`<UTC start, YYYYMMDDTHHMMSSmmmZ>-<run id>` (a digest of the id when it is not key-safe)."""
+    moment = started_at.astimezone(UTC)
+    stamp = moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z"
+    if not _HISTORY_RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
+        run_id = "h" + hashlib.sha256(run_id.encode("utf-8", "replace")).hexdigest()[:32]
+    return f"{stamp}-{run_id}"
+
+
+def history_run_prefix(project: str, environment: str, slug: str, run_key: str) -> str:
+    if not _HISTORY_RUN_KEY.fullmatch(run_key) or run_key.endswith(("-.", "-..")):
+        raise InvalidHistoryKey(f"run key {run_key[:80]!r} is not <YYYYMMDDTHHMMSSmmmZ>-<run id>")
+    return f"{history_prefix(project, environment, slug)}{HISTORY_RUNS}{run_key}/"
+
+
+def history_run_object_key(
+    project: str, environment: str, slug: str, run_key: str, name: str
+) -> str:
+    """One object of a recorded run: HISTORY_ROWS, _DIGEST, _FAILING, _CLASSES or _RUN_RECORD."""
+    if name not in (
+        HISTORY_ROWS,
+        HISTORY_DIGEST,
+        HISTORY_FAILING,
+        HISTORY_CLASSES,
+        HISTORY_RUN_RECORD,
+    ):
+        raise InvalidHistoryKey(f"{name[:80]!r} is not an object of a recorded run")
+    return history_run_prefix(project, environment, slug, run_key) + name

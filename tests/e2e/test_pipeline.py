@@ -311,3 +311,31 @@ def test_ltr_reads_the_deployed_stack(pipeline, monkeypatch):
     assert ltr_main(["report", test_run, "--config", config_path], out, err) == 0
     [prefix] = outcome_for(pipeline, "test").report_prefixes
     assert out.getvalue() == pipeline.text(prefix + "summary.md").rstrip("\n") + "\n"
+
+
+# ----------------------------------------------------------------- memory across runs (last:
+# it runs the nightly jobs a second time, so every test above sees the first night only)
+
+
+def test_the_second_night_is_compared_with_the_first(pipeline):
+    """The demo's release (demo/history_story.py) through the deployed schedules again: the
+    fixture's switches reach PHPUnit through the runner, and the history remembers night one."""
+    from demo.history_story import run_second_night
+
+    [first] = outcome_for(pipeline, "test").report_prefixes
+    assert json.loads(pipeline.text(first + "summary.json"))["history"]["baseline"] is None
+    second = run_second_night(pipeline, lambda _line: None)
+    assert not second.nightly.errors
+    [outcome] = [o for o in second.nightly.outcomes if o.job.command == "test"]
+    [prefix] = outcome.report_prefixes
+    history = json.loads(pipeline.text(prefix + "summary.json"))["history"]
+    assert history["baseline"]["run_id"] == outcome_for(pipeline, "test").response["run_id"]
+    assert history["run"]["app_version"] == "1.5.0"
+    assert [t["test_id"].rsplit("::", 1)[1] for t in history["new_failures"]] == [
+        "test_collection_sums"
+    ]
+    assert [t.rsplit("::", 1)[1] for t in history["fixed"]] == ["test_a_failing_assertion"]
+    assert history["counts"]["flaky"] == 0  # each change came with the new version
+    assert history["notification"]["subject"].startswith("[ltr] test on example: 1 new failure")
+    metrics = {m.name: m.value for m in outcome.metrics}
+    assert (metrics["NewFailures"], metrics["FixedTests"], metrics["FlakyTests"]) == (1, 1, 0)

@@ -61,3 +61,35 @@ def run_night(
 
 def names(items: Iterable[str]) -> set[str]:
     return {short(item) for item in items}
+
+
+def junit_xml(
+    outcomes: Mapping[str, str], messages: Mapping[str, str] | None = None, seconds: float = 0.25
+) -> bytes:
+    """A PHPUnit 9-shaped JUnit report of one class with these outcomes (flaky = passed on a
+    rerun, written as Surefire's flakyFailure)."""
+    from xml.sax.saxutils import quoteattr
+
+    messages = messages or {}
+    cases = []
+    for name, outcome in outcomes.items():
+        attrs = (
+            f"name={quoteattr(name)} class={quoteattr(CLASS)} "
+            f"classname={quoteattr(CLASS.replace(chr(92), '.'))} file={quoteattr(FILE)} "
+            f'line="7" assertions="1" time="{seconds}"'
+        )
+        message = quoteattr(messages.get(name, f"{name} {outcome}"))
+        inner = {
+            "pass": "",
+            "skip": "<skipped/>",
+            "fail": f'<failure type="AssertionFailed" message={message}>trace</failure>',
+            "error": f'<error type="RuntimeException" message={message}>trace</error>',
+            "flaky": f'<flakyFailure type="AssertionFailed" message={message}/>',
+        }[outcome]
+        cases.append(f"<testcase {attrs}>{inner}</testcase>")
+    suite = (
+        f'<testsuite name={quoteattr(CLASS)} file={quoteattr(FILE)} tests="{len(cases)}">'
+        + "".join(cases)
+        + "</testsuite>"
+    )
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>{suite}</testsuites>\n'.encode()

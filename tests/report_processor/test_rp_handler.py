@@ -39,6 +39,11 @@ METRIC_NAMES = {
     "DurationSeconds",
     "ReportParseErrors",
     "RunsNotPassed",
+    # From the history (issue 12): the handler records every report.
+    "NewFailures",
+    "FixedTests",
+    "FlakyTests",
+    "QuarantinedTests",
 }
 
 
@@ -133,10 +138,12 @@ def test_writes_summaries_and_publishes_emf_metrics(s3, capsys):
             "status": "failed",
             "report_prefix": report_prefix,
             "latest": "replaced",
+            "history": "recorded",
         }
     ]
     summary = json.loads(read(s3, f"{report_prefix}summary.json"))
     assert summary["totals"]["tests"] == 9
+    assert summary["history"]["headline"] == "first recorded run: nothing to compare yet"
     assert summary["metadata"] == {
         "run_id": "20251127T020000Z-ab12",
         "command": "test",

@@ -73,6 +73,7 @@ def test_json_has_the_documented_shape():
     metadata = RunMetadata(run_id="r-1", command="test", started_at="2025-11-27T02:00:00Z")
     document = json.loads(summarize([FIXTURES / "surefire_flaky.xml"], metadata).json)
     assert document["schema_version"] == 3
+    assert document["history"] is None  # summarize() records no history
     assert (document["status"], document["report_status"]) == ("failed", "failed")
     assert document["totals"] == {
         "tests": 3,

@@ -23,6 +23,13 @@ class SlugTest extends TestCase
 
     public function test_collection_sums(): void
     {
-        $this->assertSame(6, collect([1, 2, 3])->sum());
+        // `make demo`'s second night (LTR_DEMO_SWITCHES=regression): the release broke it.
+        $items = self::demoSwitch('regression') ? [1, 2, 3, 4] : [1, 2, 3];
+        $this->assertSame(6, collect($items)->sum(), 'the sum of the basket');
+    }
+
+    private static function demoSwitch(string $name): bool
+    {
+        return in_array($name, explode(',', (string) getenv('LTR_DEMO_SWITCHES')), true);
     }
 }
