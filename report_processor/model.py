@@ -98,6 +98,17 @@ class InputResult:
 
 
 @dataclass(frozen=True)
+class ShardRow:
+    """One shard of a sharded run, from the run-level manifest the merge step writes."""
+
+    index: int
+    status: str
+    tests: int
+    seconds: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class RunMetadata:
     run_id: str | None = None
     command: str | None = None
@@ -108,6 +119,9 @@ class RunMetadata:
     runner_status: str | None = None
     exit_code: int | None = None
     duration_seconds: float | None = None
+    # A sharded run (issue 13): one row per planned shard, and the planned tests that never ran.
+    shards: tuple[ShardRow, ...] = ()
+    tests_not_run: int | None = None
 
     def is_empty(self) -> bool:
         return not any(asdict(self).values())

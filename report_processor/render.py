@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
 from report_processor.headline import failure_headline
-from report_processor.model import Failure, Report, SuiteRow, Totals
+from report_processor.model import Failure, Report, ShardRow, SuiteRow, Totals
 
 DEFAULT_MAX_BYTES = 60 * 1024
 MIN_MAX_BYTES = 1024
@@ -137,6 +137,7 @@ def _halvings(count: int, floor: int = 0) -> list[int]:
 def _render(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
     out: list[str] = []
     out.extend(_headline(report))
+    out.extend(_shard_table(report))
     note = _cut_note(plan, full, max_bytes)
     if note:
         out.append(f"> ✂️ {note}\n")
@@ -216,6 +217,8 @@ def _status_note(report: Report) -> str:
             "⏱️ The runner stopped the command at its deadline: this report holds only what ran "
             "before it."
         )
+    if runner == "error" and meta.shards:
+        return _shards_not_finished(meta.shards, meta.tests_not_run or 0)
     if runner == "error":
         return f"💥 The runner reported an error{code}: this report may be partial."
     if runner == "rejected":
@@ -227,6 +230,36 @@ def _status_note(report: Report) -> str:
         why = f"all {_count(skipped, 'test')} skipped" if skipped else "the report has no testcase"
         return f"⚪ Nothing executed ({why}): a run that tests nothing is not a pass."
     return ""
+
+
+def _shards_not_finished(shards: tuple[ShardRow, ...], tests_not_run: int) -> str:
+    unfinished = sum(1 for row in shards if row.status not in ("passed", "failed"))
+    return (
+        f"💥 {_count(tests_not_run, 'test')} not run: {unfinished} of {len(shards)} shards did "
+        "not finish (see the shard table); this report holds only what the others ran."
+    )
+
+
+def _shard_table(report: Report) -> list[str]:
+    """The per-shard table of a sharded run (tests, time, status); nothing for other runs."""
+    shards = report.metadata.shards
+    if not shards:
+        return []
+    out = [
+        f"## Shards ({len(shards)})\n",
+        "| Shard | Tests | Time | Status |",
+        "|---:|---:|---:|---|",
+    ]
+    for row in shards:
+        time = "–" if row.seconds is None else _seconds(row.seconds)
+        status = _STATUS_WORDS.get(row.status, row.status)
+        if row.status not in ("passed", "failed"):
+            status = f"**{_inline(status, 40)}**" + (
+                f": {_inline(row.error, 160)}" if row.error else ""
+            )
+        out.append(f"| {row.index} | {row.tests:,} | {time} | {status} |")
+    out.append("")
+    return out
 
 
 def _count(value: int, noun: str) -> str:
