@@ -31,6 +31,9 @@ SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 REPORT_PROCESSOR_HANDLER = "report_processor.handler.handler"
 REPORT_PROCESSOR_RUNTIME = "python3.12"
 REPORT_PROCESSOR_SERVICE = "report-processor"
+# The merge step of a sharded run: its own function, deployed from the report processor's zip.
+SHARD_MERGE_HANDLER = "report_processor.merge_handler.handler"
+SHARD_MERGE_SERVICE = "shard-merge"
 # The runner image's own CMD (runner_image/Dockerfile); the stack does not override it.
 RUNNER_IMAGE_HANDLER = "runner.handler.handler"
 # The Fargate task runs the runner's command line instead of the Lambda runtime client.
@@ -54,6 +57,11 @@ def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
         PROJECT: config.project,
         ENVIRONMENT: config.environment,
     }
+
+
+def shard_merge_environment(config: StackConfig) -> dict[str, str]:
+    """The merge function reads the same settings as the report processor (limits, namespace)."""
+    return {**report_processor_environment(config), SERVICE_NAME: SHARD_MERGE_SERVICE}
 
 
 def report_processor_environment(config: StackConfig) -> dict[str, str]:

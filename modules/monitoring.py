@@ -288,6 +288,15 @@ def dashboard_body(config: StackConfig) -> dict:
                 period=3600,
             ),
             widget(
+                12,
+                12,
+                "Sharded runs: slowest shard (s)",
+                [
+                    [namespace, "ShardMakespanSeconds", *dims, {"stat": "Maximum"}],
+                    [namespace, "DurationSeconds", *dims, {"stat": "Maximum", "label": "run"}],
+                ],
+            ),
+            widget(
                 0,
                 12,
                 "Errors",
