@@ -1,0 +1,272 @@
+"""A sharded run executed by the emulator's Step Functions interpreter, from the definition the
+construct deploys (modules/shard_flow.py), against the real fixture app and PostgreSQL.
+
+What is real: moto runs the state machine (Plan, the Map with its MaxConcurrency, Retry, Catch,
+Merge); every Lambda invocation it makes runs a handler in this process (demo/step_functions.py
+LambdaStandIn); the merge function and the report processor are the real handlers with the
+deployed environment; each shard is the real runner on the real app and database.
+What is played until the runner handles sharding events itself: the runner's answer to the plan
+event (packed from a recorded real unsharded run of the same suite) and the shard event's
+selection of classes (the real runner run with a --filter of the shard's classes), see
+demo/step_functions.py PlayedRunner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import xml.etree.ElementTree as ET  # noqa: S405 (our own PHPUnit's output, parsed as an oracle)
+from pathlib import Path
+
+import pytest
+
+from demo.delivery import NotificationDelivery
+from demo.lambda_runtime import DeployedFunction, LocalRunnerSettings, invoke_runner
+from demo.pipeline import store_database_secret
+from demo.services import MotoServer
+from demo.step_functions import (
+    LambdaStandIn,
+    PlayedRunner,
+    ServiceUnavailable,
+    execution_mode,
+    merge_invoker,
+    record_suite,
+    run_execution,
+)
+from modules.config import DEFAULT_CONFIG_PATH, load_config
+from modules.contract import (
+    REPORT_PROCESSOR_HANDLER,
+    RESULTS_BUCKET,
+    RUNNER_IMAGE_HANDLER,
+    SHARD_MERGE_HANDLER,
+    report_processor_environment,
+    runner_environment,
+    shard_merge_environment,
+)
+from modules.shard_flow import execution_input, state_machine_definition
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+NAMES = CONFIG.names
+BUCKET = NAMES.results_bucket
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/sharded-run"
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:lambda:{CONFIG.region}:{ACCOUNT}:function:{name}"
+
+
+def zip_function(lambda_client, name: str, handler: str, environment: dict) -> DeployedFunction:
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
+        Timeout=300,
+        Environment={"Variables": environment},
+    )
+    return DeployedFunction(name, arn(name), environment, 300, 512, "Zip", handler)
+
+
+@dataclasses.dataclass
+class Harness:
+    emulator: MotoServer
+    stand_in: LambdaStandIn
+    runner: DeployedFunction
+    state_machine_arn: str
+    unsharded_junit: Path
+    printed: list[str]
+
+    def play(self, **options) -> PlayedRunner:
+        played = PlayedRunner(
+            self.emulator, self.runner, BUCKET, record_suite(self.unsharded_junit), **options
+        )
+        self.stand_in.register(NAMES.runner_function, played)
+        return played
+
+    def text(self, key: str) -> str:
+        s3 = self.emulator.client("s3")
+        return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+
+
+@pytest.fixture(scope="module")
+def harness(postgres, tmp_path_factory):
+    stand_in = LambdaStandIn()
+    with (
+        MotoServer.start(region=CONFIG.region, service_port=stand_in.port) as emulator,
+        stand_in.serving(emulator),
+    ):
+        execution_mode(emulator)
+        emulator.client("iam").create_role(RoleName="sharded-run", AssumeRolePolicyDocument="{}")
+        emulator.client("s3").create_bucket(Bucket=BUCKET)
+        credentials = postgres.create_database("ltr_shards")
+        store_database_secret(emulator, CONFIG.database.secret_arn, credentials.as_secret_json())
+        lambda_client = emulator.client("lambda")
+        merge = zip_function(
+            lambda_client,
+            NAMES.merge_function,
+            SHARD_MERGE_HANDLER,
+            shard_merge_environment(CONFIG),
+        )
+        report = zip_function(
+            lambda_client,
+            NAMES.report_function,
+            REPORT_PROCESSOR_HANDLER,
+            report_processor_environment(CONFIG),
+        )
+        # The bucket's notification as modules/reporting.py deploys it.
+        emulator.client("s3").put_bucket_notification_configuration(
+            Bucket=BUCKET,
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {
+                        "Id": "junit-to-report-processor",
+                        "LambdaFunctionArn": report.arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [
+                                    {"Name": "prefix", "Value": "runs/"},
+                                    {"Name": "suffix", "Value": "junit.xml"},
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
+        )
+        runner = DeployedFunction(
+            NAMES.runner_function,
+            arn(NAMES.runner_function),
+            runner_environment(CONFIG, BUCKET),
+            CONFIG.runner.timeout_seconds,
+            CONFIG.runner.memory_mb,
+            "Image",
+            RUNNER_IMAGE_HANDLER,
+        )
+        # The unsharded run of the same suite: the oracle, and the recording the plan is packed
+        # from. The real runner without a bucket keeps its files locally.
+        unbucketed = dataclasses.replace(
+            runner, environment={k: v for k, v in runner.environment.items() if k != RESULTS_BUCKET}
+        )
+        response = invoke_runner(
+            emulator, unbucketed, {"command": "test", "args": []}, LocalRunnerSettings()
+        )
+        unsharded_junit = Path(response["local_results"]) / "junit.xml"
+        assert unsharded_junit.is_file(), response
+        printed: list[str] = []
+        stand_in.register(NAMES.merge_function, merge_invoker(emulator, merge, printed))
+        definition = state_machine_definition(
+            runner_function_arn=runner.arn,
+            merge_function_arn=merge.arn,
+            bucket=BUCKET,
+            max_concurrency=CONFIG.runner.shard_concurrency,
+        )
+        machine = emulator.client("stepfunctions").create_state_machine(
+            name=NAMES.state_machine, definition=json.dumps(definition), roleArn=ROLE
+        )["stateMachineArn"]
+        yield Harness(emulator, stand_in, runner, machine, unsharded_junit, printed)
+
+
+def outcomes(junit: bytes | str) -> dict[tuple[str, str], str]:
+    """(class, test) -> outcome, from a PHPUnit JUnit report."""
+    root = ET.fromstring(junit)  # noqa: S314
+    found = {}
+    for case in root.iter("testcase"):
+        tags = {child.tag for child in case}
+        outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
+        found[(case.get("class") or case.get("classname") or "", case.get("name") or "")] = outcome
+    return found
+
+
+def delivered(harness: Harness, run_id: str):
+    deliveries = NotificationDelivery(harness.emulator, BUCKET)
+    deliveries.seen = {}  # every object of the bucket is new to this delivery
+    return [d for d in deliveries.deliver() if f"/{run_id}/" in d.key]
+
+
+def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(harness):
+    harness.play()
+    run_id = "20261129T023000Z-shards3"
+    execution = run_execution(
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 3)
+    )
+    assert execution.status == "SUCCEEDED", execution.failures()
+    entered = execution.states_entered()
+    assert entered[:3] == ["Plan", "Planned", "Shards"] and entered[-1] == "Merge"
+    assert entered.count("RunShard") == 3 and entered.count("ShardDone") == 3
+    assert "ShardFailed" not in entered
+    result = execution.output
+    assert [row["index"] for row in result["shards"]] == [0, 1, 2]
+    assert result["tests_not_run"] == 0
+
+    merged = harness.text(result["junit_key"])
+    assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    # Shard files never reach the report processor as reports; the run-level junit.xml does.
+    deliveries = delivered(harness, run_id)
+    processed = [
+        r for d in deliveries for r in d.response["results"] if r["outcome"] == "processed"
+    ]
+    assert [r["key"] for r in processed] == [result["junit_key"]]
+    pass_rates = [m for d in deliveries for m in d.metrics if m.name == "PassRate"]
+    assert len(pass_rates) == 1
+    summary = json.loads(harness.text(processed[0]["report_prefix"] + "summary.json"))
+    assert summary["metadata"]["run_id"] == run_id
+    assert [row["index"] for row in summary["metadata"]["shards"]] == [0, 1, 2]
+    assert summary["totals"]["tests"] == len(outcomes(merged))
+    markdown = harness.text(processed[0]["report_prefix"] + "summary.md")
+    assert "## Shards (3)" in markdown
+    # The merge function's own metric for the dashboard.
+    assert any('"ShardMakespanSeconds"' in text for text in harness.printed)
+
+
+def test_a_killed_shard_is_caught_and_the_run_is_error_with_its_tests_not_run(harness):
+    # Shard 0's first invocation fails in the Lambda service (retried: runs once more); shard 1
+    # is killed (Lambda's timeout: a function error, caught, never retried).
+    played = harness.play(kill=frozenset({1}))
+    failing_once = {0}
+    real = played.shard
+
+    def shard_with_a_service_error(event):
+        if event["shard"]["index"] in failing_once:
+            failing_once.clear()
+            raise ServiceUnavailable("the Lambda service failed the Invoke call")
+        return real(event)
+
+    played.shard = shard_with_a_service_error  # type: ignore[method-assign]
+    before = len(harness.stand_in.invocations)
+    run_id = "20261129T023000Z-killed1"
+    execution = run_execution(
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 3)
+    )
+    assert execution.status == "SUCCEEDED", execution.failures()
+    entered = execution.states_entered()
+    assert entered.count("ShardFailed") == 1 and entered.count("ShardDone") == 2
+    calls = [
+        (i.payload.get("shard", {}).get("index"), i.outcome)
+        for i in harness.stand_in.invocations[before:]
+        if i.function == NAMES.runner_function and "shard" in i.payload
+    ]
+    assert calls.count((0, "ServiceException")) == 1 and calls.count((0, "ok")) == 1
+    assert calls.count((1, "Sandbox.Timedout")) == 1  # not retried
+
+    result = execution.output
+    plan = json.loads(harness.text(result["junit_key"].replace("junit.xml", "plan.json")))
+    killed_tests = sum(c["tests"] for c in plan["shards"][1]["classes"])
+    assert killed_tests > 0
+    assert result["status"] == "error" and result["tests_not_run"] == killed_tests
+    deliveries = delivered(harness, run_id)
+    [prefix] = [
+        r["report_prefix"]
+        for d in deliveries
+        for r in d.response["results"]
+        if r["outcome"] == "processed"
+    ]
+    summary = json.loads(harness.text(prefix + "summary.json"))
+    assert summary["status"] == "error"
+    assert summary["metadata"]["tests_not_run"] == killed_tests
+    assert summary["metadata"]["shards"][1]["status"] == "timed_out"
+    markdown = harness.text(prefix + "summary.md")
+    noun = "test" if killed_tests == 1 else "tests"
+    assert f"{killed_tests} {noun} not run: 1 of 3 shards did not finish" in markdown
