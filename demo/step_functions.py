@@ -98,6 +98,13 @@ class LambdaStandIn:
         # One invocation at a time: handlers run in this process and swap os.environ.
         self._lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off invocations while this process runs another handler (S3 deliveries): both
+        swap os.environ and the imported handler modules."""
+        with self._lock:
+            yield
+
     def register(self, function_name: str, invoker: Invoker) -> None:
         self.functions[function_name] = invoker
 

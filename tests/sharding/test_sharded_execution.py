@@ -14,14 +14,24 @@ demo/step_functions.py PlayedRunner.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
+import re
+import threading
+import time
 import xml.etree.ElementTree as ET  # noqa: S405 (our own PHPUnit's output, parsed as an oracle)
 from pathlib import Path
 
 import pytest
 
 from demo.delivery import NotificationDelivery
-from demo.lambda_runtime import DeployedFunction, LocalRunnerSettings, invoke_runner
+from demo.lambda_runtime import (
+    DeployedFunction,
+    LocalRunnerSettings,
+    invoke_runner,
+    lambda_environment,
+)
 from demo.pipeline import store_database_secret
 from demo.services import MotoServer
 from demo.step_functions import (
@@ -33,6 +43,7 @@ from demo.step_functions import (
     record_suite,
     run_execution,
 )
+from ltr.cli import cmd_run
 from modules.config import DEFAULT_CONFIG_PATH, load_config
 from modules.contract import (
     REPORT_PROCESSOR_HANDLER,
@@ -136,6 +147,8 @@ def harness(postgres, tmp_path_factory):
                 ]
             },
         )
+        # The runner as ltr finds it (get_function_configuration); moto never runs it.
+        zip_function(lambda_client, NAMES.runner_function, RUNNER_IMAGE_HANDLER, {})
         runner = DeployedFunction(
             NAMES.runner_function,
             arn(NAMES.runner_function),
@@ -184,6 +197,43 @@ def delivered(harness: Harness, run_id: str):
     deliveries = NotificationDelivery(harness.emulator, BUCKET)
     deliveries.seen = {}  # every object of the bucket is new to this delivery
     return [d for d in deliveries.deliver() if f"/{run_id}/" in d.key]
+
+
+def test_ltr_run_shards_wait_follows_the_execution_and_shows_the_merged_report(harness):
+    played = harness.play()
+    notifications = NotificationDelivery(harness.emulator, BUCKET)
+    out, err, progress = io.StringIO(), io.StringIO(), io.StringIO()
+    # The fixture's shards take a fraction of a second: shard 2 is held until ltr has shown it
+    # running, so the test sees what a user sees during a long shard.
+    shown_running = threading.Event()
+    real = played.shard
+
+    def held_shard(event):
+        if event["shard"]["index"] == 2:
+            shown_running.wait(60)
+        return real(event)
+
+    played.shard = held_shard  # type: ignore[method-assign]
+
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, 0.3))
+        if "slowest still running" in progress.getvalue():
+            shown_running.set()
+        if shown_running.is_set():
+            # Between polls, S3 delivers what landed (the merged junit.xml) to the processor.
+            with harness.stand_in.exclusive():
+                notifications.deliver()
+
+    argv = ["test", "--shards", "3", "--wait", "--config", str(DEFAULT_CONFIG_PATH)]
+    with lambda_environment({**os.environ, **harness.emulator.env}):
+        code = cmd_run(argv, out, err, time.monotonic, sleep, progress)
+    assert code == 1, err.getvalue()  # the fixture fails tests on purpose: the run did not pass
+    assert "over 3 shards on ltr-example-sharded-run" in err.getvalue()
+    assert "cap: 3 shards as requested" in err.getvalue()
+    lines = progress.getvalue().splitlines()
+    assert any(re.search(r"[0-2]/3 shards done; slowest still running: shard \d", x) for x in lines)
+    assert any("3/3 shards done" in line or "execution succeeded" in line for line in lines)
+    assert "## Shards (3)" in out.getvalue()
 
 
 def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(harness):
