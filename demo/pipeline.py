@@ -15,7 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,15 @@ from demo.delivery import (
 )
 from demo.lambda_runtime import REPO_ROOT, LocalRunnerSettings, describe_function, invoke_runner
 from demo.services import MotoServer, PostgresServer
+from demo.step_functions import (
+    Execution,
+    LambdaStandIn,
+    PlayedRunner,
+    execution_mode,
+    merge_invoker,
+    record_suite,
+    run_execution,
+)
 from demo.terraform import TerraformError, TerraformWorkspace
 from modules.config import StackConfig, load_config
 
@@ -135,6 +146,103 @@ def run_nightly_jobs(
         )
     keys = sorted(obj.key for obj in notifications.seen.values())
     return NightlyResult(bucket, outcomes, not_run, keys)
+
+
+# --------------------------------------------------------------------------- sharded runs
+
+
+@dataclass
+class ShardedOutcome:
+    job: ScheduledJob
+    execution: Execution
+    deliveries: list[Delivery]
+    invocations: list  # demo.step_functions.Invocation, in order
+
+    @property
+    def metrics(self) -> list[MetricValue]:
+        return [metric for delivery in self.deliveries for metric in delivery.metrics]
+
+    @property
+    def report_prefixes(self) -> list[str]:
+        return [
+            result["report_prefix"]
+            for delivery in self.deliveries
+            for result in (delivery.response or {}).get("results", [])
+            if result.get("outcome") == "processed"
+        ]
+
+    def seconds(self, action: str) -> float:
+        """Time the handlers took for one kind of invocation: plan, shard or merge."""
+        return sum(i.seconds for i in self.invocations if _action(i.payload) == action)
+
+
+def _action(payload: object) -> str:
+    if not isinstance(payload, dict):
+        return "?"
+    if payload.get("action") in ("plan", "merge"):
+        return str(payload["action"])
+    return "shard" if "shard" in payload else "run"
+
+
+def run_sharded_jobs(
+    emulator: MotoServer,
+    stand_in: LambdaStandIn,
+    config: StackConfig,
+    nightly: NightlyResult,
+    local: LocalRunnerSettings | None = None,
+    progress: Progress = _quiet,
+    log: TextIO | None = None,
+) -> list[ShardedOutcome]:
+    """Start each scheduled sharded run as EventBridge would (the deployed target's input, an
+    execution named like EventBridge names them), let the emulator execute the deployed state
+    machine, then deliver the S3 notifications of the merged report."""
+    names = config.names
+    jobs = [job for job in nightly.not_run if ":stateMachine:" in job.target_arn]
+    if not jobs:
+        return []
+    unsharded = [o for o in nightly.outcomes if o.job.command == "test"]
+    if not unsharded:
+        raise PipelineError("a sharded run is played from an unsharded test run; none ran")
+    suite = _recorded_suite(emulator, nightly.bucket, unsharded[0].response)
+    lambda_client = emulator.client("lambda")
+    runner = describe_function(lambda_client, names.runner_function)
+    merge = describe_function(lambda_client, names.merge_function)
+    execution_mode(emulator)
+    printed: list[str] = []
+    stand_in.register(names.merge_function, merge_invoker(emulator, merge, printed, log))
+    stand_in.register(
+        names.runner_function,
+        PlayedRunner(emulator, runner, nightly.bucket, suite, local or LocalRunnerSettings(), log),
+    )
+    outcomes = []
+    for job in jobs:
+        nightly.not_run.remove(job)
+        notifications = NotificationDelivery(emulator, nightly.bucket, log)
+        before = len(stand_in.invocations)
+        name = str(uuid.uuid4())  # EventBridge names the executions it starts
+        progress(f"rule {job.rule} -> {job.target_id}: execution {name} {json.dumps(job.event)}")
+        execution = run_execution(emulator, job.target_arn, name, job.event)
+        deliveries = notifications.deliver()
+        outcome = ShardedOutcome(job, execution, deliveries, stand_in.invocations[before:])
+        outcomes.append(outcome)
+        shards = sum(1 for i in outcome.invocations if _action(i.payload) == "shard")
+        progress(
+            f"  state machine: {execution.status} in {execution.seconds:.1f}s "
+            f"({shards} shard invocations); merge: {json.dumps(execution.output)[:200]}"
+        )
+    return outcomes
+
+
+def _recorded_suite(emulator: MotoServer, bucket: str, response: dict):
+    uri = str(response.get("results_uri") or "")
+    prefix = uri.removeprefix(f"s3://{bucket}/")
+    body = read_text(emulator, bucket, prefix + "junit.xml")
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
+        handle.write(body)
+    try:
+        return record_suite(Path(handle.name))
+    finally:
+        os.unlink(handle.name)
 
 
 def read_text(emulator: MotoServer, bucket: str, key: str) -> str:
@@ -273,6 +381,7 @@ class PipelineRun:
     policy_workaround: PolicyWorkaround
     nightly: NightlyResult
     timings: dict[str, float]
+    sharded: list[ShardedOutcome]
 
     @property
     def bucket(self) -> str:
@@ -290,6 +399,7 @@ def run_pipeline(
     detail: Progress = _quiet,
     database_name: str = "ltr_demo",
     log: TextIO | None = None,
+    stand_in: LambdaStandIn | None = None,
 ) -> PipelineRun:
     """Synthesized stack -> emulator -> nightly jobs through the runner -> S3 notifications to
     the report processor."""
@@ -333,4 +443,12 @@ def run_pipeline(
         emulator, names.runner_function, names.results_bucket, progress=detail, log=log
     )
     timings["nightly"] = time.monotonic() - started
-    return PipelineRun(config, emulator, stack_dir, resources, workaround, nightly, timings)
+    sharded: list[ShardedOutcome] = []
+    if stand_in is not None:
+        started = time.monotonic()
+        step("running the sharded nightly run: the emulator executes the deployed state machine")
+        sharded = run_sharded_jobs(emulator, stand_in, config, nightly, progress=detail, log=log)
+        timings["sharded"] = time.monotonic() - started
+    return PipelineRun(
+        config, emulator, stack_dir, resources, workaround, nightly, timings, sharded
+    )

@@ -64,12 +64,12 @@ class ServiceUnavailable(Exception):
 
 
 def execution_mode(emulator: MotoServer) -> None:
-    """Switch on moto's Step Functions interpreter; Lambda stays without Docker."""
+    """Switch on moto's Step Functions interpreter. Lambda's backend is left alone (choosing the
+    Docker-free one would hide the functions already deployed): the state machine's Invoke
+    calls never reach it, they go to the LambdaStandIn."""
     request = urllib.request.Request(
         f"{emulator.endpoint_url}/moto-api/config",
-        data=json.dumps(
-            {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-        ).encode(),
+        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (local emulator)

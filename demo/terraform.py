@@ -43,6 +43,7 @@ EMULATED_SERVICES = (
     "logs",
     "s3",
     "secretsmanager",
+    "sfn",
     "sns",
     "sqs",
     "sts",

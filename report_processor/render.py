@@ -54,7 +54,7 @@ def to_json(report: Report) -> str:
         "schema_version": report.schema_version,
         "status": report.status,
         "report_status": report.report_status,
-        "metadata": asdict(report.metadata),
+        "metadata": _metadata(report),
         "totals": asdict(report.totals),
         "pass_rate": None if report.pass_rate is None else round(report.pass_rate, 6),
         "suites": [asdict(row) for row in _ordered_suites(report.suites)],
@@ -68,6 +68,15 @@ def to_json(report: Report) -> str:
     }
     # Strict JSON: the parser keeps every number finite, and this refuses any that is not.
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _metadata(report: Report) -> dict[str, object]:
+    """The run's metadata; the shard fields only for a sharded run (unsharded summaries keep
+    their shape)."""
+    metadata = asdict(report.metadata)
+    if not report.metadata.shards:
+        del metadata["shards"], metadata["tests_not_run"]
+    return metadata
 
 
 @dataclass(frozen=True)
