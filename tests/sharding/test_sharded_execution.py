@@ -13,7 +13,6 @@ demo/step_functions.py PlayedRunner.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -21,165 +20,26 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 (our own PHPUnit's output, parsed as an oracle)
-from pathlib import Path
 
 import pytest
 
 from demo.delivery import NotificationDelivery
-from demo.lambda_runtime import (
-    DeployedFunction,
-    LocalRunnerSettings,
-    invoke_runner,
-    lambda_environment,
-)
-from demo.pipeline import store_database_secret
-from demo.services import MotoServer
-from demo.step_functions import (
-    LambdaStandIn,
-    PlayedRunner,
-    ServiceUnavailable,
-    execution_mode,
-    merge_invoker,
-    record_suite,
-    run_execution,
-)
+from demo.lambda_runtime import lambda_environment
+from demo.sharded_sandbox import Sandbox, sharded_sandbox
+from demo.step_functions import ServiceUnavailable, run_execution
 from ltr.cli import cmd_run
 from modules.config import DEFAULT_CONFIG_PATH, load_config
-from modules.contract import (
-    REPORT_PROCESSOR_HANDLER,
-    RESULTS_BUCKET,
-    RUNNER_IMAGE_HANDLER,
-    SHARD_MERGE_HANDLER,
-    report_processor_environment,
-    runner_environment,
-    shard_merge_environment,
-)
-from modules.shard_flow import execution_input, state_machine_definition
+from modules.shard_flow import execution_input
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 NAMES = CONFIG.names
 BUCKET = NAMES.results_bucket
-ACCOUNT = "123456789012"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/sharded-run"
-
-
-def arn(name: str) -> str:
-    return f"arn:aws:lambda:{CONFIG.region}:{ACCOUNT}:function:{name}"
-
-
-def zip_function(lambda_client, name: str, handler: str, environment: dict) -> DeployedFunction:
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=ROLE,
-        Handler=handler,
-        Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
-        Timeout=300,
-        Environment={"Variables": environment},
-    )
-    return DeployedFunction(name, arn(name), environment, 300, 512, "Zip", handler)
-
-
-@dataclasses.dataclass
-class Harness:
-    emulator: MotoServer
-    stand_in: LambdaStandIn
-    runner: DeployedFunction
-    state_machine_arn: str
-    unsharded_junit: Path
-    printed: list[str]
-
-    def play(self, **options) -> PlayedRunner:
-        played = PlayedRunner(
-            self.emulator, self.runner, BUCKET, record_suite(self.unsharded_junit), **options
-        )
-        self.stand_in.register(NAMES.runner_function, played)
-        return played
-
-    def text(self, key: str) -> str:
-        s3 = self.emulator.client("s3")
-        return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
 
 
 @pytest.fixture(scope="module")
-def harness(postgres, tmp_path_factory):
-    stand_in = LambdaStandIn()
-    with (
-        MotoServer.start(region=CONFIG.region, service_port=stand_in.port) as emulator,
-        stand_in.serving(emulator),
-    ):
-        execution_mode(emulator)
-        emulator.client("iam").create_role(RoleName="sharded-run", AssumeRolePolicyDocument="{}")
-        emulator.client("s3").create_bucket(Bucket=BUCKET)
-        credentials = postgres.create_database("ltr_shards")
-        store_database_secret(emulator, CONFIG.database.secret_arn, credentials.as_secret_json())
-        lambda_client = emulator.client("lambda")
-        merge = zip_function(
-            lambda_client,
-            NAMES.merge_function,
-            SHARD_MERGE_HANDLER,
-            shard_merge_environment(CONFIG),
-        )
-        report = zip_function(
-            lambda_client,
-            NAMES.report_function,
-            REPORT_PROCESSOR_HANDLER,
-            report_processor_environment(CONFIG),
-        )
-        # The bucket's notification as modules/reporting.py deploys it.
-        emulator.client("s3").put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "LambdaFunctionConfigurations": [
-                    {
-                        "Id": "junit-to-report-processor",
-                        "LambdaFunctionArn": report.arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": "runs/"},
-                                    {"Name": "suffix", "Value": "junit.xml"},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
-        )
-        # The runner as ltr finds it (get_function_configuration); moto never runs it.
-        zip_function(lambda_client, NAMES.runner_function, RUNNER_IMAGE_HANDLER, {})
-        runner = DeployedFunction(
-            NAMES.runner_function,
-            arn(NAMES.runner_function),
-            runner_environment(CONFIG, BUCKET),
-            CONFIG.runner.timeout_seconds,
-            CONFIG.runner.memory_mb,
-            "Image",
-            RUNNER_IMAGE_HANDLER,
-        )
-        # The unsharded run of the same suite: the oracle, and the recording the plan is packed
-        # from. The real runner without a bucket keeps its files locally.
-        unbucketed = dataclasses.replace(
-            runner, environment={k: v for k, v in runner.environment.items() if k != RESULTS_BUCKET}
-        )
-        response = invoke_runner(
-            emulator, unbucketed, {"command": "test", "args": []}, LocalRunnerSettings()
-        )
-        unsharded_junit = Path(response["local_results"]) / "junit.xml"
-        assert unsharded_junit.is_file(), response
-        printed: list[str] = []
-        stand_in.register(NAMES.merge_function, merge_invoker(emulator, merge, printed))
-        definition = state_machine_definition(
-            runner_function_arn=runner.arn,
-            merge_function_arn=merge.arn,
-            bucket=BUCKET,
-            max_concurrency=CONFIG.runner.shard_concurrency,
-        )
-        machine = emulator.client("stepfunctions").create_state_machine(
-            name=NAMES.state_machine, definition=json.dumps(definition), roleArn=ROLE
-        )["stateMachineArn"]
-        yield Harness(emulator, stand_in, runner, machine, unsharded_junit, printed)
+def harness(postgres):
+    with sharded_sandbox(CONFIG, postgres, "ltr_shards") as sandbox:
+        yield sandbox
 
 
 def outcomes(junit: bytes | str) -> dict[tuple[str, str], str]:
@@ -193,7 +53,7 @@ def outcomes(junit: bytes | str) -> dict[tuple[str, str], str]:
     return found
 
 
-def delivered(harness: Harness, run_id: str):
+def delivered(harness: Sandbox, run_id: str):
     deliveries = NotificationDelivery(harness.emulator, BUCKET)
     deliveries.seen = {}  # every object of the bucket is new to this delivery
     return [d for d in deliveries.deliver() if f"/{run_id}/" in d.key]
