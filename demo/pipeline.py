@@ -207,7 +207,6 @@ def run_sharded_jobs(
     lambda_client = emulator.client("lambda")
     runner = describe_function(lambda_client, names.runner_function)
     merge = describe_function(lambda_client, names.merge_function)
-    execution_mode(emulator)
     printed: list[str] = []
     stand_in.register(names.merge_function, merge_invoker(emulator, merge, printed, log))
     stand_in.register(
@@ -308,12 +307,18 @@ class Synthesis:
             self.process.wait()
 
 
-def deploy(stack_dir: Path, work_dir: Path, emulator: MotoServer) -> TerraformWorkspace:
+def deploy(
+    stack_dir: Path, work_dir: Path, emulator: MotoServer, stand_in: LambdaStandIn | None = None
+) -> TerraformWorkspace:
     """`terraform init` + `apply` of the synthesized stack against the emulator (demo/terraform.py
-    keeps the emulator settings in an override file of its private copy)."""
+    keeps the emulator settings in an override file of its private copy). With a Lambda
+    stand-in, Step Functions calls go through it: moto 5.2.5 lacks the
+    ValidateStateMachineDefinition call the AWS provider makes before creating a state machine
+    (the stand-in answers it, everything else reaches moto)."""
     try:
         workspace = TerraformWorkspace.prepare(stack_dir, work_dir)
-        workspace.use_emulator(emulator.endpoint_url)
+        endpoints = {"sfn": stand_in.url} if stand_in is not None else None
+        workspace.use_emulator(emulator.endpoint_url, service_endpoints=endpoints)
         workspace.init()
         workspace.apply()
     except TerraformError as error:
@@ -415,7 +420,10 @@ def run_pipeline(
 
     started = time.monotonic()
     step(f"terraform init + apply against the emulator ({emulator.endpoint_url})")
-    workspace = deploy(stack_dir, work_dir / "terraform", emulator)
+    if stand_in is not None:
+        # Before anything is created: moto keeps executable state machines in another backend.
+        execution_mode(emulator)
+    workspace = deploy(stack_dir, work_dir / "terraform", emulator, stand_in)
     resources = workspace.state_resources()
     timings["apply"] = time.monotonic() - started
     for configured, emulated in workspace.emulated_ids.items():
