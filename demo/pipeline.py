@@ -312,9 +312,9 @@ def deploy(
 ) -> TerraformWorkspace:
     """`terraform init` + `apply` of the synthesized stack against the emulator (demo/terraform.py
     keeps the emulator settings in an override file of its private copy). With a Lambda
-    stand-in, Step Functions calls go through it: moto 5.2.5 lacks the
-    ValidateStateMachineDefinition call the AWS provider makes before creating a state machine
-    (the stand-in answers it, everything else reaches moto)."""
+    stand-in, Step Functions calls go through it: moto 5.2.5 lacks ValidateStateMachineDefinition
+    and ListStateMachineVersions, which the AWS provider calls (the stand-in answers those two,
+    everything else reaches moto)."""
     try:
         workspace = TerraformWorkspace.prepare(stack_dir, work_dir)
         endpoints = {"sfn": stand_in.url} if stand_in is not None else None

@@ -48,7 +48,13 @@ from demo.services import LOOPBACK, MotoServer, free_port
 from modules.contract import RESULTS_BUCKET
 
 Invoker = Callable[[dict], Any]
-_VALIDATE = "AWSStepFunctions.ValidateStateMachineDefinition"
+# Step Functions calls the AWS provider makes that moto 5.2.5 lacks, and their answers here:
+# the definition is valid (moto's interpreter parses it when it executes it), and the machine
+# has no published versions (the stack publishes none).
+_NOT_IN_MOTO = {
+    "AWSStepFunctions.ValidateStateMachineDefinition": b'{"result": "OK", "diagnostics": []}',
+    "AWSStepFunctions.ListStateMachineVersions": b'{"stateMachineVersions": []}',
+}
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations$")
 
 
@@ -199,13 +205,9 @@ def _handler_for(stand_in: LambdaStandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self._body()
-            if self.headers.get("X-Amz-Target") == _VALIDATE:
-                # moto 5.2.5 lacks it; the AWS provider calls it before CreateStateMachine.
-                # moto's interpreter parses the definition itself when it executes it.
-                answer = {"result": "OK", "diagnostics": []}
-                self._answer(
-                    200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(answer).encode()
-                )
+            missing = _NOT_IN_MOTO.get(self.headers.get("X-Amz-Target") or "")
+            if missing is not None:
+                self._answer(200, {"Content-Type": "application/x-amz-json-1.0"}, missing)
                 return
             match = _INVOKE_PATH.match(self.path.split("?", 1)[0])
             name = _function_name(match["function"]) if match else None
