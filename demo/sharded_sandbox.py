@@ -49,6 +49,7 @@ class Sandbox:
     state_machine_arn: str
     unsharded_junit: Path
     printed: list[str]  # what the merge function printed (its EMF lines)
+    database_password: str  # must never appear in a report
 
     @property
     def bucket(self) -> str:
@@ -167,4 +168,13 @@ def sharded_sandbox(
             definition=json.dumps(definition),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}",
         )["stateMachineArn"]
-        yield Sandbox(config, emulator, stand_in, runner, machine, unsharded_junit, printed)
+        yield Sandbox(
+            config,
+            emulator,
+            stand_in,
+            runner,
+            machine,
+            unsharded_junit,
+            printed,
+            credentials.password,
+        )

@@ -12,8 +12,9 @@ Lambda service's own 500 `ServiceException`, the error the state machine retries
 `PlayedRunner` plays the runner's two sharding events (plan, shard) until the runner handles
 them itself (issue 13, runner side): the plan is packed from a recorded real unsharded run of
 the same suite (its classes, test counts and times), and each shard runs the real runner handler
-on the real app with a `--filter` for its classes, then uploads the shard's files under the
-shard's prefix. Everything else, including the merge function, is the real deployed handler.
+on the real app with a `--filter` for its classes, uploading (masked, as the runner does) to a
+scratch bucket, from which the shard's files are moved under the shard's prefix. Everything
+else, including the merge function, is the real deployed handler.
 """
 
 from __future__ import annotations
@@ -369,30 +370,44 @@ class PlayedRunner:
             RecordedClass(c["name"], c["file"], c["tests"], c["estimated_seconds"])
             for c in plan["shards"][index]["classes"]
         ]
-        # The real runner, on the real app, without a bucket: it keeps its files locally and
-        # this player uploads them where the sharded runner will.
-        unbucketed = dataclasses.replace(
-            self.function,
-            environment={k: v for k, v in self.function.environment.items() if k != RESULTS_BUCKET},
-        )
+        # The real runner, on the real app, uploading (masked, as it always does) to a scratch
+        # bucket without notifications; its files are then moved where the sharded runner will
+        # put them. (Its local files would be the unmasked originals: never those.)
+        scratch = self._scratch_bucket()
         response = invoke_runner(
             self.emulator,
-            unbucketed,
+            dataclasses.replace(
+                self.function, environment={**self.function.environment, RESULTS_BUCKET: scratch}
+            ),
             {"command": event["command"], "args": ["--filter", class_filter(classes)],
              "run_id": event["run_id"]},
             self.local,
             self.log,
         )  # fmt: skip
-        folder = Path(response.pop("local_results"))
+        uploaded = str(response.get("results_uri") or "").removeprefix(f"s3://{scratch}/")
         prefix = plan_key.removesuffix("plan.json") + f"shards/{index:03d}/"
         s3 = self._s3()
         for name in (OUTPUT_LOG, MANIFEST, JUNIT):  # junit.xml last, as the runner uploads
-            if (folder / name).is_file():
-                s3.put_object(
-                    Bucket=self.bucket, Key=prefix + name, Body=(folder / name).read_bytes()
-                )
+            with contextlib.suppress(s3.exceptions.NoSuchKey):
+                body = s3.get_object(Bucket=scratch, Key=uploaded + name)["Body"].read()
+                s3.put_object(Bucket=self.bucket, Key=prefix + name, Body=body)
+                # The next shard of the run reuses the run id: the runner refuses an id whose
+                # manifest exists.
+                s3.delete_object(Bucket=scratch, Key=uploaded + name)
         response["results_uri"] = f"s3://{self.bucket}/{prefix}"
         return {**response, "shard": {"index": index, "count": int(shard["count"])}}
+
+    def _scratch_bucket(self) -> str:
+        name = f"{self.bucket[:48]}-shard-scratch"
+        s3 = self._s3()
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            where = (
+                {}
+                if self.emulator.region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": self.emulator.region}}
+            )
+            s3.create_bucket(Bucket=name, **where)
+        return name
 
     def _s3(self):
         return self.emulator.client("s3")

@@ -113,6 +113,8 @@ def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(har
 
     merged = harness.text(result["junit_key"])
     assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    # The fixture prints its database URL: every shard's upload is masked, so is the merge.
+    assert harness.database_password not in merged
     # Shard files never reach the report processor as reports; the run-level junit.xml does.
     deliveries = delivered(harness, run_id)
     processed = [
@@ -127,6 +129,7 @@ def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(har
     assert summary["totals"]["tests"] == len(outcomes(merged))
     markdown = harness.text(processed[0]["report_prefix"] + "summary.md")
     assert "## Shards (3)" in markdown
+    assert "could not use pgsql://" in markdown and harness.database_password not in markdown
     # The merge function's own metric for the dashboard.
     assert any('"ShardMakespanSeconds"' in text for text in harness.printed)
 
