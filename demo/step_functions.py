@@ -136,8 +136,8 @@ class LambdaStandIn:
     def invoke(self, function: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         invoker = self.functions[function]
         payload = json.loads(body or b"{}")
-        started = time.monotonic()
         with self._lock:
+            started = time.monotonic()  # the handler's own time, not the wait for the lock
             try:
                 result = invoker(payload)
             except ServiceUnavailable as error:
