@@ -140,7 +140,9 @@ def parse_merge_event(event: Any) -> MergeRequest:
 def _shard_outcome(item: Any) -> ShardOutcome | None:
     if not isinstance(item, Mapping):
         return None
-    index = _int(item.get("index"))
+    # The state machine sends {"index", "status"}; a runner's whole answer names its shard.
+    shard = item.get("shard")
+    index = _int(item.get("index", shard.get("index") if isinstance(shard, Mapping) else None))
     if index is None or not 0 <= index < MAX_SHARDS:
         return None
     error = item.get("error")

@@ -14,8 +14,10 @@ from modules.config import DEFAULT_CONFIG_PATH, load_config
 from modules.contract import (
     REPORT_PROCESSOR_HANDLER,
     RUNNER_IMAGE_HANDLER,
+    SHARD_MERGE_HANDLER,
     report_processor_environment,
     runner_environment,
+    shard_merge_environment,
 )
 from report_processor.handler import HandlerConfig
 
@@ -39,10 +41,17 @@ def test_the_report_processor_reads_the_environment_the_stack_gives_it():
     assert RunnerConfig.from_env(env).commands == CONFIG.runner.commands
 
 
+def test_the_merge_function_reads_the_environment_the_stack_gives_it():
+    merge = HandlerConfig.from_env(shard_merge_environment(CONFIG))
+    assert (merge.project, merge.environment) == (CONFIG.project, CONFIG.environment)
+    assert merge.namespace == CONFIG.metrics_namespace  # ShardMakespanSeconds beside the others
+    assert merge.commands == frozenset(CONFIG.runner.commands)
+
+
 def test_handlers_name_real_functions():
     import importlib
 
-    for dotted in (REPORT_PROCESSOR_HANDLER, RUNNER_IMAGE_HANDLER):
+    for dotted in (REPORT_PROCESSOR_HANDLER, RUNNER_IMAGE_HANDLER, SHARD_MERGE_HANDLER):
         module, _, function = dotted.rpartition(".")
         assert callable(getattr(importlib.import_module(module), function)), dotted
 

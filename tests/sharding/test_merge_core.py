@@ -202,6 +202,13 @@ def test_a_killed_shard_makes_the_run_error_with_its_planned_tests_not_run():
     assert json.loads(to_json(report))["metadata"]["tests_not_run"] == 3
 
 
+def test_a_runners_whole_answer_is_read_by_its_shard_index():
+    request = parse_merge_event(
+        event({"status": "failed", "exit_code": 1, "shard": {"index": 1, "count": 3}})
+    )
+    assert request.outcomes[1].status == "failed"
+
+
 def test_a_shard_missing_from_the_event_and_the_bucket_counts_as_missing():
     objects = three_shards()
     del objects[f"{RUN}shards/002/manifest.json"]
