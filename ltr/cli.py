@@ -188,6 +188,8 @@ def cmd_run(
     request = validate_run_request(
         parsed.command, parsed.args, target.allowed_commands, new_run_id(started)
     )
+    if parsed.shards is not None and request.command != "test":
+        raise LtrError(f"--shards splits the test command only, not {request.command!r}")
     runner = Runner(target.runner_function, target.region)
     function_timeout = runner.timeout_seconds()
     if parsed.shards is not None:
@@ -288,9 +290,7 @@ def cmd_run_sharded(
     from ltr.aws import ShardedRuns
     from modules.shard_flow import execution_input
 
-    assert parsed.shards is not None
-    if request.command != "test":
-        raise LtrError(f"--shards splits the test command only, not {request.command!r}")
+    assert parsed.shards is not None and request.command == "test"  # checked by cmd_run
     started = datetime.now(UTC)
     runs = ShardedRuns(target.state_machine, target.region, target.partition)
     machine = runs.arn()

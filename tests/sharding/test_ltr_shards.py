@@ -97,3 +97,13 @@ def test_untrusted_history_fields_are_ignored():
 def test_the_wait_covers_waves_of_shards():
     assert sharded_timeout(900, 8, 8, 300) == 900 * 2 + 300
     assert sharded_timeout(900, 9, 4, 300) == 900 * 4 + 300
+
+
+def test_shards_apply_to_the_test_command_only():
+    import io
+
+    from ltr.cli import main
+
+    err = io.StringIO()
+    code = main(["run", "scribe:generate", "--shards", "3"], io.StringIO(), err)
+    assert code == 2 and "--shards splits the test command only" in err.getvalue()
