@@ -240,6 +240,22 @@ def merge_invoker(
     return invoke
 
 
+def runner_invoker(
+    emulator: MotoServer,
+    function: DeployedFunction,
+    local: LocalRunnerSettings | None = None,
+    log: TextIO | None = None,
+) -> Invoker:
+    """The deployed runner's handler for every event, sharding events included: what replaces
+    PlayedRunner once the runner handles plan and shard events itself."""
+    settings = local or LocalRunnerSettings()
+
+    def invoke(event: dict) -> Any:
+        return invoke_runner(emulator, function, event, settings, log)
+
+    return invoke
+
+
 # --------------------------------------------------------------------------- the played runner
 
 
