@@ -382,6 +382,7 @@ class ResourceNames:
     state_machine_role: str
     state_machine_log_group: str
     sharded_schedule_role: str
+    sharded_run_failed_alarm: str
 
     def schedule_rule(self, schedule_name: str) -> str:
         return f"{self.prefix}-{schedule_name}"
@@ -462,6 +463,7 @@ class StackConfig:
             state_machine_role=f"{prefix}-sharded-run",
             state_machine_log_group=f"/aws/vendedlogs/states/{prefix}-sharded-run",
             sharded_schedule_role=f"{prefix}-events-start-sharded-run",
+            sharded_run_failed_alarm=f"{prefix}-sharded-run-failed",
         )
 
 

@@ -119,6 +119,7 @@ class LambdaTestRunnerStack(TerraformStack):
             runner_dlq_name=self.runner.dead_letter_queue.name,
             report_dlq_name=self.reporting.dead_letter_queue.name,
             schedule_dlq_name=self.schedules.dead_letter_queue.name,
+            state_machine_arn=self.sharding.state_machine_arn,
             key=self.key,
         )
         self._outputs()

@@ -82,3 +82,15 @@ def test_the_dashboard_shows_the_shard_makespan(synthesized):
     body = json.loads(dashboard["dashboard_body"])
     metrics = [m[1] for w in body["widgets"] for m in w["properties"]["metrics"]]
     assert "ShardMakespanSeconds" in metrics
+
+
+def test_a_failed_execution_alarms(synthesized):
+    [watched] = [
+        a
+        for a in synthesized.resources("aws_cloudwatch_metric_alarm").values()
+        if a["alarm_name"] == "ltr-example-sharded-run-failed"
+    ]
+    assert (watched["namespace"], watched["metric_name"]) == ("AWS/States", "ExecutionsFailed")
+    machine = reference(synthesized, "aws_sfn_state_machine", MACHINE, "arn")
+    assert watched["dimensions"] == {"StateMachineArn": machine}
+    assert watched["threshold"] == 1 and watched["treat_missing_data"] == "notBreaching"

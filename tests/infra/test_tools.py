@@ -359,6 +359,21 @@ def expected_alarms(config) -> dict[str, dict]:
         names.runner_failures_alarm: queue(names.runner_dlq),
         names.report_failures_alarm: queue(names.report_dlq),
         names.schedule_failures_alarm: queue(names.schedule_dlq),
+        names.sharded_run_failed_alarm: {
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Dimensions": {
+                "StateMachineArn": f"arn:aws:states:{config.region}:123456789012:stateMachine:"
+                + names.state_machine
+            },
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 1,
+            "TreatMissingData": "notBreaching",
+        },
     }
 
 
