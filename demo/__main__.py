@@ -33,6 +33,7 @@ from demo.history_story import (
 )
 from demo.lambda_runtime import REPO_ROOT, lambda_environment
 from demo.pipeline import EmulatedStack, PipelineError, PipelineRun, run_pipeline
+from demo.step_functions import LambdaStandIn
 
 
 class Steps:
@@ -107,6 +108,30 @@ def report_second_night(run: PipelineRun, second: SecondNight) -> None:
     print("\n".join(_metric_lines(second.nightly.metrics)) or "  none")
 
 
+def report_sharded(run: PipelineRun) -> None:
+    """The sharded nightly run: what the state machine did and the merged report's shard table."""
+    for outcome in run.sharded:
+        execution = outcome.execution
+        print(
+            f"\nSharded run {execution.arn.rsplit(':', 1)[-1]} (rule {outcome.job.rule}): "
+            f"execution {execution.status} in {execution.seconds:.1f}s; states: "
+            + " -> ".join(dict.fromkeys(execution.states_entered()))
+        )
+        for failure in execution.failures():
+            print(f"  {failure}")
+        for prefix in outcome.report_prefixes:
+            markdown = run.text(prefix + "summary.md")
+            print(f"===== s3://{run.bucket}/{prefix}summary.md " + "=" * 20)
+            print(markdown.split("\n## Slowest tests", 1)[0].rstrip())
+            print("=" * 60)
+        print(
+            f"  handler time: plan {outcome.seconds('plan'):.2f}s (played), shards "
+            f"{outcome.seconds('shard'):.2f}s (real runner, one at a time here), merge "
+            f"{outcome.seconds('merge'):.2f}s (real); the emulator's state machine added "
+            f"{execution.seconds - sum(i.seconds for i in outcome.invocations):.2f}s"
+        )
+
+
 def show_ltr(run: PipelineRun, config_path: Path) -> None:
     """The same results through the CLI users type, against the emulator."""
     from ltr.cli import main as ltr_main
@@ -143,6 +168,12 @@ def pipeline_problems(run: PipelineRun, second: SecondNight | None = None) -> li
             )
     if not run.nightly.metrics:
         problems.append("the report processor published no metrics")
+    for sharded in run.sharded:
+        if sharded.execution.status != "SUCCEEDED" or len(sharded.report_prefixes) != 1:
+            problems.append(
+                f"sharded run {sharded.execution.arn}: {sharded.execution.status}, "
+                f"{len(sharded.report_prefixes)} report(s): {sharded.execution.failures()}"
+            )
     return problems
 
 
@@ -169,8 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as services:
             steps.step("starting the AWS emulator (moto server)")
-            moto = services.enter_context(MotoServer.start(region=config.region))
-            steps.detail(f"moto {moto.endpoint_url}")
+            # The state machine's Lambda invocations come back to this process (the handlers
+            # run here, as for every other delivery the emulator cannot make).
+            stand_in = LambdaStandIn()
+            moto = services.enter_context(
+                MotoServer.start(region=config.region, service_port=stand_in.port)
+            )
+            services.enter_context(stand_in.serving(moto))
+            steps.detail(f"moto {moto.endpoint_url}; Lambda stand-in on port {stand_in.port}")
             steps.step("synthesizing the stack in the background")
             stack = EmulatedStack.start(moto, args.config, work_dir)
             steps.detail(f"python main.py with {args.config}")
@@ -184,10 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             steps.detail(f"the functions' output (their CloudWatch Logs) goes to {log_path}")
             run = run_pipeline(
                 stack, postgres, work_dir, steps.step, steps.detail, log=log,
-                on_demand_first=ON_DEMAND,
+                on_demand_first=ON_DEMAND, stand_in=stand_in,
             )  # fmt: skip
             steps.step("results of the first night")
             report(run)
+            report_sharded(run)
             steps.step(f"the second night, after release {RELEASE}: the nightly jobs again")
             steps.detail(
                 f"a release: the image now carries app {RELEASE} (APP_VERSION), whose change "

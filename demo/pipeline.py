@@ -15,9 +15,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -33,6 +35,15 @@ from demo.delivery import (
 )
 from demo.lambda_runtime import REPO_ROOT, LocalRunnerSettings, describe_function, invoke_runner
 from demo.services import MotoServer, PostgresServer
+from demo.step_functions import (
+    Execution,
+    LambdaStandIn,
+    PlayedRunner,
+    execution_mode,
+    merge_invoker,
+    record_suite,
+    run_execution,
+)
 from demo.terraform import TerraformError, TerraformWorkspace
 from modules.config import StackConfig, load_config
 
@@ -168,6 +179,102 @@ def _run_job(
     return outcome
 
 
+# --------------------------------------------------------------------------- sharded runs
+
+
+@dataclass
+class ShardedOutcome:
+    job: ScheduledJob
+    execution: Execution
+    deliveries: list[Delivery]
+    invocations: list  # demo.step_functions.Invocation, in order
+
+    @property
+    def metrics(self) -> list[MetricValue]:
+        return [metric for delivery in self.deliveries for metric in delivery.metrics]
+
+    @property
+    def report_prefixes(self) -> list[str]:
+        return [
+            result["report_prefix"]
+            for delivery in self.deliveries
+            for result in (delivery.response or {}).get("results", [])
+            if result.get("outcome") == "processed"
+        ]
+
+    def seconds(self, action: str) -> float:
+        """Time the handlers took for one kind of invocation: plan, shard or merge."""
+        return sum(i.seconds for i in self.invocations if _action(i.payload) == action)
+
+
+def _action(payload: object) -> str:
+    if not isinstance(payload, dict):
+        return "?"
+    if payload.get("action") in ("plan", "merge"):
+        return str(payload["action"])
+    return "shard" if "shard" in payload else "run"
+
+
+def run_sharded_jobs(
+    emulator: MotoServer,
+    stand_in: LambdaStandIn,
+    config: StackConfig,
+    nightly: NightlyResult,
+    local: LocalRunnerSettings | None = None,
+    progress: Progress = _quiet,
+    log: TextIO | None = None,
+) -> list[ShardedOutcome]:
+    """Start each scheduled sharded run as EventBridge would (the deployed target's input, an
+    execution named like EventBridge names them), let the emulator execute the deployed state
+    machine, then deliver the S3 notifications of the merged report."""
+    names = config.names
+    jobs = [job for job in nightly.not_run if ":stateMachine:" in job.target_arn]
+    if not jobs:
+        return []
+    unsharded = [o for o in nightly.outcomes if o.job.command == "test"]
+    if not unsharded:
+        raise PipelineError("a sharded run is played from an unsharded test run; none ran")
+    suite = _recorded_suite(emulator, nightly.bucket, unsharded[0].response)
+    lambda_client = emulator.client("lambda")
+    runner = describe_function(lambda_client, names.runner_function)
+    merge = describe_function(lambda_client, names.merge_function)
+    printed: list[str] = []
+    stand_in.register(names.merge_function, merge_invoker(emulator, merge, printed, log))
+    stand_in.register(
+        names.runner_function,
+        PlayedRunner(emulator, runner, nightly.bucket, suite, local or LocalRunnerSettings(), log),
+    )
+    outcomes = []
+    for job in jobs:
+        nightly.not_run.remove(job)
+        notifications = NotificationDelivery(emulator, nightly.bucket, log)
+        before = len(stand_in.invocations)
+        name = str(uuid.uuid4())  # EventBridge names the executions it starts
+        progress(f"rule {job.rule} -> {job.target_id}: execution {name} {json.dumps(job.event)}")
+        execution = run_execution(emulator, job.target_arn, name, job.event)
+        deliveries = notifications.deliver()
+        outcome = ShardedOutcome(job, execution, deliveries, stand_in.invocations[before:])
+        outcomes.append(outcome)
+        shards = sum(1 for i in outcome.invocations if _action(i.payload) == "shard")
+        progress(
+            f"  state machine: {execution.status} in {execution.seconds:.1f}s "
+            f"({shards} shard invocations); merge: {json.dumps(execution.output)[:200]}"
+        )
+    return outcomes
+
+
+def _recorded_suite(emulator: MotoServer, bucket: str, response: dict):
+    uri = str(response.get("results_uri") or "")
+    prefix = uri.removeprefix(f"s3://{bucket}/")
+    body = read_text(emulator, bucket, prefix + "junit.xml")
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
+        handle.write(body)
+    try:
+        return record_suite(Path(handle.name))
+    finally:
+        os.unlink(handle.name)
+
+
 def read_text(emulator: MotoServer, bucket: str, key: str) -> str:
     body = emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     return body.read().decode("utf-8")
@@ -231,12 +338,18 @@ class Synthesis:
             self.process.wait()
 
 
-def deploy(stack_dir: Path, work_dir: Path, emulator: MotoServer) -> TerraformWorkspace:
+def deploy(
+    stack_dir: Path, work_dir: Path, emulator: MotoServer, stand_in: LambdaStandIn | None = None
+) -> TerraformWorkspace:
     """`terraform init` + `apply` of the synthesized stack against the emulator (demo/terraform.py
-    keeps the emulator settings in an override file of its private copy)."""
+    keeps the emulator settings in an override file of its private copy). With a Lambda
+    stand-in, Step Functions calls go through it: moto 5.2.5 lacks ValidateStateMachineDefinition
+    and ListStateMachineVersions, which the AWS provider calls (the stand-in answers those two,
+    everything else reaches moto)."""
     try:
         workspace = TerraformWorkspace.prepare(stack_dir, work_dir)
-        workspace.use_emulator(emulator.endpoint_url)
+        endpoints = {"sfn": stand_in.url} if stand_in is not None else None
+        workspace.use_emulator(emulator.endpoint_url, service_endpoints=endpoints)
         workspace.init()
         workspace.apply()
     except TerraformError as error:
@@ -306,6 +419,7 @@ class PipelineRun:
     timings: dict[str, float]
     # The run started by hand before the nightly jobs (`make demo`'s history story), if any.
     on_demand: JobOutcome | None = None
+    sharded: list[ShardedOutcome] = field(default_factory=list)
 
     @property
     def bucket(self) -> str:
@@ -324,6 +438,7 @@ def run_pipeline(
     database_name: str = "ltr_demo",
     log: TextIO | None = None,
     on_demand_first: LocalRunnerSettings | None = None,
+    stand_in: LambdaStandIn | None = None,
 ) -> PipelineRun:
     """Synthesized stack -> emulator -> nightly jobs through the runner -> S3 notifications to
     the report processor."""
@@ -339,7 +454,10 @@ def run_pipeline(
 
     started = time.monotonic()
     step(f"terraform init + apply against the emulator ({emulator.endpoint_url})")
-    workspace = deploy(stack_dir, work_dir / "terraform", emulator)
+    if stand_in is not None:
+        # Before anything is created: moto keeps executable state machines in another backend.
+        execution_mode(emulator)
+    workspace = deploy(stack_dir, work_dir / "terraform", emulator, stand_in)
     resources = workspace.state_resources()
     timings["apply"] = time.monotonic() - started
     for configured, emulated in workspace.emulated_ids.items():
@@ -374,6 +492,20 @@ def run_pipeline(
         emulator, names.runner_function, names.results_bucket, progress=detail, log=log
     )
     timings["nightly"] = time.monotonic() - started
+    sharded: list[ShardedOutcome] = []
+    if stand_in is not None:
+        started = time.monotonic()
+        step("running the sharded nightly run: the emulator executes the deployed state machine")
+        sharded = run_sharded_jobs(emulator, stand_in, config, nightly, progress=detail, log=log)
+        timings["sharded"] = time.monotonic() - started
     return PipelineRun(
-        config, emulator, stack_dir, resources, workaround, nightly, timings, on_demand
+        config,
+        emulator,
+        stack_dir,
+        resources,
+        workaround,
+        nightly,
+        timings,
+        on_demand=on_demand,
+        sharded=sharded,
     )

@@ -130,7 +130,15 @@ class MotoServer:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, region: str = "us-east-1", log_dir: Path | None = None) -> Iterator[MotoServer]:
+    def start(
+        cls,
+        region: str = "us-east-1",
+        log_dir: Path | None = None,
+        service_port: int | None = None,
+    ) -> Iterator[MotoServer]:
+        """`service_port`: where the server's own service calls go (a state machine's Lambda
+        invocations): itself by default, or a local stand-in that runs the handlers
+        (demo/step_functions.py)."""
         port = free_port()
         owns_log_dir = log_dir is None
         log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ltr-moto-"))
@@ -139,6 +147,8 @@ class MotoServer:
             **os.environ,
             # Terraform attaches AWS-managed policies; moto only knows them when asked to load them.
             "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+            # moto's Step Functions interpreter calls other services at localhost:$MOTO_PORT.
+            "MOTO_PORT": str(service_port or port),
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
             "AWS_DEFAULT_REGION": region,

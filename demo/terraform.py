@@ -43,6 +43,7 @@ EMULATED_SERVICES = (
     "logs",
     "s3",
     "secretsmanager",
+    "sfn",
     "sns",
     "sqs",
     "sts",
@@ -100,8 +101,13 @@ def write_cli_config(path: Path, mirror: Path) -> Path:
     return path
 
 
-def emulator_override(endpoint_url: str) -> dict:
-    """Provider settings that point every service at the emulator, and a local backend."""
+def emulator_override(
+    endpoint_url: str, service_endpoints: Mapping[str, str] | None = None
+) -> dict:
+    """Provider settings that point every service at the emulator (or, per service, at
+    `service_endpoints`), and a local backend."""
+    endpoints = {service: endpoint_url for service in EMULATED_SERVICES}
+    endpoints.update(service_endpoints or {})
     return {
         "terraform": {"backend": {"local": {"path": "terraform.tfstate"}}},
         "provider": {
@@ -113,7 +119,7 @@ def emulator_override(endpoint_url: str) -> dict:
                     "skip_metadata_api_check": "true",
                     "skip_requesting_account_id": True,
                     "s3_use_path_style": True,
-                    "endpoints": [{service: endpoint_url for service in EMULATED_SERVICES}],
+                    "endpoints": [endpoints],
                 }
             ]
         },
@@ -183,7 +189,13 @@ class TerraformWorkspace:
     def stack_file(self) -> Path:
         return self.directory / "cdk.tf.json"
 
-    def use_emulator(self, endpoint_url: str, *, access_key: str = "test") -> dict[str, str]:
+    def use_emulator(
+        self,
+        endpoint_url: str,
+        *,
+        access_key: str = "test",
+        service_endpoints: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
         """Point the provider at an emulator; only this working copy is changed.
 
         The stack deploys into an existing VPC, and an emulator cannot create resources with
@@ -192,7 +204,7 @@ class TerraformWorkspace:
         mapping {config id: emulator id}.
         """
         self.emulated_ids = self._emulate_network(endpoint_url, access_key)
-        override = emulator_override(endpoint_url)
+        override = emulator_override(endpoint_url, service_endpoints)
         override["provider"]["aws"][0]["access_key"] = access_key
         (self.directory / OVERRIDE_FILE).write_text(json.dumps(override, indent=2) + "\n")
         # The emulator accepts any credentials; keep the machine's real ones out of reach.

@@ -212,6 +212,52 @@ class Runner:
 
 
 @dataclass
+class ShardedRuns:
+    """The deployed sharded-run state machine (issue 13). ltr needs states:StartExecution on
+    it, and states:DescribeExecution + states:GetExecutionHistory on its executions for --wait."""
+
+    state_machine: str  # its name; the ARN is built from the caller's account
+    region: str
+    partition: str = "aws"
+
+    _hint = ": deploy the stack (`cdktf deploy`) or pick the right --env"
+
+    def arn(self) -> str:
+        sts = _client("sts", self.region)
+        with aws_errors("find the account", f"STS in {self.region}"):
+            account = sts.get_caller_identity()["Account"]
+        return (
+            f"arn:{self.partition}:states:{self.region}:{account}:stateMachine:{self.state_machine}"
+        )
+
+    def start(self, machine_arn: str, run_id: str, execution_input: dict[str, Any]) -> str:
+        # Not retried: the execution name (the run id) makes a second start fail, not run twice.
+        client = _client("stepfunctions", self.region, retries={"total_max_attempts": 1})
+        with aws_errors(
+            "start the sharded run", f"state machine {self.state_machine!r}", self._hint
+        ):
+            response = client.start_execution(
+                stateMachineArn=machine_arn, name=run_id, input=json.dumps(execution_input)
+            )
+        return str(response["executionArn"])
+
+    def observe(self, execution_arn: str) -> tuple[str, list[dict[str, Any]]]:
+        """(the execution's status, its history oldest first)."""
+        client = _client("stepfunctions", self.region, retries={"max_attempts": 3})
+        with aws_errors("follow the sharded run", execution_arn):
+            status = str(client.describe_execution(executionArn=execution_arn)["status"])
+            events: list[dict[str, Any]] = []
+            params: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+            while True:
+                page = client.get_execution_history(**params)
+                events.extend(page.get("events", []))
+                if not page.get("nextToken") or len(events) >= 20_000:
+                    break
+                params["nextToken"] = page["nextToken"]
+        return status, events
+
+
+@dataclass
 class ResultsReader:
     """The results bucket, read-only from ltr's side."""
 

@@ -34,8 +34,11 @@ from ltr.core import (
     LtrError,
     Observation,
     Phase,
+    RunArgv,
+    RunRequest,
     candidate_days,
     exit_code_for,
+    format_duration,
     group_docs,
     outcome_line,
     progress_text,
@@ -75,6 +78,14 @@ from ltr.history import (
     resolve_run,
     test_history_json,
 )
+from ltr.shards import (
+    ShardProgress,
+    config_cap,
+    shard_progress,
+    sharded_timeout,
+    wait_for_execution,
+)
+from ltr.shards import progress_text as shard_progress_text
 
 if TYPE_CHECKING:
     from ltr.aws import ResultsReader
@@ -84,6 +95,8 @@ if TYPE_CHECKING:
 POLL_SECONDS = 3.0
 # Lambda's hard limit is 900 s; the report processor needs a few seconds more.
 DEFAULT_WAIT_MARGIN_SECONDS = 120
+# The merge function's timeout (modules/sharding.py MERGE_TIMEOUT_SECONDS).
+MERGE_WAIT_SECONDS = 300
 MAX_DAYS_SCANNED = 400
 PRESIGN_DEFAULT_SECONDS = 3600
 
@@ -263,8 +276,14 @@ def cmd_run(
     request = validate_run_request(
         parsed.command, parsed.args, target.allowed_commands, new_run_id(started)
     )
+    if parsed.shards is not None and request.command != "test":
+        raise LtrError(f"--shards splits the test command only, not {request.command!r}")
     runner = Runner(target.runner_function, target.region)
     function_timeout = runner.timeout_seconds()
+    if parsed.shards is not None:
+        return cmd_run_sharded(
+            parsed, target, request, function_timeout, out, err, clock, sleep, progress_stream
+        )
     bucket = _bucket(target) if parsed.wait else None
     if bucket is not None:
         bucket.check_exists()  # fail before starting anything, not after the wait
@@ -283,8 +302,24 @@ def cmd_run(
         return ExitCode.OK
 
     timeout = parsed.timeout or function_timeout + DEFAULT_WAIT_MARGIN_SECONDS
-    reader = bucket
+    return _wait_for_report(
+        target, request, bucket, started, timeout, where, out, err, clock, sleep, progress_stream
+    )
 
+
+def _wait_for_report(
+    target: Target,
+    request: RunRequest,
+    reader: ResultsReader,
+    started: datetime,
+    timeout: float,
+    where: str,
+    out: Output,
+    err: Output,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    progress_stream: TextIO | None,
+) -> int:
     def poll() -> Observation:
         days = candidate_days(started, datetime.now(UTC))
         return reader.observe(days, request.run_id, request.slug)
@@ -303,6 +338,102 @@ def cmd_run(
     err.write(outcome_line(record) + "\n")
     err.write(f"results: s3://{target.results_bucket}/{record.location.run_prefix}\n")
     return exit_code_for(record)
+
+
+class ShardProgressLine:
+    """`--wait` progress of a sharded run, on stderr like Progress: shards done / total and the
+    slowest shard still running; one rewritten line on a terminal, a line per change otherwise."""
+
+    def __init__(self, stream: TextIO, run_id: str, quiet_every: float = 30.0) -> None:
+        self.stream, self.run_id, self.quiet_every = stream, run_id, quiet_every
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last_state: tuple[object, ...] | None = None
+        self.last_print = -1e9
+
+    def __call__(self, progress: ShardProgress, elapsed: float) -> None:
+        text = terminal_safe(shard_progress_text(progress, self.run_id, elapsed))
+        state = (progress.status, progress.planned, progress.done, progress.failed)
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text + ("\n" if progress.finished else ""))
+        elif state != self.last_state or elapsed - self.last_print >= self.quiet_every:
+            self.stream.write(text + "\n")
+            self.last_print = elapsed
+        self.last_state = state
+        self.stream.flush()
+
+
+def cmd_run_sharded(
+    parsed: RunArgv,
+    target: Target,
+    request: RunRequest,
+    function_timeout: int,
+    out: Output,
+    err: Output,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    progress_stream: TextIO | None,
+) -> int:
+    """`ltr run test --shards N [--wait]`: start an execution of the sharded-run state machine
+    named after the run id; with --wait follow it, then wait for the merged report."""
+    from ltr.aws import ShardedRuns
+    from modules.shard_flow import execution_input
+
+    assert parsed.shards is not None and request.command == "test"  # checked by cmd_run
+    started = datetime.now(UTC)
+    runs = ShardedRuns(target.state_machine, target.region, target.partition)
+    machine = runs.arn()
+    bucket = _bucket(target) if parsed.wait else None
+    if bucket is not None:
+        bucket.check_exists()
+    execution = runs.start(
+        machine, request.run_id, execution_input(request.command, request.args, parsed.shards)
+    )
+    err.write(
+        f"started sharded run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
+        + f" over {parsed.shards} shards on {target.state_machine}\n"
+    )
+    note = config_cap(parsed.shards, target.max_shards, target.shard_concurrency)
+    if note:
+        err.write(f"cap: {note}\n")
+    where = (
+        f"s3://{target.results_bucket}/"
+        + RunLocation("<day>", request.run_id, request.slug).run_prefix
+    )
+    if bucket is None:
+        out.write(request.run_id + "\n")
+        err.write(f"execution {execution}; follow with `ltr report {request.run_id}`\n")
+        return ExitCode.OK
+
+    timeout = parsed.timeout or sharded_timeout(
+        function_timeout, parsed.shards, target.shard_concurrency, MERGE_WAIT_SECONDS
+    )
+
+    def poll() -> ShardProgress:
+        status, events = runs.observe(execution)
+        return shard_progress(status, events, datetime.now(UTC))
+
+    line = ShardProgressLine(progress_stream or sys.stderr, request.run_id)
+    waited = wait_for_execution(poll, clock, sleep, timeout, POLL_SECONDS, line)
+    progress = waited.progress
+    if progress.cap is not None:
+        err.write(f"cap: {progress.cap.text()}\n")
+    if not progress.finished:
+        err.write(
+            f"run {request.run_id}: still running after {format_duration(waited.elapsed)}; "
+            f"follow execution {execution}, then `ltr report {request.run_id}`\n"
+        )
+        return ExitCode.STILL_RUNNING
+    if progress.status != "SUCCEEDED":
+        err.write(
+            f"run {request.run_id}: the sharded run's execution ended {progress.status}, so no "
+            f"merged report: see its history (`aws stepfunctions get-execution-history "
+            f"--execution-arn {execution}`)\n"
+        )
+        return ExitCode.RUN_NOT_PASSED
+    remaining = max(DEFAULT_WAIT_MARGIN_SECONDS, timeout - waited.elapsed)
+    return _wait_for_report(
+        target, request, bucket, started, remaining, where, out, err, clock, sleep, progress_stream
+    )
 
 
 def cmd_runs(args: argparse.Namespace, out: Output) -> int:

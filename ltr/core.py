@@ -520,13 +520,16 @@ class RunArgv:
     config: str | None = None
     wait: bool = False
     timeout: float | None = None
+    shards: int | None = None
 
 
-_RUN_VALUE_OPTIONS = ("--env", "--config", "--timeout")
+_RUN_VALUE_OPTIONS = ("--env", "--config", "--timeout", "--shards")
 RUN_USAGE = (
-    "usage: ltr run COMMAND [ARGS...] [--env ENV | --config FILE] [--wait] [--timeout SECONDS] "
-    "[-- ARGS...]"
+    "usage: ltr run COMMAND [ARGS...] [--env ENV | --config FILE] [--shards N] [--wait] "
+    "[--timeout SECONDS] [-- ARGS...]"
 )
+# A sharded run's shard count (the deployed runner.max_shards may cap it lower).
+MAX_SHARDS_ASKED = 40
 
 
 def split_run_argv(argv: Sequence[str]) -> RunArgv:
@@ -567,6 +570,14 @@ def split_run_argv(argv: Sequence[str]) -> RunArgv:
             timeout = -1.0
         if not 0 < timeout <= 86_400:
             raise LtrError(f"--timeout {options['timeout']!r}: give seconds between 1 and 86400")
+    shards = None
+    if "shards" in options:
+        text = str(options["shards"])
+        shards = int(text) if text.isdigit() else -1
+        if not 2 <= shards <= MAX_SHARDS_ASKED:
+            raise LtrError(
+                f"--shards {text!r}: give a number of shards from 2 to {MAX_SHARDS_ASKED}"
+            )
     return RunArgv(
         command=positional[0],
         args=tuple(positional[1:]),
@@ -574,4 +585,5 @@ def split_run_argv(argv: Sequence[str]) -> RunArgv:
         config=options.get("config"),  # type: ignore[arg-type]
         wait=bool(options.get("wait", False)),
         timeout=timeout,
+        shards=shards,
     )

@@ -21,6 +21,10 @@ class Target:
     report_function: str
     results_bucket: str
     allowed_commands: tuple[str, ...]
+    state_machine: str = ""
+    max_shards: int = 1
+    shard_concurrency: int = 1
+    partition: str = "aws"
 
     @property
     def runner_log_group(self) -> str:
@@ -48,4 +52,8 @@ def load_target(env: str | None = None, config: str | None = None) -> Target:
         report_function=names.report_function,
         results_bucket=names.results_bucket,
         allowed_commands=tuple(stack.runner.commands),
+        state_machine=names.state_machine,
+        max_shards=stack.runner.max_shards,
+        shard_concurrency=stack.runner.shard_concurrency,
+        partition=stack.partition,
     )

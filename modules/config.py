@@ -30,6 +30,10 @@ STACK_NAME = "lambda-test-runner"
 KNOWN_COMMANDS = ("test", "scribe:generate", "api:export-markdown")
 DEFAULT_METRICS_NAMESPACE = "LambdaTestRunner"
 NIGHTLY_CRON = "cron(0 2 * * ? *)"
+# Sharded runs (issue 13): the most shards one run may ask for by default, and ever. A Map
+# state's inline iterations run at most 40 at a time, whatever MaxConcurrency says.
+DEFAULT_MAX_SHARDS = 8
+MAX_SHARDS_LIMIT = 40
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -93,12 +97,19 @@ CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
     "database": frozenset({"security_group_id", "port", "secret_arn", "secret_kms_key_arn"}),
     "image": frozenset({"tag", "digest"}),
     "runner": frozenset(
-        {"memory_mb", "timeout_seconds", "ephemeral_storage_mb", "reserved_concurrency", "commands"}
+        {
+            "memory_mb",
+            "timeout_seconds",
+            "ephemeral_storage_mb",
+            "reserved_concurrency",
+            "commands",
+            "max_shards",
+        }
     ),
     "report_processor": frozenset(
         {"memory_mb", "timeout_seconds", "reserved_concurrency", "source_url_template"}
     ),
-    "schedules[]": frozenset({"name", "cron", "target", "runs", "enabled"}),
+    "schedules[]": frozenset({"name", "cron", "target", "runs", "enabled", "shards"}),
     "schedules[].runs[]": frozenset({"command", "args"}),
     "alarms": frozenset(
         {
@@ -234,6 +245,15 @@ class RunnerConfig:
     ephemeral_storage_mb: int
     reserved_concurrency: int | None
     commands: tuple[str, ...]
+    # The most shards one sharded run starts (the runner may apply a lower cap: its reserved
+    # concurrency, the database connection budget); also the state machine's MaxConcurrency.
+    max_shards: int = DEFAULT_MAX_SHARDS
+
+    @property
+    def shard_concurrency(self) -> int:
+        """The state machine's MaxConcurrency: never more than the runner may run at once."""
+        reserved = self.reserved_concurrency
+        return min(self.max_shards, reserved) if reserved else self.max_shards
 
 
 @dataclass(frozen=True)
@@ -270,6 +290,16 @@ class Schedule:
     target: str  # "lambda" or "fargate"
     runs: tuple[ScheduledRun, ...]
     enabled: bool
+    # Sharded: its `test` runs start the sharded-run state machine with this many shards instead
+    # of invoking the runner; its other runs invoke the runner as usual.
+    shards: int | None = None
+
+    def is_sharded(self, run: ScheduledRun) -> bool:
+        return self.shards is not None and run.command == "test"
+
+    def invocations(self, run: ScheduledRun) -> int:
+        """Runner invocations this run starts at once (a sharded run's shards run together)."""
+        return self.shards if self.shards is not None and self.is_sharded(run) else 1
 
 
 @dataclass(frozen=True)
@@ -374,6 +404,14 @@ class ResourceNames:
     new_failures_alarm: str
     kms_alias: str
     local_state_file: str
+    state_machine: str
+    merge_function: str
+    merge_log_group: str
+    merge_role: str
+    state_machine_role: str
+    state_machine_log_group: str
+    sharded_schedule_role: str
+    sharded_run_failed_alarm: str
 
     def schedule_rule(self, schedule_name: str) -> str:
         return f"{self.prefix}-{schedule_name}"
@@ -451,6 +489,14 @@ class StackConfig:
             new_failures_alarm=f"{prefix}-new-failures",
             kms_alias=f"alias/{prefix}",
             local_state_file=f"terraform.{prefix}.tfstate",
+            state_machine=f"{prefix}-sharded-run",
+            merge_function=f"{prefix}-shard-merge",
+            merge_log_group=f"/aws/lambda/{prefix}-shard-merge",
+            merge_role=f"{prefix}-shard-merge",
+            state_machine_role=f"{prefix}-sharded-run",
+            state_machine_log_group=f"/aws/vendedlogs/states/{prefix}-sharded-run",
+            sharded_schedule_role=f"{prefix}-events-start-sharded-run",
+            sharded_run_failed_alarm=f"{prefix}-sharded-run-failed",
         )
 
 
@@ -614,6 +660,7 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
     report_processor = _parse_report_processor(reader, raw)
     prefix = f"{project}-{environment}" if project and environment else None
     schedules = _parse_schedules(reader, raw, runner.commands, fargate.enabled, prefix)
+    _check_shards(reader, schedules, runner)
     _check_simultaneous_targets(reader, schedules, runner.reserved_concurrency)
     alarms = _parse_alarms(reader, raw)
     _check_missing_result_window(reader, schedules, alarms.missing_result_hours)
@@ -835,7 +882,24 @@ def _parse_runner(reader: _Reader, raw: Mapping[str, Any]) -> RunnerConfig:
         minimum=1,
         default=list(KNOWN_COMMANDS),
     )
-    return RunnerConfig(memory or 2048, timeout or 900, storage or 1024, concurrency, commands)
+    max_shards = reader.integer(
+        section,
+        "max_shards",
+        "runner.max_shards",
+        DEFAULT_MAX_SHARDS,
+        1,
+        MAX_SHARDS_LIMIT,
+    )
+    if isinstance(section.get("max_shards"), int) and section["max_shards"] > MAX_SHARDS_LIMIT:
+        reader.problems[-1] += " (a Step Functions Map runs at most 40 inline iterations at once)"
+    return RunnerConfig(
+        memory or 2048,
+        timeout or 900,
+        storage or 1024,
+        concurrency,
+        commands,
+        max_shards or DEFAULT_MAX_SHARDS,
+    )
 
 
 def _parse_report_processor(reader: _Reader, raw: Mapping[str, Any]) -> ReportProcessorConfig:
@@ -931,8 +995,9 @@ def _parse_schedules(
             )
         enabled = reader.boolean(item, "enabled", f"{field}.enabled", True)
         runs = _parse_runs(reader, item.get("runs"), f"{field}.runs", commands)
+        shards = _parse_shards(reader, item, field, target, runs)
         if name and schedule_problem is None:
-            schedules.append(Schedule(name, expression, str(target), runs, enabled))
+            schedules.append(Schedule(name, expression, str(target), runs, enabled, shards))
     return tuple(schedules)
 
 
@@ -977,6 +1042,45 @@ def _parse_runs(
                 )
         runs.append(ScheduledRun(command, tuple(args)))
     return tuple(runs)
+
+
+def _parse_shards(
+    reader: _Reader,
+    item: Mapping[str, Any],
+    field: str,
+    target: Any,
+    runs: tuple[ScheduledRun, ...],
+) -> int | None:
+    if item.get("shards") is None:
+        return None
+    shards = reader.integer(item, "shards", f"{field}.shards", None, 2, MAX_SHARDS_LIMIT)
+    if shards is None:
+        return None
+    if target != "lambda":
+        reader.problem(
+            f"{field}.shards",
+            'needs "target": "lambda": a sharded run fans out over runner Lambdas (a run '
+            "longer than 15 minutes is what sharding splits); remove shards or the target",
+        )
+    if runs and not any(run.command == "test" for run in runs):
+        reader.problem(
+            f"{field}.shards",
+            'shards only the "test" command and this schedule has no "test" run; remove shards '
+            'or add {"command": "test"}',
+        )
+    return shards
+
+
+def _check_shards(reader: _Reader, schedules: tuple[Schedule, ...], runner: RunnerConfig) -> None:
+    """A schedule asking for more shards than runner.max_shards would be capped every night."""
+    for index, schedule in enumerate(schedules):
+        if schedule.shards is not None and schedule.shards > runner.max_shards:
+            reader.problem(
+                f"schedules[{index}].shards",
+                f"{schedule.shards} is more than runner.max_shards ({runner.max_shards}), so "
+                f"only {runner.max_shards} would ever start; lower shards or raise "
+                f"runner.max_shards (up to {MAX_SHARDS_LIMIT})",
+            )
 
 
 # --------------------------------------------------------------------------- schedule arithmetic
@@ -1106,10 +1210,15 @@ def _check_simultaneous_targets(
         instant: [s for s in lambda_schedules if instant in fixed[s.name]] + floating
         for instant in sorted(instants)
     }
+
+    def invocations(schedule: Schedule) -> int:
+        # A sharded run's shards run at once, up to the state machine's MaxConcurrency.
+        return sum(min(schedule.invocations(run), max(1, reserved)) for run in schedule.runs)
+
     (hour, minute), together = max(
-        together_at.items(), key=lambda item: sum(len(s.runs) for s in item[1])
+        together_at.items(), key=lambda item: sum(invocations(s) for s in item[1])
     )
-    peak = sum(len(s.runs) for s in together)
+    peak = sum(invocations(s) for s in together)
     if peak <= reserved:
         return
     parts = ", ".join(f'"{s.name}" ({_plural(len(s.runs), "run")})' for s in together)

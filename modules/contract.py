@@ -45,6 +45,9 @@ NOTIFICATION_TOPIC_ARN = "NOTIFICATION_TOPIC_ARN"
 REPORT_PROCESSOR_HANDLER = "report_processor.handler.handler"
 REPORT_PROCESSOR_RUNTIME = "python3.12"
 REPORT_PROCESSOR_SERVICE = "report-processor"
+# The merge step of a sharded run: its own function, deployed from the report processor's zip.
+SHARD_MERGE_HANDLER = "report_processor.merge_handler.handler"
+SHARD_MERGE_SERVICE = "shard-merge"
 # The runner image's own CMD (runner_image/Dockerfile); the stack does not override it.
 RUNNER_IMAGE_HANDLER = "runner.handler.handler"
 # The Fargate task runs the runner's command line instead of the Lambda runtime client.
@@ -68,14 +71,16 @@ def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
         PROJECT: config.project,
         ENVIRONMENT: config.environment,
     }
-    # The plan caps the number of shards by these (unset: no such cap). runner.max_shards
-    # is added to modules/config.py with the orchestration (issue 13); until then it is absent.
-    max_shards = getattr(config.runner, "max_shards", None)
-    if max_shards is not None:
-        env[MAX_SHARDS] = str(max_shards)
+    # The plan caps the number of shards by these (reserved concurrency unset: no such cap).
+    env[MAX_SHARDS] = str(config.runner.max_shards)
     if config.runner.reserved_concurrency is not None:
         env[RESERVED_CONCURRENCY] = str(config.runner.reserved_concurrency)
     return env
+
+
+def shard_merge_environment(config: StackConfig) -> dict[str, str]:
+    """The merge function reads the same settings as the report processor (limits, namespace)."""
+    return {**report_processor_environment(config), SERVICE_NAME: SHARD_MERGE_SERVICE}
 
 
 def report_processor_environment(

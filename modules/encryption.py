@@ -93,7 +93,12 @@ class StackKey(Construct):
         partition = config.partition
         region = config.region
         root = f"arn:{partition}:iam::{account}:root"
-        log_groups = [names.runner_log_group, names.report_log_group]
+        log_groups = [
+            names.runner_log_group,
+            names.report_log_group,
+            names.merge_log_group,
+            names.state_machine_log_group,
+        ]
         if config.fargate.enabled:
             log_groups.append(names.task_log_group)
         self.log_group_arns = [

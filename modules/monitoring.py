@@ -34,6 +34,7 @@ class Monitoring(Construct):
         runner_dlq_name: str,
         report_dlq_name: str,
         schedule_dlq_name: str | None = None,
+        state_machine_arn: str | None = None,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -173,6 +174,24 @@ class Monitoring(Construct):
             threshold=alarms.runner_throttles_threshold,
             missing="notBreaching",
         )
+        if state_machine_arn is not None:
+            # A sharded run whose execution failed (the runner refused to plan, the merge
+            # crashed) leaves no report; with an unsharded test run the same night, the
+            # missing-result alarm would stay quiet. (A shard's crash is caught: the run reports
+            # `error` and TestsTotal=0 instead.)
+            self.sharded_run_failed = self._alarm(
+                "sharded_run_failed",
+                name=names.sharded_run_failed_alarm,
+                description="A sharded test run's execution failed: no merged report",
+                namespace="AWS/States",
+                metric="ExecutionsFailed",
+                dimensions={"StateMachineArn": state_machine_arn},
+                statistic="Sum",
+                period=FIVE_MINUTES,
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                missing="notBreaching",
+            )
         queues = [
             (
                 "runner",
@@ -326,6 +345,15 @@ def dashboard_body(config: StackConfig) -> dict:
                     ["AWS/Lambda", "Duration", *runner, {"stat": "Average"}],
                 ],
                 period=3600,
+            ),
+            widget(
+                12,
+                12,
+                "Sharded runs: slowest shard (s)",
+                [
+                    [namespace, "ShardMakespanSeconds", *dims, {"stat": "Maximum"}],
+                    [namespace, "DurationSeconds", *dims, {"stat": "Maximum", "label": "run"}],
+                ],
             ),
             widget(
                 0,

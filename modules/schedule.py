@@ -22,7 +22,9 @@ from constructs import Construct
 from modules.config import Schedule, ScheduledRun, StackConfig
 from modules.encryption import StackKey
 from modules.fargate import FargateRunner
+from modules.iam import Statement, service_role
 from modules.operations import failure_queue
+from modules.shard_flow import execution_input
 
 # A scheduled run that could not start within an hour is reported (queued) rather than started
 # late into the working day; EventBridge backs off between attempts.
@@ -50,10 +52,29 @@ class Schedules(Construct):
         runner_function_arn: str,
         security_group_id: str,
         fargate: FargateRunner | None,
+        state_machine_arn: str | None = None,
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.rules: dict[str, CloudwatchEventRule] = {}
+        self.state_machine_arn = state_machine_arn
+        self.sharded_role = None
+        if state_machine_arn and any(s.shards for s in config.schedules):
+            # EventBridge may start executions of the sharded-run state machine and nothing else.
+            self.sharded_role, _ = service_role(
+                self,
+                "sharded_role",
+                name=config.names.sharded_schedule_role,
+                service="events.amazonaws.com",
+                description="Lambda Test Runner: scheduled sharded runs",
+                statements=[
+                    Statement(
+                        sid="StartShardedRunsOnly",
+                        actions=["states:StartExecution"],
+                        resources=[state_machine_arn],
+                    )
+                ],
+            )
         self.dead_letter_queue = failure_queue(self, config.names.schedule_dlq, key)
         self.retry_policy = CloudwatchEventTargetRetryPolicy(
             maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
@@ -121,6 +142,21 @@ class Schedules(Construct):
             source_arn=rule.arn,
         )
         for target_id, run in zip(target_ids(schedule.runs), schedule.runs, strict=True):
+            if schedule.shards is not None and schedule.is_sharded(run):
+                assert self.state_machine_arn and self.sharded_role  # the stack passes both
+                # The execution's name (the run id) is EventBridge's: one per delivery.
+                CloudwatchEventTarget(
+                    self,
+                    f"{schedule.name}_{target_id}",
+                    rule=rule.name,
+                    target_id=target_id,
+                    arn=self.state_machine_arn,
+                    role_arn=self.sharded_role.arn,
+                    input=json.dumps(execution_input(run.command, run.args, schedule.shards)),
+                    retry_policy=self.retry_policy,
+                    dead_letter_config=self.dead_letter_config,
+                )
+                continue
             CloudwatchEventTarget(
                 self,
                 f"{schedule.name}_{target_id}",
@@ -171,5 +207,8 @@ class Schedules(Construct):
 
 
 def _describe(schedule: Schedule) -> str:
-    commands = ", ".join(run.command for run in schedule.runs)
+    commands = ", ".join(
+        f"{run.command} ({schedule.shards} shards)" if schedule.is_sharded(run) else run.command
+        for run in schedule.runs
+    )
     return f"Lambda Test Runner {schedule.name} ({schedule.target}): {commands}"

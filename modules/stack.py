@@ -22,6 +22,7 @@ from modules.reporting import ReportProcessor
 from modules.results import ResultsStorage
 from modules.runner import RunnerFunction
 from modules.schedule import Schedules
+from modules.sharding import ShardedRuns
 
 # Local state lands in the repository root (three levels above cdktf.out/stacks/<stack>/),
 # beside the config it belongs to, and survives `rm -rf cdktf.out`.
@@ -94,6 +95,15 @@ class LambdaTestRunnerStack(TerraformStack):
             if config.fargate.enabled
             else None
         )
+        self.sharding = ShardedRuns(
+            self,
+            "sharding",
+            config,
+            runner_function_arn=self.runner.function_arn,
+            results=self.results,
+            bundle=self.reporting.bundle,
+            key=self.key,
+        )
         self.schedules = Schedules(
             self,
             "schedules",
@@ -102,6 +112,7 @@ class LambdaTestRunnerStack(TerraformStack):
             runner_function_arn=self.runner.function_arn,
             security_group_id=self.network.security_group_id,
             fargate=self.fargate,
+            state_machine_arn=self.sharding.state_machine_arn,
             key=self.key,
         )
         self.monitoring = Monitoring(
@@ -111,6 +122,7 @@ class LambdaTestRunnerStack(TerraformStack):
             runner_dlq_name=self.runner.dead_letter_queue.name,
             report_dlq_name=self.reporting.dead_letter_queue.name,
             schedule_dlq_name=self.schedules.dead_letter_queue.name,
+            state_machine_arn=self.sharding.state_machine_arn,
             key=self.key,
         )
         self._outputs()
@@ -134,6 +146,8 @@ class LambdaTestRunnerStack(TerraformStack):
             "dashboard_name": self.monitoring.dashboard.dashboard_name,
             "alerts_topic_arn": self.monitoring.topic.arn,
             "notification_topic_arn": self.notifications.topic_arn,
+            "state_machine_arn": self.sharding.state_machine_arn,
+            "merge_function_name": self.sharding.merge_function_name,
         }
         if self.fargate is not None:
             outputs["cluster_name"] = self.fargate.cluster.name

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import boto3
 from botocore.exceptions import ClientError
@@ -109,6 +109,11 @@ class ResultsBucket:
             Body=text.encode("utf-8"),
             ContentType=f"{content_type}; charset=utf-8",
         )
+
+    def put_file(self, key: str, body: IO[bytes], content_type: str) -> None:
+        """Stream a file to `key` (multipart when large): the merged junit.xml never sits in
+        memory whole."""
+        self._s3.upload_fileobj(body, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
     def put_text_if(self, key: str, text: str, content_type: str, etag: str | None) -> bool:
         """Write only if `key` still has `etag` (If-Match), or is still absent when etag is None

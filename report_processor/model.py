@@ -140,6 +140,17 @@ class InputResult:
 
 
 @dataclass(frozen=True)
+class ShardRow:
+    """One shard of a sharded run, from the run-level manifest the merge step writes."""
+
+    index: int
+    status: str
+    tests: int
+    seconds: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class RunMetadata:
     run_id: str | None = None
     command: str | None = None
@@ -152,6 +163,9 @@ class RunMetadata:
     duration_seconds: float | None = None
     # The app's version (manifest `app_version`): the `{app_version}` of source links.
     app_version: str | None = None
+    # A sharded run (issue 13): one row per planned shard, and the planned tests that never ran.
+    shards: tuple[ShardRow, ...] = ()
+    tests_not_run: int | None = None
 
     def is_empty(self) -> bool:
         return not any(asdict(self).values())

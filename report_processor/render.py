@@ -26,6 +26,7 @@ from report_processor.model import (
     FlakyTest,
     InputResult,
     Report,
+    ShardRow,
     SkipReason,
     SlowTest,
     SuiteRow,
@@ -72,7 +73,7 @@ def to_json(report: Report) -> str:
         "schema_version": report.schema_version,
         "status": report.status,
         "report_status": report.report_status,
-        "metadata": asdict(report.metadata),
+        "metadata": _metadata(report),
         "totals": asdict(report.totals),
         "pass_rate": None if report.pass_rate is None else round(report.pass_rate, 6),
         "suites": [asdict(row) for row in _ordered_suites(report.suites)],
@@ -90,6 +91,15 @@ def to_json(report: Report) -> str:
     }
     # Strict JSON: the parser keeps every number finite, and this refuses any that is not.
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _metadata(report: Report) -> dict[str, object]:
+    """The run's metadata; the shard fields only for a sharded run (unsharded summaries keep
+    their shape)."""
+    metadata = asdict(report.metadata)
+    if not report.metadata.shards:
+        del metadata["shards"], metadata["tests_not_run"]
+    return metadata
 
 
 @dataclass(frozen=True)
@@ -452,6 +462,8 @@ def _headline(report: Report) -> list[str]:
         lines.append(
             f"> ℹ️ {_count(declared, 'suite row')} from declared counts, not from testcases.\n"
         )
+    # A sharded run's table belongs to its headline: the budget never drops it.
+    lines.extend(_shard_table(report))
     return lines
 
 
@@ -472,6 +484,8 @@ def _status_note(report: Report) -> str:
             "⏱️ The runner stopped the command at its deadline: this report holds only what ran "
             "before it."
         )
+    if runner == "error" and meta.shards:
+        return _shards_not_finished(meta.shards, meta.tests_not_run or 0)
     if runner == "error":
         return f"💥 The runner reported an error{code}: this report may be partial."
     if runner == "rejected":
@@ -494,6 +508,36 @@ def _status_note(report: Report) -> str:
             "run only under `failOnWarning`."
         )
     return ""
+
+
+def _shards_not_finished(shards: tuple[ShardRow, ...], tests_not_run: int) -> str:
+    unfinished = sum(1 for row in shards if row.status not in ("passed", "failed"))
+    return (
+        f"💥 {_count(tests_not_run, 'test')} not run: {unfinished} of {len(shards)} shards did "
+        "not finish (see the shard table); this report holds only what the others ran."
+    )
+
+
+def _shard_table(report: Report) -> list[str]:
+    """The per-shard table of a sharded run (tests, time, status); nothing for other runs."""
+    shards = report.metadata.shards
+    if not shards:
+        return []
+    out = [
+        f"## Shards ({len(shards)})\n",
+        "| Shard | Tests | Time | Status |",
+        "|---:|---:|---:|---|",
+    ]
+    for row in shards:
+        time = "–" if row.seconds is None else _seconds(row.seconds)
+        status = _STATUS_WORDS.get(row.status, row.status)
+        if row.status not in ("passed", "failed"):
+            status = f"**{_inline(status, 40)}**" + (
+                f": {_inline(row.error, 160)}" if row.error else ""
+            )
+        out.append(f"| {row.index} | {row.tests:,} | {time} | {status} |")
+    out.append("")
+    return out
 
 
 def _count(value: int, noun: str) -> str:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from report_processor.model import RunMetadata
+from report_processor.model import RunMetadata, ShardRow
 
 RUNS_PREFIX = "runs/"
 REPORTS_PREFIX = "reports/"
@@ -25,6 +25,7 @@ _METADATA_LIMIT = 200
 # manifest.json `status` values the runner writes.
 RUNNER_STATUSES = frozenset({"passed", "failed", "error", "timed_out", "rejected"})
 _MAX_SECONDS = 1e7
+_MAX_SHARD_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,35 @@ def run_metadata(
         exit_code=_integer(manifest.get("exit_code")),
         duration_seconds=_seconds(manifest.get("duration_seconds")),
         app_version=_text(manifest.get("app_version")),
+        shards=shard_rows(manifest.get("shards")),
+        tests_not_run=_count(manifest.get("tests_not_run")),
     )
+
+
+def shard_rows(value: Any) -> tuple[ShardRow, ...]:
+    """The manifest's `shards` table (written by report_processor/merge.py), bounded."""
+    if not isinstance(value, list):
+        return ()
+    rows = []
+    for item in value[:_MAX_SHARD_ROWS]:
+        if not isinstance(item, dict) or _count(item.get("index")) is None:
+            continue
+        status = _text(item.get("status"))
+        rows.append(
+            ShardRow(
+                index=item["index"],
+                status=status if status in RUNNER_STATUSES else "missing",
+                tests=_count(item.get("tests")) or 0,
+                seconds=_seconds(item.get("seconds")),
+                error=_text(item.get("error")),
+            )
+        )
+    return tuple(rows)
+
+
+def _count(value: Any) -> int | None:
+    number = _integer(value)
+    return number if number is not None and 0 <= number <= 10**9 else None
 
 
 def metric_command(metadata: RunMetadata, run: RunObject, allowed: frozenset[str]) -> str:

@@ -15,8 +15,10 @@ from modules.contract import (
     NOTIFICATION_TOPIC_ARN,
     REPORT_PROCESSOR_HANDLER,
     RUNNER_IMAGE_HANDLER,
+    SHARD_MERGE_HANDLER,
     report_processor_environment,
     runner_environment,
+    shard_merge_environment,
 )
 from report_processor.handler import HandlerConfig
 
@@ -65,10 +67,17 @@ def test_the_source_url_template_reaches_the_report_processor():
     assert (paths.app_root, paths.source_url_template) == (DEFAULT_APP_ROOT, template)
 
 
+def test_the_merge_function_reads_the_environment_the_stack_gives_it():
+    merge = HandlerConfig.from_env(shard_merge_environment(CONFIG))
+    assert (merge.project, merge.environment) == (CONFIG.project, CONFIG.environment)
+    assert merge.namespace == CONFIG.metrics_namespace  # ShardMakespanSeconds beside the others
+    assert merge.commands == frozenset(CONFIG.runner.commands)
+
+
 def test_handlers_name_real_functions():
     import importlib
 
-    for dotted in (REPORT_PROCESSOR_HANDLER, RUNNER_IMAGE_HANDLER):
+    for dotted in (REPORT_PROCESSOR_HANDLER, RUNNER_IMAGE_HANDLER, SHARD_MERGE_HANDLER):
         module, _, function = dotted.rpartition(".")
         assert callable(getattr(importlib.import_module(module), function)), dotted
 

@@ -19,6 +19,7 @@ import pytest
 
 from demo.pipeline import EmulatedStack, run_pipeline
 from demo.services import MotoServer
+from demo.step_functions import LambdaStandIn
 from demo.terraform import find_plugin_mirror, find_terraform
 from modules.config import load_config
 
@@ -40,10 +41,16 @@ def pipeline(postgres, tmp_path_factory):
     names would collide with other tests applying it to the shared one)."""
     work_dir = tmp_path_factory.mktemp("e2e")
     config = load_config(CONFIG_PATH)
-    with MotoServer.start(region=config.region) as moto:
+    stand_in = LambdaStandIn()  # the state machine's Lambda invocations (sharded runs)
+    with (
+        MotoServer.start(region=config.region, service_port=stand_in.port) as moto,
+        stand_in.serving(moto),
+    ):
         stack = EmulatedStack.start(moto, CONFIG_PATH, work_dir)
         try:
-            yield run_pipeline(stack, postgres, work_dir, database_name="ltr_e2e")
+            yield run_pipeline(
+                stack, postgres, work_dir, database_name="ltr_e2e", stand_in=stand_in
+            )
         finally:
             stack.stop()
 
@@ -75,6 +82,7 @@ def test_every_scheduled_lambda_target_ran_with_its_deployed_input(pipeline):
         for schedule in config.schedules
         if schedule.target == "lambda" and schedule.enabled
         for run in schedule.runs
+        if not schedule.is_sharded(run)  # those start the state machine (test below)
     ]
     ran = [outcome.job.event for outcome in pipeline.nightly.outcomes]
     assert sorted(ran, key=json.dumps) == sorted(expected, key=json.dumps)
@@ -84,6 +92,29 @@ def test_every_scheduled_lambda_target_ran_with_its_deployed_input(pipeline):
         assert outcome.job.schedule.startswith(("cron(", "rate("))
     # The Fargate schedule is deployed too, and named as not run.
     assert any(":ecs:" in job.target_arn for job in pipeline.nightly.not_run)
+
+
+def test_the_sharded_nightly_run_is_executed_from_the_deployed_state_machine(pipeline):
+    """The emulator executes the deployed definition; the merged report has the unsharded
+    nightly run's test ids and outcomes, with a shard table and one PassRate datapoint."""
+    [sharded] = pipeline.sharded
+    schedule = next(s for s in pipeline.config.schedules if s.shards)
+    assert sharded.job.event == {"command": "test", "args": [], "shards": schedule.shards}
+    assert sharded.execution.status == "SUCCEEDED", sharded.execution.failures()
+    output = sharded.execution.output
+    assert len(output["shards"]) >= 3 and output["tests_not_run"] == 0
+    [prefix] = sharded.report_prefixes
+    summary = json.loads(pipeline.text(prefix + "summary.json"))
+    unsharded = json.loads(
+        pipeline.text(outcome_for(pipeline, "test").report_prefixes[0] + "summary.json")
+    )
+    assert summary["totals"]["tests"] == unsharded["totals"]["tests"]
+    for count in ("passed", "failed", "errors", "skipped"):
+        assert summary["totals"][count] == unsharded["totals"][count]
+    failing = {(f["classname"], f["name"], f["kind"]) for f in summary["failures"]}
+    assert failing == {(f["classname"], f["name"], f["kind"]) for f in unsharded["failures"]}
+    assert f"## Shards ({len(output['shards'])})" in pipeline.text(prefix + "summary.md")
+    assert [m.name for m in sharded.metrics].count("PassRate") == 1
 
 
 # --------------------------------------------------------------------------- runner hop
@@ -202,7 +233,9 @@ def test_summary_markdown_names_the_failures(pipeline):
     assert "test_a_failing_assertion" in markdown
     assert "the fixture fails on purpose" in markdown
     assert "test_an_error" in markdown
-    assert pipeline.text("reports/latest/summary.md") == markdown
+    # reports/latest/ follows the run that started last: the sharded nightly run, after it.
+    [newest] = pipeline.sharded[-1].report_prefixes if pipeline.sharded else [prefix]
+    assert pipeline.text("reports/latest/summary.md") == pipeline.text(newest + "summary.md")
     assert prefix.startswith("reports/") and "/test/" in prefix
 
 
@@ -304,6 +337,8 @@ def test_ltr_reads_the_deployed_stack(pipeline, monkeypatch):
     assert ltr_main(["runs", "--config", config_path], out, err) == 0, err.getvalue()
     listed = {line.split()[0]: line.split()[1] for line in out.getvalue().splitlines()[2:]}
     expected = {o.response["run_id"]: o.job.command for o in pipeline.nightly.outcomes}
+    # The sharded nightly run is one run (its execution's name); its shards are not listed.
+    expected |= {s.execution.arn.rsplit(":", 1)[-1]: "test" for s in pipeline.sharded}
     assert listed == expected
 
     test_run = outcome_for(pipeline, "test").response["run_id"]

@@ -399,7 +399,7 @@ CASES = {
         '(up to 24 hours for schedule "nightly") plus 2 hours for a late result',
     ),
     "missing_result_window_for_a_weekly_test": (
-        lambda raw: raw["schedules"][0]["runs"].pop(0),
+        lambda raw: (raw["schedules"][0]["runs"].pop(0), raw["schedules"].pop(2)),
         '(up to 168 hours for schedule "weekly-full") plus 2 hours for a late result, so the '
         "alarm would fire when nothing is wrong; use at least 168",
     ),

@@ -133,6 +133,8 @@ def test_log_groups_have_retention(synthesized):
         "/aws/lambda/ltr-example-runner",
         "/aws/lambda/ltr-example-report-processor",
         "/ecs/ltr-example-runner",
+        "/aws/lambda/ltr-example-shard-merge",
+        "/aws/vendedlogs/states/ltr-example-sharded-run",
     }
     assert {g["retention_in_days"] for g in groups.values()} == {365}  # config/example.json
 
@@ -161,6 +163,7 @@ ALLOWED_STAR_RESOURCES = {
     "DescribeNetworkInterfaces",  # ec2:Describe* accept only "*"
     "XRayTracing",  # X-Ray has no resource-level permissions
     "GetRegistryToken",  # ecr:GetAuthorizationToken is account-wide
+    "DeliverExecutionLogs",  # Step Functions' vended-log delivery API accepts only "*"
 }
 
 
@@ -255,6 +258,9 @@ def test_roles_trust_only_their_service(synthesized):
         "ltr-example-runner-task": "ecs-tasks.amazonaws.com",
         "ltr-example-runner-task-execution": "ecs-tasks.amazonaws.com",
         "ltr-example-events-run-task": "events.amazonaws.com",
+        "ltr-example-shard-merge": "lambda.amazonaws.com",
+        "ltr-example-sharded-run": "states.amazonaws.com",
+        "ltr-example-events-start-sharded-run": "events.amazonaws.com",
     }
 
 
@@ -656,6 +662,8 @@ LOG_GROUP_ARNS = [
     for name in (
         "/aws/lambda/ltr-example-runner",
         "/aws/lambda/ltr-example-report-processor",
+        "/aws/lambda/ltr-example-shard-merge",
+        "/aws/vendedlogs/states/ltr-example-sharded-run",
         "/ecs/ltr-example-runner",
     )
 ]
@@ -765,8 +773,8 @@ def test_service_principals_act_for_this_account_and_stack_only(synthesized, sid
 def test_every_consumer_is_wired_to_the_key(synthesized):
     arn = key_arn(synthesized)
     groups = synthesized.resources("aws_cloudwatch_log_group").values()
-    assert [g["kms_key_id"] for g in groups] == [arn] * 3
-    for function in (RUNNER, REPORT):
+    assert [g["kms_key_id"] for g in groups] == [arn] * 5
+    for function in (RUNNER, REPORT, "sharding/merge"):
         assert synthesized.resource("aws_lambda_function", function)["kms_key_arn"] == arn
     assert synthesized.resource("aws_sns_topic", "monitoring/alerts")["kms_master_key_id"] == arn
     topic = synthesized.resource("aws_sns_topic", "notifications/topic")
@@ -797,6 +805,8 @@ def test_every_consumer_is_wired_to_the_key(synthesized):
         ("reporting/role_policy_document", "DecryptEnvironmentAndQueueFailures", ["lambda", "sqs"]),
         ("reporting/role_policy_document", "PublishEncryptedNotifications", ["sns"]),
         ("fargate/task_role_policy_document", "EncryptRunResults", ["s3"]),
+        ("sharding/merge_role_policy_document", "EncryptResults", ["s3"]),
+        ("sharding/merge_role_policy_document", "DecryptEnvironment", ["lambda"]),
     ],
 )
 def test_roles_may_use_the_key_only_through_their_services(synthesized, document, sid, services):
@@ -825,6 +835,7 @@ def test_only_the_roles_that_touch_encrypted_data_get_key_permissions(synthesize
         "runner/role_policy_document",
         "reporting/role_policy_document",
         "fargate/task_role_policy_document",
+        "sharding/merge_role_policy_document",
     }
 
 
@@ -867,6 +878,8 @@ def test_outputs(synthesized):
         "notification_topic_arn",
         "cluster_name",
         "task_definition_arn",
+        "state_machine_arn",
+        "merge_function_name",
     }
 
 
@@ -983,7 +996,8 @@ def test_destroy_removes_the_runner_group_before_the_role_policy(synthesized):
 
 def test_every_schedule_target_retries_then_dead_letters(synthesized):
     targets = synthesized.resources("aws_cloudwatch_event_target").values()
-    assert len(targets) == 4  # three nightly Lambda targets and the weekly ECS target
+    # Three nightly Lambda targets, the weekly ECS target, the sharded nightly's state machine.
+    assert len(targets) == 5
     for target in targets:
         assert target["retry_policy"] == {
             "maximum_event_age_in_seconds": 3600,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.step_functions import LambdaStandIn
 from demo.terraform import (
     OVERRIDE_FILE,
     TerraformError,
@@ -123,13 +124,24 @@ def test_checkov_finds_nothing_and_every_suppression_is_still_needed(synthesized
     )
 
 
-def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto_server, tmp_path):
+@pytest.fixture
+def sfn_endpoint(moto_server):
+    """moto 5.2.5 lacks two Step Functions calls the AWS provider makes; the demo's stand-in
+    answers them and forwards everything else to moto (demo/step_functions.py)."""
+    stand_in = LambdaStandIn()
+    with stand_in.serving(moto_server):
+        yield stand_in.url
+
+
+def test_stack_applies_reads_back_and_destroys_on_the_emulator(
+    synthesized, moto_server, sfn_endpoint, tmp_path
+):
     require_terraform()
     config = synthesized.config
     names = config.names
     moto_server.reset()
     workspace = TerraformWorkspace.prepare(synthesized.stack_dir, tmp_path / "apply")
-    ids = workspace.use_emulator(moto_server.endpoint_url)
+    ids = workspace.use_emulator(moto_server.endpoint_url, service_endpoints={"sfn": sfn_endpoint})
     assert (workspace.directory / OVERRIDE_FILE).is_file()
     assert not (synthesized.stack_dir / OVERRIDE_FILE).exists(), (
         "the synthesized stack is untouched"
@@ -139,6 +151,10 @@ def test_stack_applies_reads_back_and_destroys_on_the_emulator(synthesized, moto
         workspace.apply()
         outputs = workspace.outputs()
         assert outputs["runner_function_name"] == names.runner_function
+        machine = moto_server.client("stepfunctions").describe_state_machine(
+            stateMachineArn=str(outputs["state_machine_arn"])
+        )
+        assert machine["name"] == names.state_machine
         assert outputs["results_bucket"] == names.results_bucket
         assert str(outputs["task_definition_arn"]).endswith(
             f"task-definition/{names.task_family}:1"
@@ -389,6 +405,21 @@ def expected_alarms(config) -> dict[str, dict]:
         names.runner_failures_alarm: queue(names.runner_dlq),
         names.report_failures_alarm: queue(names.report_dlq),
         names.schedule_failures_alarm: queue(names.schedule_dlq),
+        names.sharded_run_failed_alarm: {
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Dimensions": {
+                "StateMachineArn": f"arn:aws:states:{config.region}:123456789012:stateMachine:"
+                + names.state_machine
+            },
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 1,
+            "TreatMissingData": "notBreaching",
+        },
     }
 
 

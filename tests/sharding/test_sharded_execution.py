@@ -1,0 +1,185 @@
+"""A sharded run executed by the emulator's Step Functions interpreter, from the definition the
+construct deploys (modules/shard_flow.py), against the real fixture app and PostgreSQL.
+
+What is real: moto runs the state machine (Plan, the Map with its MaxConcurrency, Retry, Catch,
+Merge); every Lambda invocation it makes runs a handler in this process (demo/step_functions.py
+LambdaStandIn); the merge function and the report processor are the real handlers with the
+deployed environment; each shard is the real runner on the real app and database.
+What is played until the runner handles sharding events itself: the runner's answer to the plan
+event (packed from a recorded real unsharded run of the same suite) and the shard event's
+selection of classes (the real runner run with a --filter of the shard's classes), see
+demo/step_functions.py PlayedRunner.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET  # noqa: S405 (our own PHPUnit's output, parsed as an oracle)
+
+import pytest
+
+from demo.delivery import NotificationDelivery
+from demo.lambda_runtime import lambda_environment
+from demo.sharded_sandbox import Sandbox, sharded_sandbox
+from demo.step_functions import ServiceUnavailable, run_execution
+from ltr.cli import cmd_run
+from modules.config import DEFAULT_CONFIG_PATH, load_config
+from modules.shard_flow import execution_input
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+NAMES = CONFIG.names
+BUCKET = NAMES.results_bucket
+
+
+@pytest.fixture(scope="module")
+def harness(postgres):
+    with sharded_sandbox(CONFIG, postgres, "ltr_shards") as sandbox:
+        yield sandbox
+
+
+def outcomes(junit: bytes | str) -> dict[tuple[str, str], str]:
+    """(class, test) -> outcome, from a PHPUnit JUnit report."""
+    root = ET.fromstring(junit)  # noqa: S314
+    found = {}
+    for case in root.iter("testcase"):
+        tags = {child.tag for child in case}
+        outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
+        found[(case.get("class") or case.get("classname") or "", case.get("name") or "")] = outcome
+    return found
+
+
+def delivered(harness: Sandbox, run_id: str):
+    deliveries = NotificationDelivery(harness.emulator, BUCKET)
+    deliveries.seen = {}  # every object of the bucket is new to this delivery
+    return [d for d in deliveries.deliver() if f"/{run_id}/" in d.key]
+
+
+def test_ltr_run_shards_wait_follows_the_execution_and_shows_the_merged_report(harness):
+    played = harness.play()
+    notifications = NotificationDelivery(harness.emulator, BUCKET)
+    out, err, progress = io.StringIO(), io.StringIO(), io.StringIO()
+    # The fixture's shards take a fraction of a second: shard 2 is held until ltr has shown it
+    # running, so the test sees what a user sees during a long shard.
+    shown_running = threading.Event()
+    real = played.shard
+
+    def held_shard(event):
+        if event["shard"]["index"] == 2:
+            shown_running.wait(60)
+        return real(event)
+
+    played.shard = held_shard  # type: ignore[method-assign]
+
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, 0.3))
+        if "slowest still running" in progress.getvalue():
+            shown_running.set()
+        if shown_running.is_set():
+            # Between polls, S3 delivers what landed (the merged junit.xml) to the processor.
+            with harness.stand_in.exclusive():
+                notifications.deliver()
+
+    argv = ["test", "--shards", "3", "--wait", "--config", str(DEFAULT_CONFIG_PATH)]
+    with lambda_environment({**os.environ, **harness.emulator.env}):
+        code = cmd_run(argv, out, err, time.monotonic, sleep, progress)
+    assert code == 1, err.getvalue()  # the fixture fails tests on purpose: the run did not pass
+    assert "over 3 shards on ltr-example-sharded-run" in err.getvalue()
+    assert "cap: 3 shards as requested" in err.getvalue()
+    lines = progress.getvalue().splitlines()
+    assert any(re.search(r"[0-2]/3 shards done; slowest still running: shard \d", x) for x in lines)
+    assert any("3/3 shards done" in line or "execution succeeded" in line for line in lines)
+    assert "## Shards (3)" in out.getvalue()
+
+
+def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(harness):
+    harness.play()
+    run_id = "20261129T023000Z-shards3"
+    execution = run_execution(
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 3)
+    )
+    assert execution.status == "SUCCEEDED", execution.failures()
+    entered = execution.states_entered()
+    assert entered[:3] == ["Plan", "Planned", "Shards"] and entered[-1] == "Merge"
+    assert entered.count("RunShard") == 3 and entered.count("ShardDone") == 3
+    assert "ShardFailed" not in entered
+    result = execution.output
+    assert [row["index"] for row in result["shards"]] == [0, 1, 2]
+    assert result["tests_not_run"] == 0
+
+    merged = harness.text(result["junit_key"])
+    assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    # The fixture prints its database URL: every shard's upload is masked, so is the merge.
+    assert harness.database_password not in merged
+    # Shard files never reach the report processor as reports; the run-level junit.xml does.
+    deliveries = delivered(harness, run_id)
+    processed = [
+        r for d in deliveries for r in d.response["results"] if r["outcome"] == "processed"
+    ]
+    assert [r["key"] for r in processed] == [result["junit_key"]]
+    pass_rates = [m for d in deliveries for m in d.metrics if m.name == "PassRate"]
+    assert len(pass_rates) == 1
+    summary = json.loads(harness.text(processed[0]["report_prefix"] + "summary.json"))
+    assert summary["metadata"]["run_id"] == run_id
+    assert [row["index"] for row in summary["metadata"]["shards"]] == [0, 1, 2]
+    assert summary["totals"]["tests"] == len(outcomes(merged))
+    markdown = harness.text(processed[0]["report_prefix"] + "summary.md")
+    assert "## Shards (3)" in markdown
+    assert "could not use pgsql://" in markdown and harness.database_password not in markdown
+    # The merge function's own metric for the dashboard.
+    assert any('"ShardMakespanSeconds"' in text for text in harness.printed)
+
+
+def test_a_killed_shard_is_caught_and_the_run_is_error_with_its_tests_not_run(harness):
+    # Shard 0's first invocation fails in the Lambda service (retried: runs once more); shard 1
+    # is killed (Lambda's timeout: a function error, caught, never retried).
+    played = harness.play(kill=frozenset({1}))
+    failing_once = {0}
+    real = played.shard
+
+    def shard_with_a_service_error(event):
+        if event["shard"]["index"] in failing_once:
+            failing_once.clear()
+            raise ServiceUnavailable("the Lambda service failed the Invoke call")
+        return real(event)
+
+    played.shard = shard_with_a_service_error  # type: ignore[method-assign]
+    before = len(harness.stand_in.invocations)
+    run_id = "20261129T023000Z-killed1"
+    execution = run_execution(
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 3)
+    )
+    assert execution.status == "SUCCEEDED", execution.failures()
+    entered = execution.states_entered()
+    assert entered.count("ShardFailed") == 1 and entered.count("ShardDone") == 2
+    calls = [
+        (i.payload.get("shard", {}).get("index"), i.outcome)
+        for i in harness.stand_in.invocations[before:]
+        if i.function == NAMES.runner_function and "shard" in i.payload
+    ]
+    assert calls.count((0, "ServiceException")) == 1 and calls.count((0, "ok")) == 1
+    assert calls.count((1, "Sandbox.Timedout")) == 1  # not retried
+
+    result = execution.output
+    plan = json.loads(harness.text(result["junit_key"].replace("junit.xml", "plan.json")))
+    killed_tests = sum(c["tests"] for c in plan["shards"][1]["classes"])
+    assert killed_tests > 0
+    assert result["status"] == "error" and result["tests_not_run"] == killed_tests
+    deliveries = delivered(harness, run_id)
+    [prefix] = [
+        r["report_prefix"]
+        for d in deliveries
+        for r in d.response["results"]
+        if r["outcome"] == "processed"
+    ]
+    summary = json.loads(harness.text(prefix + "summary.json"))
+    assert summary["status"] == "error"
+    assert summary["metadata"]["tests_not_run"] == killed_tests
+    assert summary["metadata"]["shards"][1]["status"] == "timed_out"
+    markdown = harness.text(prefix + "summary.md")
+    noun = "test" if killed_tests == 1 else "tests"
+    assert f"{killed_tests} {noun} not run: 1 of 3 shards did not finish" in markdown
