@@ -364,7 +364,10 @@ def test_the_second_night_is_compared_with_the_first(pipeline):
     [outcome] = [o for o in second.nightly.outcomes if o.job.command == "test"]
     [prefix] = outcome.report_prefixes
     history = json.loads(pipeline.text(prefix + "summary.json"))["history"]
-    assert history["baseline"]["run_id"] == outcome_for(pipeline, "test").response["run_id"]
+    # The baseline is the newest earlier `test` run: the sharded nightly run (its execution's
+    # name is its run id), which started after the unsharded one.
+    [sharded] = pipeline.sharded
+    assert history["baseline"]["run_id"] == sharded.execution.arn.rsplit(":", 1)[-1]
     assert history["run"]["app_version"] == "1.5.0"
     assert [t["test_id"].rsplit("::", 1)[1] for t in history["new_failures"]] == [
         "test_collection_sums"

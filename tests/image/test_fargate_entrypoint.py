@@ -6,6 +6,7 @@ environment only; against the fixture app, PostgreSQL and the moto server."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -65,6 +66,10 @@ def test_the_venv_holds_only_the_pins_and_the_runner_comes_from_the_task_root(
     assert not [entry for entry in seen["path"] if entry.startswith(dev_prefix)], seen["path"]
     installed = subprocess.run(
         [str(runner_venv.python), "-m", "pip", "list", "--format=json"],
+        # Neither the repository root as cwd (`-m` puts it on sys.path) nor a PYTHONPATH naming
+        # it: pip would list the project's own egg-info (from an editable install) as installed.
+        cwd=runner_venv.path,
+        env={name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
         capture_output=True,
         text=True,
         check=True,

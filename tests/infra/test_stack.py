@@ -497,6 +497,7 @@ def test_fargate_task_uses_the_runner_cli_and_a_read_only_root(synthesized):
         "RUNNER_COMMANDS",
         "PROJECT",
         "ENVIRONMENT",
+        "MAX_SHARDS",  # the plan's cap (runner.max_shards); a shard on Fargate plans nothing
     }
     cluster = synthesized.resource("aws_ecs_cluster", "fargate/cluster")
     assert cluster["setting"] == [{"name": "containerInsights", "value": "enabled"}]
