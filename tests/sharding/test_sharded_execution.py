@@ -3,12 +3,14 @@ construct deploys (modules/shard_flow.py), against the real fixture app and Post
 
 What is real: moto runs the state machine (Plan, the Map with its MaxConcurrency, Retry, Catch,
 Merge); every Lambda invocation it makes runs a handler in this process (demo/step_functions.py
-LambdaStandIn); the merge function and the report processor are the real handlers with the
-deployed environment; each shard is the real runner on the real app and database.
-What is played until the runner handles sharding events itself: the runner's answer to the plan
-event (packed from a recorded real unsharded run of the same suite) and the shard event's
-selection of classes (the real runner run with a --filter of the shard's classes), see
-demo/step_functions.py PlayedRunner.
+LambdaStandIn); the runner's plan and every shard are the real runner handler (PHPUnit's own
+listing, the packing, plan.json, each shard's generated configuration and uploads) on the real
+fixture app, PHP and PostgreSQL; the merge function and the report processor are the real
+handlers with the deployed environment.
+What is played, by necessity: the Lambda service running the container (the stand-in runs the
+handler in-process, one invocation at a time), a Lambda service error (a 500 ServiceException)
+and a killed shard (the stand-in answers as Lambda reports its hard timeout, Sandbox.Timedout,
+without running it): demo/sharded_sandbox.py ShardedRunner.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from demo.step_functions import ServiceUnavailable, run_execution
 from ltr.cli import cmd_run
 from modules.config import DEFAULT_CONFIG_PATH, load_config
 from modules.shard_flow import execution_input
+from report_processor.history.testid import stable_test_id
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 NAMES = CONFIG.names
@@ -42,14 +45,20 @@ def harness(postgres):
         yield sandbox
 
 
-def outcomes(junit: bytes | str) -> dict[tuple[str, str], str]:
-    """(class, test) -> outcome, from a PHPUnit JUnit report."""
+def outcomes(junit: bytes | str) -> dict[str, str]:
+    """stable test id -> outcome, from a PHPUnit JUnit report (each id once)."""
     root = ET.fromstring(junit)  # noqa: S314
-    found = {}
+    found: dict[str, str] = {}
     for case in root.iter("testcase"):
         tags = {child.tag for child in case}
         outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
-        found[(case.get("class") or case.get("classname") or "", case.get("name") or "")] = outcome
+        test_id = stable_test_id(
+            case.get("file"),
+            case.get("class") or case.get("classname") or "",
+            case.get("name") or "",
+        )
+        assert test_id not in found, f"{test_id} twice"
+        found[test_id] = outcome
     return found
 
 
@@ -111,8 +120,25 @@ def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(har
     assert [row["index"] for row in result["shards"]] == [0, 1, 2]
     assert result["tests_not_run"] == 0
 
+    # The runner planned it: PHPUnit's own listing, packed into 3 shards (one file per unit).
+    plan_key = result["junit_key"].replace("junit.xml", "plan.json")
+    plan = json.loads(harness.text(plan_key))
+    assert plan["run_id"] == run_id and plan["shard_count"] == 3
+    assert plan["cap"] == {"requested": 3, "applied": 3, "reason": "as requested"}
+    planned_files = [c["file"] for shard in plan["shards"] for c in shard["classes"]]
+    assert all(f.startswith("tests/") and f.endswith(".php") for f in planned_files)
+    # Each shard is the runner's own: its manifest under shards/<i:03d>/, naming its shard.
+    for index in range(3):
+        manifest = json.loads(
+            harness.text(plan_key.replace("plan.json", f"shards/{index:03d}/manifest.json"))
+        )
+        assert manifest["shard"]["index"] == index and manifest["shard"]["plan_key"] == plan_key
+
     merged = harness.text(result["junit_key"])
-    assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    unsharded = outcomes(harness.unsharded_junit.read_text())
+    assert outcomes(merged) == unsharded
+    assert plan["tests_total"] == len(unsharded)
+    assert all(test_id.startswith("tests/") for test_id in unsharded)  # the file is in the id
     # The fixture prints its database URL: every shard's upload is masked, so is the merge.
     assert harness.database_password not in merged
     # Shard files never reach the report processor as reports; the run-level junit.xml does.
