@@ -9,7 +9,8 @@ runner handler for the plan (PHPUnit's own listing of the suite, the packing, pl
 every shard, on the fixture app with PHP and PostgreSQL, and the real merge function; see
 docs/sharding.md for what is played (the Lambda service itself). The Lambda stand-in runs one
 handler at a time, so the shards run one after another here; on AWS they run side by side
-and the run takes plan + slowest shard + merge + orchestration. The overhead beyond the slowest shard is therefore measured as:
+and the run takes plan + slowest shard + merge + orchestration. The overhead beyond the
+slowest shard is therefore measured as:
 
     execution wall time - the sum of every handler's time   (the emulator's orchestration)
     + the plan handler's time + the merge handler's time
