@@ -48,7 +48,8 @@ def psql(postgres, sql: str) -> list[str]:
 
 
 def shard_databases(postgres) -> list[str]:
-    return psql(postgres, "SELECT datname FROM pg_database WHERE datname LIKE 'ltr_shard_%'")
+    # `_` is LIKE's any-character: escaped, so another test's `ltr_shards` is not one of them.
+    return psql(postgres, r"SELECT datname FROM pg_database WHERE datname LIKE 'ltr\_shard\_%'")
 
 
 @pytest.fixture

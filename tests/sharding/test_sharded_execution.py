@@ -41,7 +41,7 @@ BUCKET = NAMES.results_bucket
 
 @pytest.fixture(scope="module")
 def harness(postgres):
-    with sharded_sandbox(CONFIG, postgres, "ltr_shards") as sandbox:
+    with sharded_sandbox(CONFIG, postgres, "sharded_run") as sandbox:
         yield sandbox
 
 
