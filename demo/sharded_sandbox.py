@@ -26,7 +26,7 @@ from demo.step_functions import (
     merge_invoker,
     runner_invoker,
 )
-from modules.config import StackConfig
+from modules.config import ShardDatabasesConfig, StackConfig
 from modules.contract import (
     REPORT_PROCESSOR_HANDLER,
     RESULTS_BUCKET,
@@ -71,17 +71,30 @@ class Sandbox:
     unsharded_junit: Path
     printed: list[str]  # what the merge function printed (its EMF lines)
     database_password: str  # must never appear in a report
+    database_user: str  # the secret's role (owner of the secret's database)
 
     @property
     def bucket(self) -> str:
         return self.config.names.results_bucket
 
-    def play(self, kill: frozenset[int] = frozenset()) -> ShardedRunner:
+    def play(
+        self,
+        kill: frozenset[int] = frozenset(),
+        shard_databases: ShardDatabasesConfig | None = None,
+    ) -> ShardedRunner:
         """Register the real runner handler as the runner function, for every event (plan and
         shards). `kill`: shards whose invocation ends as Lambda's hard timeout reports it
         (a function error `Sandbox.Timedout`, nothing run or uploaded): played, since a killed
-        Lambda cannot be had in-process."""
-        runner = ShardedRunner(runner_invoker(self.emulator, self.runner), kill)
+        Lambda cannot be had in-process. `shard_databases`: the configuration's
+        database.shard_databases, turned into the runner's environment as the stack does."""
+        function = self.runner
+        if shard_databases is not None:
+            database = dataclasses.replace(self.config.database, shard_databases=shard_databases)
+            config = dataclasses.replace(self.config, database=database)
+            function = dataclasses.replace(
+                function, environment=runner_environment(config, self.bucket)
+            )
+        runner = ShardedRunner(runner_invoker(self.emulator, function), kill)
         self.stand_in.register(self.config.names.runner_function, runner)
         return runner
 
@@ -199,4 +212,5 @@ def sharded_sandbox(
             unsharded_junit,
             printed,
             credentials.password,
+            credentials.username,
         )

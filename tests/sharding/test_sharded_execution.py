@@ -19,6 +19,8 @@ import io
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 (our own PHPUnit's output, parsed as an oracle)
@@ -30,7 +32,7 @@ from demo.lambda_runtime import lambda_environment
 from demo.sharded_sandbox import Sandbox, sharded_sandbox
 from demo.step_functions import ServiceUnavailable, run_execution
 from ltr.cli import cmd_run
-from modules.config import DEFAULT_CONFIG_PATH, load_config
+from modules.config import DEFAULT_CONFIG_PATH, ShardDatabasesConfig, load_config
 from modules.shard_flow import execution_input
 from report_processor.history.testid import stable_test_id
 
@@ -209,3 +211,46 @@ def test_a_killed_shard_is_caught_and_the_run_is_error_with_its_tests_not_run(ha
     markdown = harness.text(prefix + "summary.md")
     noun = "test" if killed_tests == 1 else "tests"
     assert f"{killed_tests} {noun} not run: 1 of 3 shards did not finish" in markdown
+
+
+def superuser_sql(postgres, sql: str) -> str:
+    result = subprocess.run(
+        [shutil.which("psql") or str(postgres.bin_dir / "psql"), "-At", "-v", "ON_ERROR_STOP=1"]
+        + ["-h", postgres.host, "-p", str(postgres.port), "-U", postgres.superuser]
+        + ["-d", "postgres", "-c", sql],
+        env={**os.environ, "PGPASSWORD": postgres.superuser_password},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_with_a_template_each_shard_runs_in_its_own_database_and_drops_it(harness, postgres):
+    """database.shard_databases as configured, through runner_environment as the stack passes
+    it: each shard clones the template, runs, and drops its database."""
+    user = harness.database_user
+    superuser_sql(postgres, f"ALTER ROLE {user} CREATEDB")
+    superuser_sql(postgres, f"CREATE DATABASE sharded_template OWNER {user}")
+    harness.play(shard_databases=ShardDatabasesConfig("template", "sharded_template"))
+    run_id = "20261129T023000Z-template3"
+    execution = run_execution(
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 3)
+    )
+    assert execution.status == "SUCCEEDED", execution.failures()
+    result = execution.output
+    assert result["status"] == "failed" and result["tests_not_run"] == 0  # the fixture's failures
+    merged = harness.text(result["junit_key"])
+    assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    names = set()
+    for index in range(3):
+        key = result["junit_key"].replace("junit.xml", f"shards/{index:03d}/manifest.json")
+        database = json.loads(harness.text(key))["database"]
+        assert database["mode"] == "template" and database["template"] == "sharded_template"
+        assert database["name"].startswith("ltr_shard_") and database["dropped"] is True
+        names.add(database["name"])
+    assert len(names) == 3
+    left = superuser_sql(
+        postgres, r"SELECT datname FROM pg_database WHERE datname LIKE 'ltr\_shard\_%'"
+    )
+    assert left.split() == []
