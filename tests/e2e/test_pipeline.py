@@ -103,6 +103,12 @@ def test_the_sharded_nightly_run_is_executed_from_the_deployed_state_machine(pip
     assert sharded.execution.status == "SUCCEEDED", sharded.execution.failures()
     output = sharded.execution.output
     assert len(output["shards"]) >= 3 and output["tests_not_run"] == 0
+    # The deployed runner planned it (PHPUnit's listing, packed): its plan.json, its cap.
+    plan = json.loads(pipeline.text(output["junit_key"].replace("junit.xml", "plan.json")))
+    assert plan["run_id"] == sharded.execution.arn.rsplit(":", 1)[-1]  # the execution's name
+    assert plan["cap"]["requested"] == schedule.shards
+    assert plan["cap"]["applied"] == plan["shard_count"] == len(output["shards"])
+    assert plan["estimate_basis"] in ("history", "history+median", "test_counts")
     [prefix] = sharded.report_prefixes
     summary = json.loads(pipeline.text(prefix + "summary.json"))
     unsharded = json.loads(
@@ -364,7 +370,14 @@ def test_the_second_night_is_compared_with_the_first(pipeline):
     [outcome] = [o for o in second.nightly.outcomes if o.job.command == "test"]
     [prefix] = outcome.report_prefixes
     history = json.loads(pipeline.text(prefix + "summary.json"))["history"]
-    assert history["baseline"]["run_id"] == outcome_for(pipeline, "test").response["run_id"]
+    # Night one's last test run: the sharded nightly run when there is one (it starts last; its
+    # run id is its execution's name), else the unsharded one.
+    last_run_id = (
+        pipeline.sharded[-1].execution.arn.rsplit(":", 1)[-1]
+        if pipeline.sharded
+        else outcome_for(pipeline, "test").response["run_id"]
+    )
+    assert history["baseline"]["run_id"] == last_run_id
     assert history["run"]["app_version"] == "1.5.0"
     assert [t["test_id"].rsplit("::", 1)[1] for t in history["new_failures"]] == [
         "test_collection_sums"

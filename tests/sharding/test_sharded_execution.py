@@ -228,14 +228,15 @@ def superuser_sql(postgres, sql: str) -> str:
 
 def test_with_a_template_each_shard_runs_in_its_own_database_and_drops_it(harness, postgres):
     """database.shard_databases as configured, through runner_environment as the stack passes
-    it: each shard clones the template, runs, and drops its database."""
+    it: each of 4 shards clones the template, runs, and drops its database; the merged report
+    has the unsharded run's test ids and outcomes."""
     user = harness.database_user
     superuser_sql(postgres, f"ALTER ROLE {user} CREATEDB")
     superuser_sql(postgres, f"CREATE DATABASE sharded_template OWNER {user}")
     harness.play(shard_databases=ShardDatabasesConfig("template", "sharded_template"))
-    run_id = "20261129T023000Z-template3"
+    run_id = "20261129T023000Z-template4"
     execution = run_execution(
-        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 3)
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 4)
     )
     assert execution.status == "SUCCEEDED", execution.failures()
     result = execution.output
@@ -243,13 +244,13 @@ def test_with_a_template_each_shard_runs_in_its_own_database_and_drops_it(harnes
     merged = harness.text(result["junit_key"])
     assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
     names = set()
-    for index in range(3):
+    for index in range(4):
         key = result["junit_key"].replace("junit.xml", f"shards/{index:03d}/manifest.json")
         database = json.loads(harness.text(key))["database"]
         assert database["mode"] == "template" and database["template"] == "sharded_template"
         assert database["name"].startswith("ltr_shard_") and database["dropped"] is True
         names.add(database["name"])
-    assert len(names) == 3
+    assert len(names) == 4
     left = superuser_sql(
         postgres, r"SELECT datname FROM pg_database WHERE datname LIKE 'ltr\_shard\_%'"
     )
