@@ -5,16 +5,18 @@ and the merge step alone at scale.
         [--shards 3,4] [--runs 3] [--merge-cases 1000000] [--merge-shards 8]
 
 fixture: the emulator executes the deployed definition (demo/sharded_sandbox.py) with the real
-runner on the fixture app and PostgreSQL, the real merge function; see docs/sharding.md for what
-is played. The Lambda stand-in runs one handler at a time, so the shards run one after another
-here; on AWS they run side by side and the run takes plan + slowest shard + merge +
-orchestration. The overhead beyond the slowest shard is therefore measured as:
+runner handler for the plan (PHPUnit's own listing of the suite, the packing, plan.json) and for
+every shard, on the fixture app with PHP and PostgreSQL, and the real merge function; see
+docs/sharding.md for what is played (the Lambda service itself). The Lambda stand-in runs one
+handler at a time, so the shards run one after another here; on AWS they run side by side
+and the run takes plan + slowest shard + merge + orchestration. The overhead beyond the
+slowest shard is therefore measured as:
 
     execution wall time - the sum of every handler's time   (the emulator's orchestration)
     + the plan handler's time + the merge handler's time
 
-Goal (issue 13): under 5 s. The plan here is played (it writes plan.json from a recording; the
-runner's real plan lists the suite with PHPUnit, which this figure does not include).
+Goal (issue 13): under 5 s. The plan's time includes PHPUnit listing the suite (a PHP process
+booting the app), as on AWS.
 
 merge: one child process merges `--merge-shards` shards of a `--merge-cases` PHPUnit-shaped
 report (report_processor_bench's generator, split by class) from local files, timing the pure
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             failed |= verdict != "met"
             print(
                 f"{shards} shards, median of {len(mine)}: overhead {median['overhead']:.2f}s "
-                f"(plan {median['plan']:.2f}s played, merge {median['merge']:.2f}s, "
+                f"(plan {median['plan']:.2f}s, merge {median['merge']:.2f}s, "
                 f"orchestration {median['orchestration']:.2f}s); slowest shard "
                 f"{median['slowest_shard']:.2f}s; goal < {GOAL_SECONDS:g}s: {verdict}"
             )

@@ -125,9 +125,9 @@ def report_sharded(run: PipelineRun) -> None:
             print(markdown.split("\n## Slowest tests", 1)[0].rstrip())
             print("=" * 60)
         print(
-            f"  handler time: plan {outcome.seconds('plan'):.2f}s (played), shards "
-            f"{outcome.seconds('shard'):.2f}s (real runner, one at a time here), merge "
-            f"{outcome.seconds('merge'):.2f}s (real); the emulator's state machine added "
+            f"  handler time (the real handlers): plan {outcome.seconds('plan'):.2f}s, shards "
+            f"{outcome.seconds('shard'):.2f}s (one at a time here), merge "
+            f"{outcome.seconds('merge'):.2f}s; the emulator's state machine added "
             f"{execution.seconds - sum(i.seconds for i in outcome.invocations):.2f}s"
         )
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    steps = Steps(total=10)
+    steps = Steps(total=11)
     work_dir = Path(tempfile.mkdtemp(prefix="ltr-demo-"))
     stack = None
     keep_work_dir = False

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -38,11 +37,10 @@ from demo.services import MotoServer, PostgresServer
 from demo.step_functions import (
     Execution,
     LambdaStandIn,
-    PlayedRunner,
     execution_mode,
     merge_invoker,
-    record_suite,
     run_execution,
+    runner_invoker,
 )
 from demo.terraform import TerraformError, TerraformWorkspace
 from modules.config import StackConfig, load_config
@@ -231,19 +229,13 @@ def run_sharded_jobs(
     jobs = [job for job in nightly.not_run if ":stateMachine:" in job.target_arn]
     if not jobs:
         return []
-    unsharded = [o for o in nightly.outcomes if o.job.command == "test"]
-    if not unsharded:
-        raise PipelineError("a sharded run is played from an unsharded test run; none ran")
-    suite = _recorded_suite(emulator, nightly.bucket, unsharded[0].response)
     lambda_client = emulator.client("lambda")
     runner = describe_function(lambda_client, names.runner_function)
     merge = describe_function(lambda_client, names.merge_function)
     printed: list[str] = []
     stand_in.register(names.merge_function, merge_invoker(emulator, merge, printed, log))
-    stand_in.register(
-        names.runner_function,
-        PlayedRunner(emulator, runner, nightly.bucket, suite, local or LocalRunnerSettings(), log),
-    )
+    # The deployed runner's handler for every event: the plan and each shard.
+    stand_in.register(names.runner_function, runner_invoker(emulator, runner, local, log))
     outcomes = []
     for job in jobs:
         nightly.not_run.remove(job)
@@ -261,18 +253,6 @@ def run_sharded_jobs(
             f"({shards} shard invocations); merge: {json.dumps(execution.output)[:200]}"
         )
     return outcomes
-
-
-def _recorded_suite(emulator: MotoServer, bucket: str, response: dict):
-    uri = str(response.get("results_uri") or "")
-    prefix = uri.removeprefix(f"s3://{bucket}/")
-    body = read_text(emulator, bucket, prefix + "junit.xml")
-    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as handle:
-        handle.write(body)
-    try:
-        return record_suite(Path(handle.name))
-    finally:
-        os.unlink(handle.name)
 
 
 def read_text(emulator: MotoServer, bucket: str, key: str) -> str:

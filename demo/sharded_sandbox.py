@@ -13,18 +13,20 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from demo.lambda_runtime import DeployedFunction, LocalRunnerSettings, invoke_runner
 from demo.pipeline import store_database_secret
 from demo.services import MotoServer, PostgresServer
 from demo.step_functions import (
+    FunctionError,
+    Invoker,
     LambdaStandIn,
-    PlayedRunner,
     execution_mode,
     merge_invoker,
-    record_suite,
+    runner_invoker,
 )
-from modules.config import StackConfig
+from modules.config import ShardDatabasesConfig, StackConfig
 from modules.contract import (
     REPORT_PROCESSOR_HANDLER,
     RESULTS_BUCKET,
@@ -41,6 +43,25 @@ ROLE_NAME = "sharded-run"
 
 
 @dataclass
+class ShardedRunner:
+    """The runner function as the stand-in invokes it: the real handler (`real`), except for
+    the shards in `kill`. `shard` is the hook tests replace to hold or fail one shard."""
+
+    real: Invoker
+    kill: frozenset[int] = frozenset()
+
+    def __call__(self, event: dict) -> Any:
+        if isinstance(event.get("shard"), dict):
+            return self.shard(event)
+        return self.real(event)
+
+    def shard(self, event: dict) -> Any:
+        if event["shard"].get("index") in self.kill:
+            raise FunctionError("Sandbox.Timedout", "Task timed out (the shard was killed)")
+        return self.real(event)
+
+
+@dataclass
 class Sandbox:
     config: StackConfig
     emulator: MotoServer
@@ -50,18 +71,32 @@ class Sandbox:
     unsharded_junit: Path
     printed: list[str]  # what the merge function printed (its EMF lines)
     database_password: str  # must never appear in a report
+    database_user: str  # the secret's role (owner of the secret's database)
 
     @property
     def bucket(self) -> str:
         return self.config.names.results_bucket
 
-    def play(self, **options) -> PlayedRunner:
-        """Register a fresh PlayedRunner as the runner (options: kill=...)."""
-        played = PlayedRunner(
-            self.emulator, self.runner, self.bucket, record_suite(self.unsharded_junit), **options
-        )
-        self.stand_in.register(self.config.names.runner_function, played)
-        return played
+    def play(
+        self,
+        kill: frozenset[int] = frozenset(),
+        shard_databases: ShardDatabasesConfig | None = None,
+    ) -> ShardedRunner:
+        """Register the real runner handler as the runner function, for every event (plan and
+        shards). `kill`: shards whose invocation ends as Lambda's hard timeout reports it
+        (a function error `Sandbox.Timedout`, nothing run or uploaded): played, since a killed
+        Lambda cannot be had in-process. `shard_databases`: the configuration's
+        database.shard_databases, turned into the runner's environment as the stack does."""
+        function = self.runner
+        if shard_databases is not None:
+            database = dataclasses.replace(self.config.database, shard_databases=shard_databases)
+            config = dataclasses.replace(self.config, database=database)
+            function = dataclasses.replace(
+                function, environment=runner_environment(config, self.bucket)
+            )
+        runner = ShardedRunner(runner_invoker(self.emulator, function), kill)
+        self.stand_in.register(self.config.names.runner_function, runner)
+        return runner
 
     def text(self, key: str) -> str:
         s3 = self.emulator.client("s3")
@@ -144,8 +179,8 @@ def sharded_sandbox(
             "Image",
             RUNNER_IMAGE_HANDLER,
         )
-        # The unsharded run of the same suite: the oracle, and the recording the plan is packed
-        # from. The real runner without a bucket keeps its files locally.
+        # The unsharded run of the same suite: the oracle the merged run is compared with. The
+        # real runner without a bucket keeps its files locally.
         unbucketed = dataclasses.replace(
             runner, environment={k: v for k, v in runner.environment.items() if k != RESULTS_BUCKET}
         )
@@ -177,4 +212,5 @@ def sharded_sandbox(
             unsharded_junit,
             printed,
             credentials.password,
+            credentials.username,
         )

@@ -9,18 +9,15 @@ request to moto unchanged. A handler's exception becomes a Lambda function error
 (`X-Amz-Function-Error: Unhandled`), as Lambda reports it; `ServiceUnavailable` becomes the
 Lambda service's own 500 `ServiceException`, the error the state machine retries.
 
-`PlayedRunner` plays the runner's two sharding events (plan, shard) until the runner handles
-them itself (issue 13, runner side): the plan is packed from a recorded real unsharded run of
-the same suite (its classes, test counts and times), and each shard runs the real runner handler
-on the real app with a `--filter` for its classes, uploading (masked, as the runner does) to a
-scratch bucket, from which the shard's files are moved under the shard's prefix. Everything
-else, including the merge function, is the real deployed handler.
+The runner function is the deployed runner handler for every event, the plan and each shard
+included (`runner_invoker`), and the merge function is the deployed merge handler
+(`merge_invoker`). What stays played is the Lambda service itself: one invocation at a time,
+in this process, and the errors a test makes it report.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
 import threading
@@ -28,16 +25,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import xml.etree.ElementTree as ET  # noqa: S405 (our own runner's PHPUnit output, not untrusted)
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
-
-from runner.layout import JUNIT, MANIFEST, OUTPUT_LOG, RunLocation
 
 from demo.lambda_runtime import (
     DeployedFunction,
@@ -46,7 +38,6 @@ from demo.lambda_runtime import (
     invoke_runner,
 )
 from demo.services import LOOPBACK, MotoServer, free_port
-from modules.contract import RESULTS_BUCKET
 
 Invoker = Callable[[dict], Any]
 # Step Functions calls the AWS provider makes that moto 5.2.5 lacks, and their answers here:
@@ -246,187 +237,14 @@ def runner_invoker(
     local: LocalRunnerSettings | None = None,
     log: TextIO | None = None,
 ) -> Invoker:
-    """The deployed runner's handler for every event, sharding events included: what replaces
-    PlayedRunner once the runner handles plan and shard events itself."""
+    """The deployed runner's handler for every event, the sharding events (plan, shard)
+    included."""
     settings = local or LocalRunnerSettings()
 
     def invoke(event: dict) -> Any:
         return invoke_runner(emulator, function, event, settings, log)
 
     return invoke
-
-
-# --------------------------------------------------------------------------- the played runner
-
-
-@dataclass(frozen=True)
-class RecordedClass:
-    name: str  # PHPUnit's class name, backslashes and all
-    file: str
-    tests: int
-    seconds: float
-
-
-def record_suite(junit_path: Path) -> tuple[RecordedClass, ...]:
-    """The classes of a real unsharded run's JUnit report (PHPUnit 9: class suites carry
-    `file`), with their test counts and times."""
-    root = ET.parse(junit_path).getroot()  # noqa: S314 (our own PHPUnit's output)
-    classes = []
-    for suite in root.iter("testsuite"):
-        if suite.get("file") and "::" not in (suite.get("name") or ""):
-            classes.append(
-                RecordedClass(
-                    suite.get("name") or "",
-                    suite.get("file") or "",
-                    int(suite.get("tests") or 0),
-                    float(suite.get("time") or 0.0),
-                )
-            )
-    return tuple(classes)
-
-
-def pack_longest_first(
-    classes: tuple[RecordedClass, ...], shards: int
-) -> list[list[RecordedClass]]:
-    """Classes into `shards` bins, longest first, each to the least loaded bin."""
-    bins: list[list[RecordedClass]] = [[] for _ in range(max(1, min(shards, len(classes))))]
-    for item in sorted(classes, key=lambda c: (-c.seconds, c.name)):
-        min(bins, key=lambda b: (sum(c.seconds for c in b), len(b))).append(item)
-    return bins
-
-
-def class_filter(classes: list[RecordedClass]) -> str:
-    """A PHPUnit --filter selecting exactly these classes' tests."""
-    names = "|".join(re.escape(c.name).replace("\\\\", "\\\\") for c in classes)
-    return f"^(?:{names})::"
-
-
-@dataclass
-class PlayedRunner:
-    """The runner's plan and shard events, played (see the module docstring); any other event
-    goes to the real runner handler unchanged."""
-
-    emulator: MotoServer
-    function: DeployedFunction
-    bucket: str
-    suite: tuple[RecordedClass, ...]
-    local: LocalRunnerSettings = field(default_factory=LocalRunnerSettings)
-    log: TextIO | None = None
-    # Shards that are killed: their invocation ends as Lambda's timeout does, nothing uploaded.
-    kill: frozenset[int] = frozenset()
-
-    def __call__(self, event: dict) -> Any:
-        if event.get("action") == "plan":
-            return self.plan(event)
-        if isinstance(event.get("shard"), dict):
-            return self.shard(event)
-        return invoke_runner(self.emulator, self.function, event, self.local, self.log)
-
-    def plan(self, event: dict) -> dict:
-        started = datetime.now(UTC)
-        run_id, command = str(event["run_id"]), str(event["command"])
-        location = RunLocation.of(started, run_id, command)
-        bins = pack_longest_first(self.suite, int(event["shards"]))
-        shards: list[dict[str, Any]] = [
-            {
-                "index": index,
-                "estimated_seconds": round(sum(c.seconds for c in classes), 3),
-                "classes": [
-                    {
-                        "name": c.name,
-                        "file": c.file,
-                        "tests": c.tests,
-                        "estimated_seconds": c.seconds,
-                    }
-                    for c in classes
-                ],
-            }
-            for index, classes in enumerate(bins)
-        ]
-        plan = {
-            "version": 1,
-            "run_id": run_id,
-            "command": command,
-            "slug": location.slug,
-            "started_at": started.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "shard_count": len(shards),
-            "tests_total": sum(c.tests for c in self.suite),
-            "classes_without_history": 0,
-            "shards": shards,
-        }
-        plan_key = location.run_prefix + "plan.json"
-        self._s3().put_object(Bucket=self.bucket, Key=plan_key, Body=json.dumps(plan).encode())
-        return {
-            "status": "planned",
-            "run_id": run_id,
-            "plan_key": plan_key,
-            "shard_count": len(shards),
-            "shards": [
-                {
-                    "index": index,
-                    "classes": len(classes),
-                    "tests": sum(c.tests for c in classes),
-                    "estimated_seconds": round(sum(c.seconds for c in classes), 3),
-                }
-                for index, classes in enumerate(bins)
-            ],
-            "tests_total": plan["tests_total"],
-            "cap": {"requested": event["shards"], "applied": len(shards), "reason": "played"},
-        }
-
-    def shard(self, event: dict) -> dict:
-        shard = event["shard"]
-        index, plan_key = int(shard["index"]), str(shard["plan_key"])
-        if f"/{event['run_id']}/" not in plan_key or not plan_key.endswith("/plan.json"):
-            raise ValueError(f"plan_key {plan_key!r} is not the plan of run {event['run_id']!r}")
-        plan = json.loads(self._s3().get_object(Bucket=self.bucket, Key=plan_key)["Body"].read())
-        if index in self.kill:
-            raise FunctionError("Sandbox.Timedout", "Task timed out (the shard was killed)")
-        classes = [
-            RecordedClass(c["name"], c["file"], c["tests"], c["estimated_seconds"])
-            for c in plan["shards"][index]["classes"]
-        ]
-        # The real runner, on the real app, uploading (masked, as it always does) to a scratch
-        # bucket without notifications; its files are then moved where the sharded runner will
-        # put them. (Its local files would be the unmasked originals: never those.)
-        scratch = self._scratch_bucket()
-        response = invoke_runner(
-            self.emulator,
-            dataclasses.replace(
-                self.function, environment={**self.function.environment, RESULTS_BUCKET: scratch}
-            ),
-            {"command": event["command"], "args": ["--filter", class_filter(classes)],
-             "run_id": event["run_id"]},
-            self.local,
-            self.log,
-        )  # fmt: skip
-        uploaded = str(response.get("results_uri") or "").removeprefix(f"s3://{scratch}/")
-        prefix = plan_key.removesuffix("plan.json") + f"shards/{index:03d}/"
-        s3 = self._s3()
-        for name in (OUTPUT_LOG, MANIFEST, JUNIT):  # junit.xml last, as the runner uploads
-            with contextlib.suppress(s3.exceptions.NoSuchKey):
-                body = s3.get_object(Bucket=scratch, Key=uploaded + name)["Body"].read()
-                s3.put_object(Bucket=self.bucket, Key=prefix + name, Body=body)
-                # The next shard of the run reuses the run id: the runner refuses an id whose
-                # manifest exists.
-                s3.delete_object(Bucket=scratch, Key=uploaded + name)
-        response["results_uri"] = f"s3://{self.bucket}/{prefix}"
-        return {**response, "shard": {"index": index, "count": int(shard["count"])}}
-
-    def _scratch_bucket(self) -> str:
-        name = f"{self.bucket[:48]}-shard-scratch"
-        s3 = self._s3()
-        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-            where = (
-                {}
-                if self.emulator.region == "us-east-1"
-                else {"CreateBucketConfiguration": {"LocationConstraint": self.emulator.region}}
-            )
-            s3.create_bucket(Bucket=name, **where)
-        return name
-
-    def _s3(self):
-        return self.emulator.client("s3")
 
 
 # --------------------------------------------------------------------------- an execution

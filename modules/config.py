@@ -94,7 +94,12 @@ CONFIG_FIELDS: Mapping[str, frozenset[str]] = {
     ),
     "vpc": frozenset({"vpc_id", "private_subnet_ids", "private_route_table_ids", "endpoints"}),
     "vpc.endpoints": frozenset(ENDPOINT_SERVICES),
-    "database": frozenset({"security_group_id", "port", "secret_arn", "secret_kms_key_arn"}),
+    "database": frozenset(
+        {"security_group_id", "port", "secret_arn", "secret_kms_key_arn", "shard_databases"}
+    ),
+    "database.shard_databases": frozenset(
+        {"mode", "template", "admin_database", "connection_budget", "connections_per_shard"}
+    ),
     "image": frozenset({"tag", "digest"}),
     "runner": frozenset(
         {
@@ -217,6 +222,22 @@ class VpcConfig:
     endpoints: EndpointsConfig
 
 
+SHARD_DATABASE_MODES = ("template", "shared")  # runner/config.py TEMPLATE, SHARED
+DEFAULT_CONNECTIONS_PER_SHARD = 2  # runner/config.py's default: the tests' + the runner's own
+
+
+@dataclass(frozen=True)
+class ShardDatabasesConfig:
+    """The database each shard of a sharded run uses (docs/sharding.md#databases); None
+    fields are left to the runner's defaults (its variables are then not set)."""
+
+    mode: str = "shared"
+    template: str | None = None  # the database each shard's own is cloned from (mode template)
+    admin_database: str | None = None  # where the runner creates and drops (runner: postgres)
+    connection_budget: int | None = None  # connections the shards of one run may hold together
+    connections_per_shard: int | None = None
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     security_group_id: str
@@ -225,6 +246,8 @@ class DatabaseConfig:
     # The customer-managed KMS key the secret is encrypted with, when not Secrets Manager's
     # AWS-managed key: the runner roles get kms:Decrypt on it through Secrets Manager only.
     secret_kms_key_arn: str | None = None
+    # Absent from the config file: the runner's defaults (every shard on the secret's database).
+    shard_databases: ShardDatabasesConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -805,7 +828,70 @@ def _parse_database(reader: _Reader, raw: Mapping[str, Any], region: str | None)
                 "secret through the stack region's endpoint, so use a secret in the same region",
             )
     key = _parse_secret_key(reader, section, secret)
-    return DatabaseConfig(group or "", port or 5432, secret or "", key)
+    shard_databases = _parse_shard_databases(reader, section)
+    return DatabaseConfig(group or "", port or 5432, secret or "", key, shard_databases)
+
+
+# A database name the runner quotes as one identifier; plain ASCII so its 63-byte limit is 63
+# characters (PostgreSQL would silently shorten a longer one).
+_DATABASE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+
+
+def _parse_shard_databases(
+    reader: _Reader, database: Mapping[str, Any]
+) -> ShardDatabasesConfig | None:
+    field = "database.shard_databases"
+    if "shard_databases" not in database:
+        return None
+    section = reader.section(database, "shard_databases", field, CONFIG_FIELDS[field])
+    template = reader.string(
+        section, "template", f"{field}.template", _DATABASE_NAME_RE, "app_test_template",
+        required=False,
+    )  # fmt: skip
+    mode = section.get("mode", "template" if section.get("template") else "shared")
+    if mode not in SHARD_DATABASE_MODES:
+        reader.problem(
+            f"{field}.mode",
+            f"{_show(mode)} is not valid; use one of {', '.join(SHARD_DATABASE_MODES)}",
+        )
+        mode = "shared"
+    admin = reader.string(
+        section, "admin_database", f"{field}.admin_database", _DATABASE_NAME_RE, "postgres",
+        required=False,
+    )  # fmt: skip
+    if mode == "template" and "template" not in section:
+        reader.problem(
+            f"{field}.template",
+            'is required with mode "template": the database each shard\'s own is cloned from, '
+            'e.g. "app_test_template"',
+        )
+    if mode == "shared" and "template" in section:
+        reader.problem(
+            f"{field}.template", 'is used only with mode "template"; remove it or set the mode'
+        )
+    if template and template == (admin or "postgres"):
+        reader.problem(
+            f"{field}.admin_database",
+            f"is the template ({template}): PostgreSQL refuses to clone a database with open "
+            "sessions, and the runner connects to admin_database to clone; use postgres",
+        )
+    budget = None
+    if section.get("connection_budget") is not None:
+        budget = reader.integer(
+            section, "connection_budget", f"{field}.connection_budget", None, 1, 100000
+        )
+    per_shard = None
+    if section.get("connections_per_shard") is not None:
+        per_shard = reader.integer(
+            section, "connections_per_shard", f"{field}.connections_per_shard", None, 1, 1000
+        )
+    if budget is not None and budget < (per_shard or DEFAULT_CONNECTIONS_PER_SHARD):
+        reader.problem(
+            f"{field}.connection_budget",
+            f"{budget} leaves no room for one shard of "
+            f"{per_shard or DEFAULT_CONNECTIONS_PER_SHARD} connections (connections_per_shard)",
+        )
+    return ShardDatabasesConfig(mode, template, admin, budget, per_shard)
 
 
 def _parse_secret_key(

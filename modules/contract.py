@@ -75,6 +75,24 @@ def runner_environment(config: StackConfig, bucket_name: str) -> dict[str, str]:
     env[MAX_SHARDS] = str(config.runner.max_shards)
     if config.runner.reserved_concurrency is not None:
         env[RESERVED_CONCURRENCY] = str(config.runner.reserved_concurrency)
+    env.update(shard_database_environment(config))
+    return env
+
+
+def shard_database_environment(config: StackConfig) -> dict[str, str]:
+    """database.shard_databases as the runner reads it (runner/config.py); what is not
+    configured is not set, so the runner's defaults apply (docs/sharding.md#databases)."""
+    shards = config.database.shard_databases
+    if shards is None:
+        return {}
+    env = {DB_SHARD_MODE: shards.mode}
+    optional = {
+        DB_TEMPLATE: shards.template,
+        DB_ADMIN_DATABASE: shards.admin_database,
+        DB_CONNECTION_BUDGET: shards.connection_budget,
+        DB_CONNECTIONS_PER_SHARD: shards.connections_per_shard,
+    }
+    env.update({name: str(value) for name, value in optional.items() if value is not None})
     return env
 
 

@@ -111,3 +111,45 @@ def test_the_runner_reads_the_shard_caps_the_stack_gives_it():
     assert limits.max_shards == getattr(config.runner, "max_shards", None)
     if getattr(config.runner, "max_shards", None) is not None:
         assert env[MAX_SHARDS] == str(config.runner.max_shards)
+
+
+def test_the_runner_reads_the_shard_databases_the_stack_gives_it():
+    import dataclasses
+
+    from modules.config import ShardDatabasesConfig
+    from modules.contract import (
+        DB_ADMIN_DATABASE,
+        DB_CONNECTION_BUDGET,
+        DB_CONNECTIONS_PER_SHARD,
+        DB_SHARD_MODE,
+        DB_TEMPLATE,
+    )
+
+    def with_shards(shards: ShardDatabasesConfig | None):
+        database = dataclasses.replace(CONFIG.database, shard_databases=shards)
+        return runner_environment(dataclasses.replace(CONFIG, database=database), "the-bucket")
+
+    env = with_shards(ShardDatabasesConfig("template", "app_template", "maintenance", 20, 3))
+    assert (env[DB_SHARD_MODE], env[DB_TEMPLATE], env[DB_ADMIN_DATABASE]) == (
+        "template",
+        "app_template",
+        "maintenance",
+    )
+    runner = RunnerConfig.from_env(env)
+    database = runner.shard_database
+    assert (database.mode, database.template, database.admin_database) == (
+        "template",
+        "app_template",
+        "maintenance",
+    )
+    assert runner.shard_limits.db_connection_budget == 20
+    assert runner.shard_limits.db_connections_per_shard == 3
+    assert (env[DB_CONNECTION_BUDGET], env[DB_CONNECTIONS_PER_SHARD]) == ("20", "3")
+
+    # Not configured: nothing set, the runner's own defaults (every shard on the secret's database).
+    bare = RunnerConfig.from_env(with_shards(None))
+    assert bare.shard_database.mode == "shared" and bare.shard_database.template is None
+    assert not {DB_SHARD_MODE, DB_TEMPLATE, DB_ADMIN_DATABASE} & set(with_shards(None))
+    shared = with_shards(ShardDatabasesConfig("shared", connection_budget=10))
+    assert shared == {**with_shards(None), DB_SHARD_MODE: "shared", DB_CONNECTION_BUDGET: "10"}
+    assert RunnerConfig.from_env(shared).shard_limits.db_connection_budget == 10

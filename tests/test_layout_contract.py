@@ -277,3 +277,70 @@ def test_history_keys_refuse_what_could_leave_their_prefix(project, environment,
         layout.history_durations_key(project, environment, slug)
     with pytest.raises(keys.HistoryKeyError):
         keys.durations_key(project, environment, slug)
+
+
+# ----------------------------------------------------------------------------- the merge's mirror
+# report_processor/merge.py (in the report processor's zip, which cannot import the runner) keeps
+# copies of the plan's name and the shard folders: held equal to runner/layout.py here.
+
+
+def test_the_merges_file_names_are_the_layouts():
+    from report_processor import merge
+
+    assert merge.PLAN_FILE == layout.PLAN
+    assert merge.SHARDS_DIR + "/" == layout.SHARDS_FOLDER
+    assert merge.MANIFEST_FILE == layout.MANIFEST
+    assert merge.JUNIT_FILE == layout.JUNIT
+    assert merge.MAX_SHARDS == layout.MAX_SHARD_INDEX + 1
+
+
+@given(started=STARTS, run_id=RUN_IDS, command=st.sampled_from(COMMANDS), index=SHARD_INDEXES)
+def test_the_merge_reads_the_shard_files_where_the_runner_writes_them(
+    started, run_id, command, index
+):
+    from report_processor import merge
+
+    location = layout.RunLocation.of(started, run_id, command)
+    request = merge.parse_merge_event(
+        {"action": "merge", "bucket": "results-bucket", "plan_key": location.plan_key, "shards": []}
+    )
+    assert request.plan_key == location.plan_key
+    assert request.run_prefix == location.run_prefix
+    assert request.shard_prefix(index) == layout.shard_prefix(location, index)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "runs/2026-01-02/r1/test/junit.xml",
+        "runs/2026-01-02/r1/test/shards/000/plan.json",
+        "reports/2026-01-02/r1/test/plan.json",
+        "runs/2026-01-02/../test/plan.json",
+        "runs/2026-01-02/.hidden/test/plan.json",
+        "runs/2026-01-02/" + "r" * 65 + "/test/plan.json",
+        "runs/2026-01-02/r1/Test/plan.json",
+    ],
+)
+def test_the_merge_refuses_what_is_not_a_runs_plan(key):
+    from report_processor import merge
+
+    assert layout.parse_plan_key(key) is None
+    with pytest.raises(merge.MergeRejected):
+        merge.parse_merge_event(
+            {"action": "merge", "bucket": "results-bucket", "plan_key": key, "shards": []}
+        )
+
+
+def test_execution_names_are_run_ids():
+    """The state machine passes its execution's name as the run id: EventBridge names the
+    executions it starts with a UUID, ltr with the runner's own new_run_id. Both must pass the
+    runner's run-id rule, so the plan never refuses a legitimate execution."""
+    import uuid
+
+    from runner.events import new_run_id, parse_event
+
+    for name in (str(uuid.uuid4()), str(uuid.UUID(int=0)), new_run_id(datetime.now(UTC))):
+        assert layout.validate_run_id(name) == name
+        event = {"action": "plan", "command": "test", "run_id": name, "shards": 3, "args": []}
+        request = parse_event(event, ["test"], datetime.now(UTC))
+        assert request.run_id == name

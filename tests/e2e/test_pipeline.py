@@ -103,6 +103,12 @@ def test_the_sharded_nightly_run_is_executed_from_the_deployed_state_machine(pip
     assert sharded.execution.status == "SUCCEEDED", sharded.execution.failures()
     output = sharded.execution.output
     assert len(output["shards"]) >= 3 and output["tests_not_run"] == 0
+    # The deployed runner planned it (PHPUnit's listing, packed): its plan.json, its cap.
+    plan = json.loads(pipeline.text(output["junit_key"].replace("junit.xml", "plan.json")))
+    assert plan["run_id"] == sharded.execution.arn.rsplit(":", 1)[-1]  # the execution's name
+    assert plan["cap"]["requested"] == schedule.shards
+    assert plan["cap"]["applied"] == plan["shard_count"] == len(output["shards"])
+    assert plan["estimate_basis"] in ("history", "history+median", "test_counts")
     [prefix] = sharded.report_prefixes
     summary = json.loads(pipeline.text(prefix + "summary.json"))
     unsharded = json.loads(

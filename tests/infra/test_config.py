@@ -460,6 +460,48 @@ CASES = {
         lambda raw: raw["report_processor"].update(source_url_template="https://git/blob/x"),
         "report_processor.source_url_template: must contain {path}",
     ),
+    "shard_databases_misspelt": (
+        lambda raw: raw["database"].update(shard_database={"mode": "shared"}),
+        'database.shard_database: unknown field; did you mean "shard_databases"?',
+    ),
+    "shard_databases_field_misspelt": (
+        lambda raw: raw["database"].update(shard_databases={"templat": "app_template"}),
+        'database.shard_databases.templat: unknown field; did you mean "template"?',
+    ),
+    "shard_databases_unknown_mode": (
+        lambda raw: raw["database"].update(shard_databases={"mode": "clone"}),
+        'database.shard_databases.mode: "clone" is not valid; use one of template, shared',
+    ),
+    "shard_databases_template_mode_without_template": (
+        lambda raw: raw["database"].update(shard_databases={"mode": "template"}),
+        'database.shard_databases.template: is required with mode "template"',
+    ),
+    "shard_databases_template_in_shared_mode": (
+        lambda raw: raw["database"].update(
+            shard_databases={"mode": "shared", "template": "app_template"}
+        ),
+        'database.shard_databases.template: is used only with mode "template"',
+    ),
+    "shard_databases_template_name_too_long": (
+        lambda raw: raw["database"].update(shard_databases={"template": "t" * 64}),
+        "database.shard_databases.template: ",
+    ),
+    "shard_databases_admin_is_the_template": (
+        lambda raw: raw["database"].update(
+            shard_databases={"template": "app_template", "admin_database": "app_template"}
+        ),
+        "database.shard_databases.admin_database: is the template (app_template)",
+    ),
+    "shard_databases_budget_below_one_shard": (
+        lambda raw: raw["database"].update(
+            shard_databases={"connection_budget": 2, "connections_per_shard": 3}
+        ),
+        "database.shard_databases.connection_budget: 2 leaves no room for one shard of 3",
+    ),
+    "shard_databases_budget_not_a_number": (
+        lambda raw: raw["database"].update(shard_databases={"connection_budget": "20"}),
+        "database.shard_databases.connection_budget: must be a whole number from 1 to 100000",
+    ),
     "incomplete_state_backend": (
         lambda raw: raw.update(state_backend={"s3": {"bucket": "acme-tf-state"}}),
         'state_backend.s3.key: is required, e.g. "ltr/dev.tfstate"',
@@ -485,6 +527,31 @@ def test_all_problems_are_reported_at_once():
     assert len(problems) == 4, problems
     message = str(ConfigError("dev.json", problems))
     assert message.startswith("dev.json: 4 problem(s) in the configuration:")
+
+
+def test_shard_database_problems_are_reported_together():
+    problems = problems_of(
+        mutated(
+            lambda raw: raw["database"].update(
+                shard_databases={"mode": "clone", "admin_database": "a b", "connection_budget": 0}
+            )
+        )
+    )
+    fields = sorted(problem.split(":")[0] for problem in problems)
+    assert fields == [
+        "database.shard_databases.admin_database",
+        "database.shard_databases.connection_budget",
+        "database.shard_databases.mode",
+    ], problems
+
+
+def test_shard_databases_default_to_the_runners_defaults():
+    assert parse_config(copy.deepcopy(EXAMPLE), "x.json").database.shard_databases is None
+    template = mutated(lambda raw: raw["database"].update(shard_databases={"template": "app_t"}))
+    shards = parse_config(template, "x.json").database.shard_databases
+    assert shards is not None
+    assert (shards.mode, shards.template, shards.admin_database) == ("template", "app_t", None)
+    assert (shards.connection_budget, shards.connections_per_shard) == (None, None)
 
 
 def test_non_object_file_is_rejected():

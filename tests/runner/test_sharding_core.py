@@ -574,3 +574,29 @@ OTHER_KEYS = (
 def test_hostile_plan_and_shard_events_are_rejected(event, message):
     with pytest.raises(RejectedInput, match=message):
         parse_event(event, ALLOWED, NOW)
+
+
+def test_a_repeated_plan_request_gets_the_written_plans_answer_and_nothing_else_does():
+    from runner.sharding.plan import repeated_plan_response
+
+    document = {
+        "version": 1, "run_id": "r1", "command": "test", "args": ["--group", "a"],
+        "shard_count": 2, "classes_without_history": 0, "estimate_basis": "test_counts",
+        "phpunit_placeholders": 0,
+        "cap": {"requested": 3, "applied": 2, "reason": "capped by the number of test files (2)"},
+        "shards": [
+            {"index": 0, "tests": 3, "estimated_seconds": None, "classes": [{}, {}]},
+            {"index": 1, "tests": 2, "estimated_seconds": None, "classes": [{}]},
+        ],
+    }  # fmt: skip
+    same = {"run_id": "r1", "command": "test", "args": ("--group", "a"), "requested": 3}
+    answer = repeated_plan_response(json.dumps(document).encode(), **same)
+    assert answer is not None
+    assert answer["shard_count"] == 2 and answer["tests_total"] == 5
+    assert answer["shards"][0] == {"index": 0, "classes": 2, "tests": 3, "estimated_seconds": None}
+    assert answer["cap"] == document["cap"]
+    for other in ({"run_id": "r2"}, {"args": ()}, {"requested": 2}, {"command": "x"}):
+        assert repeated_plan_response(json.dumps(document).encode(), **{**same, **other}) is None
+    for broken in (b"", b"{", b"[]", json.dumps({**document, "shard_count": 3}).encode()):
+        assert repeated_plan_response(broken, **same) is None
+    assert repeated_plan_response(None, **same) is None

@@ -48,7 +48,8 @@ def psql(postgres, sql: str) -> list[str]:
 
 
 def shard_databases(postgres) -> list[str]:
-    return psql(postgres, "SELECT datname FROM pg_database WHERE datname LIKE 'ltr_shard_%'")
+    # `_` is LIKE's any-character: escaped, so another test's `ltr_shards` is not one of them.
+    return psql(postgres, r"SELECT datname FROM pg_database WHERE datname LIKE 'ltr\_shard\_%'")
 
 
 @pytest.fixture
@@ -284,9 +285,23 @@ def test_a_shard_refuses_a_plan_that_is_not_its_runs(runner_env):
 
 def test_a_reused_run_id_cannot_be_planned_again(runner_env):
     first = handler(plan_event("twice", 2), LambdaContext())
-    second = handler(plan_event("twice", 2), LambdaContext())
     assert first["status"] == "planned"
-    assert second["status"] == "rejected" and "twice" in second["reason"]
+    plan = runner_env.s3.get_object(Bucket=runner_env.bucket, Key=first["plan_key"])
+    # The same request again (Step Functions retrying the Plan step after a Lambda service
+    # error): the same answer, from the plan.json already written, which stays as it was.
+    again = handler(plan_event("twice", 2), LambdaContext())
+    assert again == first
+    after = runner_env.s3.get_object(Bucket=runner_env.bucket, Key=first["plan_key"])
+    assert after["ETag"] == plan["ETag"] and after["LastModified"] == plan["LastModified"]
+    # Anything else under that run id is refused: another number of shards, other args...
+    for other in (plan_event("twice", 3), plan_event("twice", 2, ["--group", "fast"])):
+        refused = handler(other, LambdaContext())
+        assert refused["status"] == "rejected" and "twice" in refused["reason"], refused
+    # ...and the same request once the run has finished (its run-level manifest exists).
+    manifest_key = first["plan_key"].replace("plan.json", "manifest.json")
+    runner_env.s3.put_object(Bucket=runner_env.bucket, Key=manifest_key, Body=b"{}")
+    finished = handler(plan_event("twice", 2), LambdaContext())
+    assert finished["status"] == "rejected" and "twice" in finished["reason"]
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,14 @@ construct deploys (modules/shard_flow.py), against the real fixture app and Post
 
 What is real: moto runs the state machine (Plan, the Map with its MaxConcurrency, Retry, Catch,
 Merge); every Lambda invocation it makes runs a handler in this process (demo/step_functions.py
-LambdaStandIn); the merge function and the report processor are the real handlers with the
-deployed environment; each shard is the real runner on the real app and database.
-What is played until the runner handles sharding events itself: the runner's answer to the plan
-event (packed from a recorded real unsharded run of the same suite) and the shard event's
-selection of classes (the real runner run with a --filter of the shard's classes), see
-demo/step_functions.py PlayedRunner.
+LambdaStandIn); the runner's plan and every shard are the real runner handler (PHPUnit's own
+listing, the packing, plan.json, each shard's generated configuration and uploads) on the real
+fixture app, PHP and PostgreSQL; the merge function and the report processor are the real
+handlers with the deployed environment.
+What is played, by necessity: the Lambda service running the container (the stand-in runs the
+handler in-process, one invocation at a time), a Lambda service error (a 500 ServiceException)
+and a killed shard (the stand-in answers as Lambda reports its hard timeout, Sandbox.Timedout,
+without running it): demo/sharded_sandbox.py ShardedRunner.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import io
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 (our own PHPUnit's output, parsed as an oracle)
@@ -28,8 +32,9 @@ from demo.lambda_runtime import lambda_environment
 from demo.sharded_sandbox import Sandbox, sharded_sandbox
 from demo.step_functions import ServiceUnavailable, run_execution
 from ltr.cli import cmd_run
-from modules.config import DEFAULT_CONFIG_PATH, load_config
+from modules.config import DEFAULT_CONFIG_PATH, ShardDatabasesConfig, load_config
 from modules.shard_flow import execution_input
+from report_processor.history.testid import stable_test_id
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 NAMES = CONFIG.names
@@ -38,18 +43,24 @@ BUCKET = NAMES.results_bucket
 
 @pytest.fixture(scope="module")
 def harness(postgres):
-    with sharded_sandbox(CONFIG, postgres, "ltr_shards") as sandbox:
+    with sharded_sandbox(CONFIG, postgres, "sharded_run") as sandbox:
         yield sandbox
 
 
-def outcomes(junit: bytes | str) -> dict[tuple[str, str], str]:
-    """(class, test) -> outcome, from a PHPUnit JUnit report."""
+def outcomes(junit: bytes | str) -> dict[str, str]:
+    """stable test id -> outcome, from a PHPUnit JUnit report (each id once)."""
     root = ET.fromstring(junit)  # noqa: S314
-    found = {}
+    found: dict[str, str] = {}
     for case in root.iter("testcase"):
         tags = {child.tag for child in case}
         outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
-        found[(case.get("class") or case.get("classname") or "", case.get("name") or "")] = outcome
+        test_id = stable_test_id(
+            case.get("file"),
+            case.get("class") or case.get("classname") or "",
+            case.get("name") or "",
+        )
+        assert test_id not in found, f"{test_id} twice"
+        found[test_id] = outcome
     return found
 
 
@@ -111,8 +122,25 @@ def test_a_three_shard_run_merges_into_the_unsharded_runs_tests_and_outcomes(har
     assert [row["index"] for row in result["shards"]] == [0, 1, 2]
     assert result["tests_not_run"] == 0
 
+    # The runner planned it: PHPUnit's own listing, packed into 3 shards (one file per unit).
+    plan_key = result["junit_key"].replace("junit.xml", "plan.json")
+    plan = json.loads(harness.text(plan_key))
+    assert plan["run_id"] == run_id and plan["shard_count"] == 3
+    assert plan["cap"] == {"requested": 3, "applied": 3, "reason": "as requested"}
+    planned_files = [c["file"] for shard in plan["shards"] for c in shard["classes"]]
+    assert all(f.startswith("tests/") and f.endswith(".php") for f in planned_files)
+    # Each shard is the runner's own: its manifest under shards/<i:03d>/, naming its shard.
+    for index in range(3):
+        manifest = json.loads(
+            harness.text(plan_key.replace("plan.json", f"shards/{index:03d}/manifest.json"))
+        )
+        assert manifest["shard"]["index"] == index and manifest["shard"]["plan_key"] == plan_key
+
     merged = harness.text(result["junit_key"])
-    assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    unsharded = outcomes(harness.unsharded_junit.read_text())
+    assert outcomes(merged) == unsharded
+    assert plan["tests_total"] == len(unsharded)
+    assert all(test_id.startswith("tests/") for test_id in unsharded)  # the file is in the id
     # The fixture prints its database URL: every shard's upload is masked, so is the merge.
     assert harness.database_password not in merged
     # Shard files never reach the report processor as reports; the run-level junit.xml does.
@@ -183,3 +211,47 @@ def test_a_killed_shard_is_caught_and_the_run_is_error_with_its_tests_not_run(ha
     markdown = harness.text(prefix + "summary.md")
     noun = "test" if killed_tests == 1 else "tests"
     assert f"{killed_tests} {noun} not run: 1 of 3 shards did not finish" in markdown
+
+
+def superuser_sql(postgres, sql: str) -> str:
+    result = subprocess.run(
+        [shutil.which("psql") or str(postgres.bin_dir / "psql"), "-At", "-v", "ON_ERROR_STOP=1"]
+        + ["-h", postgres.host, "-p", str(postgres.port), "-U", postgres.superuser]
+        + ["-d", "postgres", "-c", sql],
+        env={**os.environ, "PGPASSWORD": postgres.superuser_password},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_with_a_template_each_shard_runs_in_its_own_database_and_drops_it(harness, postgres):
+    """database.shard_databases as configured, through runner_environment as the stack passes
+    it: each of 4 shards clones the template, runs, and drops its database; the merged report
+    has the unsharded run's test ids and outcomes."""
+    user = harness.database_user
+    superuser_sql(postgres, f"ALTER ROLE {user} CREATEDB")
+    superuser_sql(postgres, f"CREATE DATABASE sharded_template OWNER {user}")
+    harness.play(shard_databases=ShardDatabasesConfig("template", "sharded_template"))
+    run_id = "20261129T023000Z-template4"
+    execution = run_execution(
+        harness.emulator, harness.state_machine_arn, run_id, execution_input("test", [], 4)
+    )
+    assert execution.status == "SUCCEEDED", execution.failures()
+    result = execution.output
+    assert result["status"] == "failed" and result["tests_not_run"] == 0  # the fixture's failures
+    merged = harness.text(result["junit_key"])
+    assert outcomes(merged) == outcomes(harness.unsharded_junit.read_text())
+    names = set()
+    for index in range(4):
+        key = result["junit_key"].replace("junit.xml", f"shards/{index:03d}/manifest.json")
+        database = json.loads(harness.text(key))["database"]
+        assert database["mode"] == "template" and database["template"] == "sharded_template"
+        assert database["name"].startswith("ltr_shard_") and database["dropped"] is True
+        names.add(database["name"])
+    assert len(names) == 4
+    left = superuser_sql(
+        postgres, r"SELECT datname FROM pg_database WHERE datname LIKE 'ltr\_shard\_%'"
+    )
+    assert left.split() == []

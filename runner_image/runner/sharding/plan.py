@@ -564,3 +564,54 @@ def read_shard(raw: bytes, *, run_id: str, command: str, index: int, count: int)
         files=tuple(dict.fromkeys(files)),
         tests=tests,
     )
+
+
+def repeated_plan_response(
+    raw: bytes | None, *, run_id: str, command: str, args: tuple[str, ...], requested: int
+) -> dict[str, Any] | None:
+    """The plan response again, from the plan.json an earlier attempt of this very request wrote
+    (Step Functions retries the Plan step after a Lambda service error, and the first attempt may
+    have finished). None when plan.json is not this request's: another run, command, args or
+    number of shards requested. The shards check their part again when they run."""
+    if raw is None or len(raw) > MAX_PLAN_BYTES:
+        return None
+    try:
+        plan = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION:
+        return None
+    cap, shards = plan.get("cap"), plan.get("shards")
+    same = (plan.get("run_id"), plan.get("command"), plan.get("args")) == (
+        run_id,
+        command,
+        list(args),
+    )
+    if not same or not isinstance(cap, dict) or cap.get("requested") != requested:
+        return None
+    if not isinstance(shards, list) or not shards or plan.get("shard_count") != len(shards):
+        return None
+    summary = []
+    for index, shard in enumerate(shards):
+        if not isinstance(shard, dict) or shard.get("index") != index:
+            return None
+        classes, tests = shard.get("classes"), shard.get("tests")
+        if not isinstance(classes, list) or isinstance(tests, bool) or not isinstance(tests, int):
+            return None
+        estimate = shard.get("estimated_seconds")
+        if estimate is not None and (
+            isinstance(estimate, bool) or not isinstance(estimate, int | float)
+        ):
+            return None
+        summary.append(
+            {"index": index, "classes": len(classes), "tests": tests, "estimated_seconds": estimate}
+        )
+    return {
+        "shard_count": len(summary),
+        "shards": summary,
+        "tests_total": sum(row["tests"] for row in summary),
+        "classes_without_history": plan.get("classes_without_history"),
+        "estimate_basis": plan.get("estimate_basis"),
+        "cap": {key: cap.get(key) for key in ("requested", "applied", "reason")},
+        "phpunit_placeholders": plan.get("phpunit_placeholders"),
+    }

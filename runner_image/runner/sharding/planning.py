@@ -46,12 +46,14 @@ from .phpunit import (
 from .plan import (
     MAX_DURATIONS_BYTES,
     MAX_LISTING_BYTES,
+    MAX_PLAN_BYTES,
     Durations,
     PlanError,
     build_plan,
     parse_durations,
     parse_test_list,
     relative_test_file,
+    repeated_plan_response,
     select_groups,
 )
 
@@ -100,6 +102,14 @@ def plan_run(
         outcome.message = "a sharded run needs RESULTS_BUCKET: the shards read the plan from it"
         return outcome
     try:
+        if request.run_id_given and store.exists(location.plan_key):
+            repeated = _repeated(request, store, location)
+            if repeated is not None:
+                log(
+                    f"[runner] plan {request.run_id}: already planned, answering with its plan.json"
+                )
+                outcome.status, outcome.response_fields = "planned", repeated
+                return outcome
         if request.run_id_given and (
             store.exists(location.plan_key) or store.exists(location.manifest_key)
         ):
@@ -206,6 +216,25 @@ def plan_run(
     if outcome.message:
         log(f"[runner] plan {request.run_id}: {outcome.message}")
     return outcome
+
+
+def _repeated(
+    request: PlanRequest, store: ResultStore, location: RunLocation
+) -> dict[str, Any] | None:
+    """The earlier answer to this same plan request, while its run has not finished (no
+    run-level manifest): a retried Plan step must not be refused, nor pack a second time."""
+    if store.exists(location.manifest_key):
+        return None
+    fields = repeated_plan_response(
+        store.get(location.plan_key, MAX_PLAN_BYTES + 1),
+        run_id=request.run_id,
+        command=request.command,
+        args=request.args,
+        requested=request.shards,
+    )
+    if fields is None:
+        return None
+    return {"plan_key": location.plan_key, "plan_uri": store.uri(location.plan_key), **fields}
 
 
 def _suite_args(args: tuple[str, ...]) -> list[str]:
