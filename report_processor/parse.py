@@ -15,10 +15,8 @@ import codecs
 import heapq
 import re
 import textwrap
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate
 from operator import itemgetter
 from typing import Any, BinaryIO
 from xml.parsers import expat
@@ -608,8 +606,14 @@ def parse_junit(
             return
         raw = list(map(layout.time_of, pending)) if layout.time else None
         seconds = _batch_seconds(raw, len(pending))
-        total_seconds = _running_sum(total_seconds, seconds)
-        row.duration_seconds = _running_sum(row.duration_seconds, seconds)
+        # `+=` in document order, as case by case: the very same float sums.
+        total = total_seconds
+        row_total = row.duration_seconds
+        for value in seconds:
+            total += value
+            row_total += value
+        total_seconds = total
+        row.duration_seconds = row_total
         passed += len(pending)
         row.passed += len(pending)
         if max(seconds) > slow_floor:
@@ -934,12 +938,6 @@ def _batch_seconds(raw: list[str] | None, count: int) -> list[float]:
     if check == check and min(seconds) >= 0.0 and max(seconds) <= MAX_SECONDS:
         return seconds
     return [value if 0.0 <= value <= MAX_SECONDS else 0.0 for value in seconds]
-
-
-def _running_sum(start: float, values: list[float]) -> float:
-    """`start += value` for each value in order, at C speed: the very floats a loop gives (sum()
-    is not that: Python 3.12 compensates its rounding)."""
-    return deque(accumulate(values, initial=start), maxlen=1)[0]
 
 
 def _attr_dict(attr_list: list[str]) -> dict[str, str]:
