@@ -177,7 +177,7 @@ class RunRecorder:
         prefixes: dict[str, tuple[str | None, str, Any]] = {}
         mask = HASH_MASK
         from_bytes = int.from_bytes
-        current_head = [""]
+        current_head = ""
 
         def on_case(
             file: str | None,
@@ -188,6 +188,7 @@ class RunRecorder:
             flaky: bool = False,
         ) -> None:
             """One testcase: `outcome` is PASSED/SKIPPED/FAILED/ERROR (the parser's rank)."""
+            nonlocal current_head
             cached = prefixes.get(classname)
             if cached is None or cached[0] != file:
                 if len(prefixes) >= _FILE_CACHE_LIMIT:
@@ -214,11 +215,12 @@ class RunRecorder:
             if hashed in quarantine_set:
                 quarantined[hashed] = max(code, quarantined.get(hashed, 0))
                 names[hashed] = head + name
-            if head is not current_head[0]:
+            if head is not current_head:
                 # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
-                current_head[0] = head
+                current_head = head
                 lines.append(f"={_escape(head)}\n")
-            if "\\" in name or "\t" in name or "\n" in name or "\r" in name:
+            # Tab, newline and carriage return are not printable: one scan finds all three.
+            if "\\" in name or not name.isprintable():
                 name = _escape(name)
             lines.append(f"{digest.hex()}\t{code}\t{round(seconds * 1000)}\t{name}\n")
             if len(lines) >= _BATCH:
