@@ -359,7 +359,7 @@ def parse_junit(
     slow_floor = -1.0
     slow_size = limits.slowest
     # The hot path is a testcase without children: its end only queues its attribute list in
-    # `pending`, and `flush` counts the queue at C speed (map, reduce) before anything else
+    # `pending`, and `flush` counts the queue at C speed (map) before anything else
     # happens (any other element, a testcase with children, the queue full, the end), so every
     # count, sum and order is exactly what counting case by case gives. The queued testcases
     # belong to the innermost suite: any suite start or end flushes first.
@@ -593,21 +593,33 @@ def parse_junit(
 
     def flush() -> None:
         """Count the queued testcases (no children, so passed, or skipped when marked not run)."""
-        nonlocal passed, total_seconds, slow_floor, layout
         frame = stack[-1]
         row = frame[0] or frame_row(frame)
-        names = pending[0][::2]
+        names = list(map(_NAMES, pending))
+        if names.count(names[0]) == len(names):
+            count_run(frame, row, pending, names[0])
+        else:
+            # Runs of testcases with the same attribute names, in document order.
+            first = 0
+            for index in range(1, len(names) + 1):
+                if index == len(names) or names[index] != names[first]:
+                    count_run(frame, row, pending[first:index], names[first])
+                    first = index
+        pending.clear()
+
+    def count_run(frame: list[Any], row: _Row, batch: list[list[str]], names: list[str]) -> None:
+        """Queued testcases that share their attribute names, at C speed."""
+        nonlocal passed, total_seconds, slow_floor, layout
         if names != layout.names:
             layout = _CaseLayout.of(names)
-        if layout.marks_not_run or list(map(_NAMES, pending)).count(names) != len(pending):
-            # Mixed attribute names or Google Test's not-run marks: case by case, exactly.
-            for attr_list in pending:
+        if layout.marks_not_run:
+            # Google Test's not-run marks: case by case, exactly.
+            for attr_list in batch:
                 attrs = _attr_dict(attr_list)
                 count_case(frame, row, attrs, _not_run(attrs, _PASSED), False)
-            pending.clear()
             return
-        raw = list(map(layout.time_of, pending)) if layout.time else None
-        seconds = _batch_seconds(raw, len(pending))
+        raw = list(map(layout.time_of, batch)) if layout.time else None
+        seconds = _batch_seconds(raw, len(batch))
         # `+=` in document order, as case by case: the very same float sums.
         total = total_seconds
         row_total = row.duration_seconds
@@ -616,10 +628,10 @@ def parse_junit(
             row_total += value
         total_seconds = total
         row.duration_seconds = row_total
-        passed += len(pending)
-        row.passed += len(pending)
+        passed += len(batch)
+        row.passed += len(batch)
         if max(seconds) > slow_floor:
-            for attr_list, case_seconds in zip(pending, seconds, strict=True):
+            for attr_list, case_seconds in zip(batch, seconds, strict=True):
                 if case_seconds > slow_floor:
                     acc.offer_slow(
                         SlowTest(
@@ -633,20 +645,19 @@ def parse_junit(
                         slow_floor = acc.slow_heap[0][0]
         if on_case is not None:
             # One call per testcase, made by map(): no Python loop around history's callback.
-            count = len(pending)
+            count = len(batch)
             deque(
                 map(
                     on_case,
-                    layout.files(pending, frame[2]),
-                    layout.classnames(pending),
-                    layout.names_of(pending),
+                    layout.files(batch, frame[2]),
+                    layout.classnames(batch),
+                    layout.names_of(batch),
                     repeat(_PASSED, count),
                     seconds,
                     repeat(False, count),
                 ),
                 maxlen=0,
             )
-        pending.clear()
 
     def count_suite_fault(tag: str) -> None:
         """A suite-level <error>/<failure> is one error case named after its suite."""
