@@ -317,8 +317,10 @@ def parse_junit(
     only when it parsed, so a broken file adds nothing to a report.
 
     `on_case(file, classname, name, rank, seconds, flaky)`, when given, is called once per
-    testcase at its end tag, once its outcome is known: `rank` is 0 passed, 1 skipped, 2 failed,
-    3 error (history's outcome codes); `file` is the testcase's, else its suite's, else None.
+    testcase, in document order, once its outcome is known: `rank` is 0 passed, 1 skipped,
+    2 failed, 3 error (history's outcome codes); `file` is the testcase's `file` attribute (None
+    without one); `flaky` says it had a flakyFailure/flakyError (history counts that only on a
+    passed testcase). Testcases without children reach it in batches, still in order.
     """
     limits = limits or ParseLimits()
     acc = Accumulator(limits)
@@ -583,7 +585,7 @@ def parse_junit(
                 slow_floor = acc.slow_heap[0][0]
         if on_case is not None:
             on_case(
-                attrs.get("file") or frame[2],
+                attrs.get("file"),
                 _classname(attrs),
                 attrs.get("name", ""),
                 rank,
@@ -649,7 +651,7 @@ def parse_junit(
             deque(
                 map(
                     on_case,
-                    layout.files(batch, frame[2]),
+                    layout.files(batch),
                     layout.classnames(batch),
                     layout.names_of(batch),
                     repeat(_PASSED, count),
@@ -997,12 +999,8 @@ class _CaseLayout:
 
     # The same for a batch of testcases, as iterables (column by column, at C speed).
 
-    def files(self, batch: list[list[str]], suite_file: str | None) -> Iterable[str | None]:
-        """Each testcase's `file`, else its suite's (`file or suite_file`)."""
-        if not self.file:
-            return repeat(suite_file, len(batch))
-        files = list(map(itemgetter(self.file), batch))
-        return [file or suite_file for file in files] if "" in files else files
+    def files(self, batch: list[list[str]]) -> Iterable[str | None]:
+        return map(itemgetter(self.file), batch) if self.file else repeat(None)
 
     def classnames(self, batch: list[list[str]]) -> Iterable[str]:
         if not self.classname_at:

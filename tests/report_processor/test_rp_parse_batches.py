@@ -71,7 +71,7 @@ def test_batches_count_exactly_what_one_by_one_counting_gives():
         rank = 2 if failing else 1 if attrs.get("status") == "notrun" else 0
         expected_calls.append(
             (
-                attrs["file"] or "/s.php",
+                attrs["file"],
                 attrs.get("classname") or attrs.get("class") or "",
                 attrs["name"],
                 rank,
