@@ -50,7 +50,8 @@ _SKIPPED_RESULTS = frozenset({"skipped", "suppressed"})
 # Encodings expat decodes itself; anything else Python knows is transcoded to UTF-8 first.
 _EXPAT_NATIVE = frozenset({"utf-8", "utf-16", "iso8859-1", "ascii"})
 _UTF8_BOM = b"\xef\xbb\xbf"
-# Testcases queued before they are counted together (see parse_junit's `pending`).
+# Testcases queued before they are counted together (see parse_junit's `pending`); the queue is
+# also counted after every chunk, which bounds its memory for testcases with huge attributes.
 _PENDING_CASES = 1024
 _NAMES = itemgetter(slice(None, None, 2))  # the names of pyexpat's [name, value, ...] list
 _HEAD_BYTES = 1024
@@ -361,10 +362,10 @@ def parse_junit(
     slow_floor = -1.0
     slow_size = limits.slowest
     # The hot path is a testcase without children: its end only queues its attribute list in
-    # `pending`, and `flush` counts the queue at C speed (map) before anything else
-    # happens (any other element, a testcase with children, the queue full, the end), so every
-    # count, sum and order is exactly what counting case by case gives. The queued testcases
-    # belong to the innermost suite: any suite start or end flushes first.
+    # `pending`, and `flush` counts the queue at C speed (map) before anything else happens (any
+    # other element, a testcase with children, the queue full, the end of a chunk or of the
+    # input), so every count, sum and order is exactly what counting case by case gives. The
+    # queued testcases belong to the innermost suite: any suite start or end flushes first.
     case_attrs: list[str] = []
     pending: list[list[str]] = []
     queue_case = pending.append
@@ -791,7 +792,13 @@ def parse_junit(
     try:
         for data in _chunks(head, stream, codec, limits):
             parser.Parse(data, False)
+            # Queued testcases hold their attributes: at most one chunk's worth (plus the token
+            # carried over) stays in memory, however large each testcase is.
+            if pending:
+                flush()
         parser.Parse(b"", True)
+        if pending:
+            flush()
     except ValueError as error:
         # pyexpat's own refusal of a multi-byte encoding the declaration sniffing did not see.
         raise JUnitError(f"cannot decode the file: {error}; write the report in UTF-8") from None

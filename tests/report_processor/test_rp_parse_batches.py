@@ -2,10 +2,16 @@
 one by one gives, whatever the batch boundaries, attribute orders, times and not-run marks."""
 
 import io
+import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 from report_processor.parse import _PENDING_CASES, MAX_SECONDS, ParseLimits, parse_junit
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Times a runner may write; the junk ones count as 0 (lenient_seconds).
 TIMES = ["0.001234", "1.5", "0", "nan", "inf", "-1", "1e308", "junk", "1,234.5", " 2 ", ""]
 
@@ -90,3 +96,44 @@ def test_batches_count_exactly_what_one_by_one_counting_gives():
     assert acc.passed == cases - failed - skipped
     slowest = sorted((call[4] for call in expected_calls), reverse=True)[:25]
     assert [slow.duration_seconds for slow in acc.slowest()] == slowest
+
+
+# 100 testcases with a 2 MiB attribute each (200 MiB), generated as they are read: queued
+# testcases must not hold them all (the queue is counted after every chunk).
+BIG_TESTCASES_SCRIPT = """
+import io, json, sys
+from report_processor.parse import parse_junit
+
+class BigTestcases(io.RawIOBase):
+    def __init__(self, cases, size):
+        self.parts = [b'<testsuite name="s">']
+        self.cases, self.size = cases, size
+    def readable(self):
+        return True
+    def read(self, n=-1):
+        if not self.parts and self.cases:
+            self.cases -= 1
+            self.parts = [b'<testcase name="t" time="0.5" data="', b'A' * self.size, b'"/>']
+            if not self.cases:
+                self.parts.append(b'</testsuite>')
+        return self.parts.pop(0) if self.parts else b''
+
+acc = parse_junit(BigTestcases(int(sys.argv[1]), 2 << 20))
+with open("/proc/self/status") as status:
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+result = {"tests": acc.tests, "seconds": acc.duration_seconds, "peak_mib": peak_kib / 1024}
+print(json.dumps(result))
+"""
+
+
+def test_queued_testcases_with_huge_attributes_stay_at_flat_memory():
+    completed = subprocess.run(
+        [sys.executable, "-c", BIG_TESTCASES_SCRIPT, "100"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    result = json.loads(completed.stdout)
+    assert (result["tests"], result["seconds"]) == (100, 50.0)
+    assert result["peak_mib"] < 128, result
