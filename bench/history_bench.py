@@ -1,7 +1,7 @@
 """Benchmark: per-test history (report_processor/history) at 10,000 and 1,000,000 tests.
 
     .venv/bin/python bench/history_bench.py [--tests 10000] [--runs 30] [--million 1000000]
-                                            [--parts 10k,1m,parse]
+        [--parts 10k,1m,parse,wired10k,wired1m,parsehist,junitparser]
 
 Every measurement runs in a fresh subprocess (peak RSS = that child's own high-water mark):
 
@@ -18,6 +18,8 @@ Every measurement runs in a fresh subprocess (peak RSS = that child's own high-w
   marker, metrics), on a directory-backed results bucket and history store: `--runs` (10k) or
   one (1M) earlier nights, then the next night timed with history and, in another child, the
   same object with history off. With `junitparser` in `--parts`, junitparser on the 1M file.
+- parsehist: the parser with history's `on_case` on that file, then `finish`, as the report
+  processor runs them: a first night, then the timed second night (diff against the first).
 
 The stores are local directories, so S3 transfer time is not included.
 """
@@ -314,7 +316,8 @@ def child(args: argparse.Namespace) -> dict:
     if args.child in ("wired-history", "wired-plain"):
         history = args.child == "wired-history"
         return wired_night(Path(args.store), args.tests, args.runs + 1, history)
-    store = DirStore(Path(args.store)) if args.store and args.child != "parse" else None
+    parsing = args.child in ("parse", "parsehist")
+    store = DirStore(Path(args.store)) if args.store and not parsing else None
     if args.child == "build":
         assert store is not None
         for number in range(1, args.runs + 1):
@@ -330,12 +333,45 @@ def child(args: argparse.Namespace) -> dict:
         return {"loop_s": round(loop_only(args.tests, args.runs + 1, seed=1), 3)}
     from report_processor.parse import parse_junit
 
+    if args.child == "parsehist":
+        return parse_with_history(Path(args.store), args.runs)
     startup = peak_mib()
     started = time.perf_counter()
     with Path(args.store).open("rb") as stream:
         acc = parse_junit(stream)
     return {"cases": acc.tests, "parse_s": round(time.perf_counter() - started, 2),
             "startup_rss_mib": startup}  # fmt: skip
+
+
+def parse_with_history(report: Path, nights: int) -> dict:
+    """What the report processor does with history: parse with on_case, then finish.
+
+    The store (next to the report) first gets `nights - 1` earlier nights of the same file, so
+    the measured night has a baseline to diff against; only the last night is timed.
+    """
+    from report_processor.parse import parse_junit
+
+    store = DirStore(report.parent / "store")
+    config = HistoryConfig()
+    startup = peak_mib()
+    result: dict = {}
+    for number in range(1, nights + 1):
+        info = RunInfo(f"run{number:03d}", START + timedelta(days=number), "v1", "img1", "failed")
+        started = time.perf_counter()
+        session = HistorySession.open(store, SCOPE, info, config)
+        with report.open("rb") as stream:
+            acc = parse_junit(stream, on_case=session.on_case)
+        parsed = time.perf_counter()
+        section = session.finish({})
+        done = time.perf_counter()
+        result = {
+            "cases": acc.tests,
+            "history_tests": section.tests,
+            "parse_with_on_case_s": round(parsed - started, 2),
+            "finish_s": round(done - parsed, 2),
+            "total_s": round(done - started, 2),
+        }
+    return result | {"nights": nights, "startup_rss_mib": startup}
 
 
 def run_child(kind: str, tests: int, runs: int, store: str = "") -> dict:
@@ -402,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--million", type=int, default=1_000_000)
+    # Also: wired1m, parsehist, junitparser.
     parser.add_argument("--parts", default="10k,1m,parse,wired10k")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="", help=argparse.SUPPRESS)
@@ -444,12 +481,20 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(scratch) / "junit.xml"
             generate_phpunit_report(path, args.million)
             print("parse:", json.dumps(run_child("parse", args.million, 0, str(path))))
+            if "parsehist" in parts:
+                # Two nights of the same report: the second is timed (rows, digest, diff).
+                hist = run_child("parsehist", args.million, 2, str(path))
+                print("parse+history:", json.dumps(hist))
             if "junitparser" in parts:
                 started = time.perf_counter()
                 subprocess.run([sys.executable, "-c", BASELINE_SCRIPT, str(path)], check=True,
                                capture_output=True)  # fmt: skip
                 elapsed = time.perf_counter() - started
                 print(f"junitparser: {elapsed:.2f} s (fromfile + walking every case)")
+                if "parsehist" in parts:
+                    ratio = hist["total_s"] / elapsed
+                    print(f"  parse+history / junitparser: {ratio:.2f}x (goal <= 0.3x), "
+                          f"peak {hist['peak_rss_mib']} MiB (goal <= 128 MiB)")  # fmt: skip
     return 0 if ok else 1
 
 

@@ -15,8 +15,11 @@ import codecs
 import heapq
 import re
 import textwrap
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, BinaryIO
 from xml.parsers import expat
 
@@ -50,6 +53,10 @@ _SKIPPED_RESULTS = frozenset({"skipped", "suppressed"})
 # Encodings expat decodes itself; anything else Python knows is transcoded to UTF-8 first.
 _EXPAT_NATIVE = frozenset({"utf-8", "utf-16", "iso8859-1", "ascii"})
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Testcases queued before they are counted together (see parse_junit's `pending`); the queue is
+# also counted after every chunk, which bounds its memory for testcases with huge attributes.
+_PENDING_CASES = 1024
+_NAMES = itemgetter(slice(None, None, 2))  # the names of pyexpat's [name, value, ...] list
 _HEAD_BYTES = 1024
 _DECLARED_ENCODING = re.compile(
     rb"<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._:-]{0,63})[\"']"
@@ -330,8 +337,13 @@ def parse_junit(
 
     Raises JUnitError with a message naming the problem (not XML, truncated, DOCTYPE, not JUnit,
     unknown encoding, a token or the file too large). Each file gets a fresh accumulator, merged
-    only when it parsed, so a broken file adds nothing to a report. `on_case` (history) is called
-    at each `</testcase>` with its outcome rank (0 passed, 1 skipped, 2 failed, 3 error).
+    only when it parsed, so a broken file adds nothing to a report.
+
+    `on_case(file, classname, name, rank, seconds, flaky)` (history), when given, is called once
+    per testcase, in document order, once its outcome is known: `rank` is 0 passed, 1 skipped,
+    2 failed, 3 error (history's outcome codes); `file` is the testcase's `file` attribute (None
+    without one); `flaky` says it had a flakyFailure/flakyError. Testcases without children
+    reach it in batches, a little after their `</testcase>`, still in order.
     """
     limits = limits or ParseLimits()
     acc = Accumulator(limits)
@@ -340,9 +352,16 @@ def parse_junit(
         raise JUnitError("the file is empty: the test runner wrote no JUnit report")
     codec = _source_codec(head)
     # A transcoded stream is UTF-8 whatever its declaration says: override the declaration.
-    parser = expat.ParserCreate("UTF-8" if codec else None)
+    # No interning of names (intern=None): pyexpat would look every attribute name up in a dict,
+    # a fifth of its per-element cost, and nothing here needs names to be identical objects.
+    parser = expat.ParserCreate("UTF-8" if codec else None, None, intern=None)
     parser.buffer_text = True
     parser.buffer_size = 1 << 16
+    # Attributes arrive as a flat [name, value, name, value, ...] list, which pyexpat builds
+    # much faster than a dict (a quarter of the parse at a million testcases). Testcases are
+    # read through the positions of their attribute names (_CaseLayout); other elements, which
+    # are few, are turned into dicts (_attr_dict).
+    parser.ordered_attributes = True
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.EntityDeclHandler = _refuse_doctype
@@ -365,7 +384,22 @@ def parse_junit(
     total_seconds = 0.0
     slow_floor = -1.0
     slow_size = limits.slowest
-    case_attrs: dict[str, str] = {}
+    # The hot path is a testcase without children: its end only queues its attribute list in
+    # `pending`, and `flush` counts the queue at C speed (map) before anything else happens (any
+    # other element, a testcase with children, the queue full, the end of a chunk or of the
+    # input), so every count, sum, list and order is exactly what counting case by case gives.
+    # The queued testcases belong to the innermost suite: any suite start or end flushes first.
+    case_attrs: list[str] = []
+    pending: list[list[str]] = []
+    queue_case = pending.append
+    # Where the queued testcases' attributes sit; testcases of one report share their
+    # attribute names, so the layout is rebuilt only when they change.
+    layout = _CaseLayout.of([])
+    # True once the current testcase has a child element. Until then the per-case state below
+    # is at its defaults and the case's not-run mark (case_rank) is not read yet; a testcase's
+    # start resets that state only when it was touched. Its end then takes the full path
+    # (end_case_in_full), which leaves the state as it is, as case-by-case counting always did.
+    case_extra = False
     case_rank = _PASSED
     case_flaky = False
     case_properties: list[str] | None = None
@@ -401,22 +435,24 @@ def parse_junit(
         capture_tag = tag
         parser.CharacterDataHandler = collect_text
 
-    def start(name: str, attrs: dict[str, str]) -> None:
+    def start(name: str, attr_list: list[str]) -> None:
         nonlocal case_attrs, case_rank, case_flaky, case_properties, in_case, result_attrs
-        nonlocal result_rank, flaky_attrs, suite_fault, faults, skip_attrs
+        nonlocal result_rank, flaky_attrs, suite_fault, faults, skip_attrs, case_extra
         if name == "testcase":
-            case_attrs = attrs
-            case_rank = _PASSED
-            if ("status" in attrs or "result" in attrs) and (
-                attrs.get("status") == "notrun" or attrs.get("result") in _SKIPPED_RESULTS
-            ):
-                case_rank = _SKIPPED
-            case_flaky = False
-            case_properties = None
+            if case_extra:
+                case_rank = _PASSED
+                case_flaky = False
+                case_properties = None
+                result_attrs = None
+                result_rank = _PASSED
+                case_extra = False
+            case_attrs = attr_list
             in_case = True
-            result_attrs = None
-            result_rank = _PASSED
-        elif name == "testsuite" or name == "testsuites":
+            return
+        if pending:
+            flush()
+        attrs = _attr_dict(attr_list)
+        if name == "testsuite" or name == "testsuites":
             suite_name = attrs.get("name") or ""
             file = attrs.get("file") or None
             hostname = attrs.get("hostname") or None
@@ -445,6 +481,11 @@ def parse_junit(
                 ]
             )
         elif in_case:
+            if not case_extra:
+                # The first child: from here on the case is counted in full, from its not-run
+                # mark (Google Test) on, as a testcase's start always set it.
+                case_extra = True
+                case_rank = _not_run(_attr_dict(case_attrs), _PASSED)
             rank = _RESULT_RANKS.get(name)
             if rank is not None:
                 if rank >= _FAILED:
@@ -484,90 +525,21 @@ def parse_junit(
             _add_property(frame[9], attrs)
 
     def end(name: str) -> None:
-        nonlocal passed, failed, errors, skipped, flaky, total_seconds, slow_floor
-        nonlocal in_case, capture_tag, flaky_attrs, suite_fault, skip_attrs
+        nonlocal in_case, capture_tag, suite_fault
         if name == "testcase":
             in_case = False
-            if capture_tag is not None:
-                capture_tag = None
-                parser.CharacterDataHandler = None
-            if not stack:
-                return
-            frame = stack[-1]
-            row = frame[0] or frame_row(frame)
-            raw_time = case_attrs.get("time")
-            try:
-                seconds = float(raw_time)  # type: ignore[arg-type]
-                if not 0.0 <= seconds <= MAX_SECONDS:
-                    seconds = 0.0
-            except (TypeError, ValueError):
-                seconds = lenient_seconds(raw_time)
-            total_seconds += seconds
-            row.duration_seconds += seconds
-            if on_case is not None:
-                on_case(
-                    case_attrs.get("file"),
-                    _classname(case_attrs),
-                    case_attrs.get("name", ""),
-                    case_rank,
-                    seconds,
-                    case_flaky,
-                )
-            if case_rank == _PASSED:
-                passed += 1
-                row.passed += 1
-                if case_flaky:
-                    flaky += 1
-                    row.flaky += 1
-                    if len(flaky_list) < max_flaky:
-                        flaky_list.append(
-                            FlakyTest(
-                                suite=frame[1],
-                                classname=_classname(case_attrs),
-                                name=case_attrs.get("name", ""),
-                                message=_trim((flaky_attrs or {}).get("message"), max_message),
-                            )
-                        )
-            elif case_rank == _FAILED:
-                failed += 1
-                row.failed += 1
-            elif case_rank == _ERROR:
-                errors += 1
-                row.errors += 1
+            if case_extra or capture_tag is not None:
+                if pending:
+                    flush()
+                end_case_in_full()
             else:
-                skipped += 1
-                row.skipped += 1
-                acc.skip_reasons.add(
-                    (skip_attrs or {}).get("message"), _label(frame[1], case_attrs)
-                )
-                skip_attrs = None
-            flaky_attrs = None
-            if case_rank >= _FAILED:
-                skip_attrs = None
-                if result_attrs is not None and result_rank == case_rank:
-                    label = _label(frame[1], case_attrs)
-                    if len(failures) < max_failures:
-                        failure = _failure(frame, case_attrs, result_attrs, case_rank)
-                        failures.append(failure)
-                        acc.groups.add(failure.message, failure.kind, label)
-                    else:
-                        # Past the listed ones only the message is needed, for its group.
-                        message = best_message(
-                            result_attrs.get("message") or "",
-                            "".join(text_parts),
-                            case_attrs.get("name", ""),
-                        )
-                        acc.groups.add(message[:max_message], _KIND_NAMES[case_rank], label)
-                        acc.failures_not_detailed += 1
-                else:
-                    acc.failures_not_detailed += 1
-            if seconds > slow_floor:
-                acc.offer_slow(
-                    SlowTest(frame[1], _classname(case_attrs), case_attrs.get("name", ""), seconds)
-                )
-                if len(acc.slow_heap) >= slow_size:
-                    slow_floor = acc.slow_heap[0][0]
-        elif name == "testsuite" or name == "testsuites":
+                queue_case(case_attrs)
+                if len(pending) >= _PENDING_CASES:
+                    flush()
+            return
+        if pending:
+            flush()
+        if name == "testsuite" or name == "testsuites":
             frame = stack.pop()
             below = frame[5]
             # Only a <testsuite> stands in for its cases: a <testsuites> root's counts are sums.
@@ -588,17 +560,171 @@ def parse_junit(
             capture_tag = None
             parser.CharacterDataHandler = None
             text = _details("".join(text_parts), max_details)
+            attrs = _attr_dict(case_attrs)
             acc.test_warnings.append(
                 TestWarning(
                     suite=stack[-1][1],
-                    classname=_classname(case_attrs),
-                    name=case_attrs.get("name", ""),
-                    message=_trim(failure_message(text, case_attrs.get("name", "")), max_message),
+                    classname=_classname(attrs),
+                    name=attrs.get("name", ""),
+                    message=_trim(failure_message(text, attrs.get("name", "")), max_message),
                 )
             )
         elif name == capture_tag:
             capture_tag = None
             parser.CharacterDataHandler = None
+
+    def end_case_in_full() -> None:
+        """The end of a testcase with children: results, failure details, flaky reruns."""
+        nonlocal capture_tag
+        if capture_tag is not None:
+            capture_tag = None
+            parser.CharacterDataHandler = None
+        if not stack:
+            return
+        frame = stack[-1]
+        attrs = _attr_dict(case_attrs)
+        # case_rank holds the not-run mark once the case had a child; without one, read it here.
+        rank = case_rank if case_extra else _not_run(attrs, case_rank)
+        count_case(frame, frame[0] or frame_row(frame), attrs, rank, case_flaky)
+
+    def count_case(
+        frame: list[Any], row: _Row, attrs: dict[str, str], rank: int, flaky_case: bool
+    ) -> None:
+        """One testcase, counted case by case (the general path)."""
+        nonlocal passed, failed, errors, skipped, flaky, total_seconds, slow_floor
+        nonlocal flaky_attrs, skip_attrs
+        seconds = _case_seconds(attrs.get("time"))
+        total_seconds += seconds
+        row.duration_seconds += seconds
+        if on_case is not None:
+            on_case(
+                attrs.get("file"),
+                _classname(attrs),
+                attrs.get("name", ""),
+                rank,
+                seconds,
+                flaky_case,
+            )
+        if rank == _PASSED:
+            passed += 1
+            row.passed += 1
+            if flaky_case:
+                flaky += 1
+                row.flaky += 1
+                if len(flaky_list) < max_flaky:
+                    flaky_list.append(
+                        FlakyTest(
+                            suite=frame[1],
+                            classname=_classname(attrs),
+                            name=attrs.get("name", ""),
+                            message=_trim((flaky_attrs or {}).get("message"), max_message),
+                        )
+                    )
+        elif rank == _FAILED:
+            failed += 1
+            row.failed += 1
+        elif rank == _ERROR:
+            errors += 1
+            row.errors += 1
+        else:
+            skipped += 1
+            row.skipped += 1
+            acc.skip_reasons.add((skip_attrs or {}).get("message"), _label(frame[1], attrs))
+            skip_attrs = None
+        flaky_attrs = None
+        if rank >= _FAILED:
+            skip_attrs = None
+            if result_attrs is not None and result_rank == rank:
+                label = _label(frame[1], attrs)
+                if len(failures) < max_failures:
+                    failure = _failure(frame, attrs, result_attrs, rank)
+                    failures.append(failure)
+                    acc.groups.add(failure.message, failure.kind, label)
+                else:
+                    # Past the listed ones only the message is needed, for its group.
+                    message = best_message(
+                        result_attrs.get("message") or "",
+                        "".join(text_parts),
+                        attrs.get("name", ""),
+                    )
+                    acc.groups.add(message[:max_message], _KIND_NAMES[rank], label)
+                    acc.failures_not_detailed += 1
+            else:
+                acc.failures_not_detailed += 1
+        if seconds > slow_floor:
+            acc.offer_slow(SlowTest(frame[1], _classname(attrs), attrs.get("name", ""), seconds))
+            if len(acc.slow_heap) >= slow_size:
+                slow_floor = acc.slow_heap[0][0]
+
+    def flush() -> None:
+        """Count the queued testcases (no children: passed, or skipped when marked not run)."""
+        nonlocal flaky_attrs
+        frame = stack[-1]
+        row = frame[0] or frame_row(frame)
+        names = list(map(_NAMES, pending))
+        if names.count(names[0]) == len(names):
+            count_run(frame, row, pending, names[0])
+        else:
+            # Runs of testcases with the same attribute names, in document order.
+            first = 0
+            for index in range(1, len(names) + 1):
+                if index == len(names) or names[index] != names[first]:
+                    count_run(frame, row, pending[first:index], names[first])
+                    first = index
+        pending.clear()
+        flaky_attrs = None  # as after any counted testcase
+
+    def count_run(frame: list[Any], row: _Row, batch: list[list[str]], names: list[str]) -> None:
+        """Queued testcases that share their attribute names, at C speed."""
+        nonlocal passed, total_seconds, slow_floor, layout
+        if names != layout.names:
+            layout = _CaseLayout.of(names)
+        if layout.marks_not_run:
+            # Google Test's not-run marks (and their skip reasons): case by case, exactly.
+            for attr_list in batch:
+                attrs = _attr_dict(attr_list)
+                count_case(frame, row, attrs, _not_run(attrs, _PASSED), False)
+            return
+        raw = list(map(layout.time_of, batch)) if layout.time else None
+        seconds = _batch_seconds(raw, len(batch))
+        # `+=` in document order, as case by case: the very same float sums.
+        total = total_seconds
+        row_total = row.duration_seconds
+        for value in seconds:
+            total += value
+            row_total += value
+        total_seconds = total
+        row.duration_seconds = row_total
+        passed += len(batch)
+        row.passed += len(batch)
+        if max(seconds) > slow_floor:
+            for attr_list, case_seconds in zip(batch, seconds, strict=True):
+                if case_seconds > slow_floor:
+                    acc.offer_slow(
+                        SlowTest(
+                            frame[1],
+                            layout.classname(attr_list),
+                            layout.name(attr_list),
+                            case_seconds,
+                        )
+                    )
+                    if len(acc.slow_heap) >= slow_size:
+                        slow_floor = acc.slow_heap[0][0]
+        if on_case is not None:
+            # One call per testcase, made by map(): no Python loop around history's callback.
+            count = len(batch)
+            deque(
+                map(
+                    on_case,
+                    layout.files(batch),
+                    layout.classnames(batch),
+                    layout.names_of(batch),
+                    repeat(_PASSED, count),
+                    seconds,
+                    repeat(False, count),
+                ),
+                maxlen=0,
+            )
 
     def count_suite_fault(tag: str) -> None:
         """A suite-level <error>/<failure> is one error case named after its suite."""
@@ -720,7 +846,7 @@ def parse_junit(
             f"in the row {label!r}"
         )
 
-    def root(name: str, attrs: dict[str, str]) -> None:
+    def root(name: str, attrs: list[str]) -> None:
         if name not in ("testsuites", "testsuite"):
             raise JUnitError(
                 f"not a JUnit XML report: the root element is <{_trim(name, 80)}>, expected "
@@ -736,7 +862,13 @@ def parse_junit(
     try:
         for data in _chunks(head, stream, codec, limits):
             parser.Parse(data, False)
+            # Queued testcases hold their attributes: at most one chunk's worth (plus the token
+            # carried over) stays in memory, however large each testcase is.
+            if pending:
+                flush()
         parser.Parse(b"", True)
+        if pending:
+            flush()
     except ValueError as error:
         # pyexpat's own refusal of a multi-byte encoding the declaration sniffing did not see.
         raise JUnitError(f"cannot decode the file: {error}; write the report in UTF-8") from None
@@ -880,3 +1012,95 @@ def _label(suite: str, attrs: dict[str, str]) -> str:
     if classname and name and classname not in (suite, name):
         return f"{classname} › {name}"
     return name or classname or "(unnamed test)"
+
+
+def _not_run(attrs: dict[str, str], rank: int) -> int:
+    """Google Test marks tests that did not run with attributes: at least skipped."""
+    if attrs.get("status") == "notrun" or attrs.get("result") in _SKIPPED_RESULTS:
+        return max(rank, _SKIPPED)
+    return rank
+
+
+def _case_seconds(raw: str | None) -> float:
+    """A testcase's `time`: float() first (the common case), lenient_seconds for the rest."""
+    try:
+        seconds = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return lenient_seconds(raw)
+    return seconds if 0.0 <= seconds <= MAX_SECONDS else 0.0
+
+
+def _batch_seconds(raw: list[str] | None, count: int) -> list[float]:
+    """_case_seconds of each of `count` testcases (None: no `time` attribute), at C speed."""
+    if raw is None:
+        return [0.0] * count
+    try:
+        seconds = list(map(float, raw))
+    except ValueError:
+        return [_case_seconds(value) for value in raw]
+    # A NaN makes the sum NaN (min() and max() are only reliable without NaNs).
+    check = sum(seconds)
+    if check == check and min(seconds) >= 0.0 and max(seconds) <= MAX_SECONDS:
+        return seconds
+    return [value if 0.0 <= value <= MAX_SECONDS else 0.0 for value in seconds]
+
+
+def _attr_dict(attr_list: list[str]) -> dict[str, str]:
+    """pyexpat's ordered attribute list as a dict (XML forbids repeated attribute names)."""
+    return dict(zip(attr_list[::2], attr_list[1::2], strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _CaseLayout:
+    """Where a testcase's attributes sit in pyexpat's [name, value, ...] list; 0 when absent."""
+
+    names: list[str]
+    time: int
+    file: int
+    name_at: int
+    classname_at: int
+    class_at: int
+    # Google Test's `status`/`result` can mark a test that did not run: read them as a dict.
+    marks_not_run: bool
+    time_of: Callable[[list[str]], str]
+
+    @classmethod
+    def of(cls, names: list[str]) -> _CaseLayout:
+        def at(key: str) -> int:
+            return 2 * names.index(key) + 1 if key in names else 0
+
+        return cls(
+            names,
+            at("time"),
+            at("file"),
+            at("name"),
+            at("classname"),
+            at("class"),
+            "status" in names or "result" in names,
+            itemgetter(at("time")),
+        )
+
+    def name(self, attrs: list[str]) -> str:
+        return attrs[self.name_at] if self.name_at else ""
+
+    # The same for a batch of testcases, as iterables (column by column, at C speed).
+
+    def files(self, batch: list[list[str]]) -> Iterable[str | None]:
+        return map(itemgetter(self.file), batch) if self.file else repeat(None)
+
+    def classnames(self, batch: list[list[str]]) -> Iterable[str]:
+        if not self.classname_at:
+            return map(itemgetter(self.class_at), batch) if self.class_at else repeat("")
+        names = list(map(itemgetter(self.classname_at), batch))
+        if "" in names and self.class_at:
+            return [self.classname(attrs) for attrs in batch]
+        return names
+
+    def names_of(self, batch: list[list[str]]) -> Iterable[str]:
+        return map(itemgetter(self.name_at), batch) if self.name_at else repeat("")
+
+    def classname(self, attrs: list[str]) -> str:
+        """As _classname: `classname`, else `class`, else ""."""
+        return (attrs[self.classname_at] if self.classname_at else "") or (
+            attrs[self.class_at] if self.class_at else ""
+        )
