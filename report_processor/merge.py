@@ -24,19 +24,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO, Protocol
-from xml.parsers import expat
 
-from report_processor.parse import (
-    JUnitError,
-    ParseLimits,
-    _chunks,
-    _read_head,
-    _refuse_doctype,
-    _refuse_external_entity,
-    _source_codec,
-)
+from report_processor.parse import ParseLimits
 from report_processor.process import ObjectTooLarge
 from report_processor.routing import RUNNER_STATUSES, RUNS_PREFIX
+from report_processor.xmlstream import JUnitError, feed, open_source, safe_parser
 
 PLAN_FILE = "plan.json"  # runner/layout.py PLAN, held equal by tests/test_layout_contract.py
 SHARDS_DIR = "shards"
@@ -215,19 +207,8 @@ class JUnitWriter:
         self.out.flush()
 
     def _copy(self, stream: BinaryIO) -> int:
-        limits = self.limits
-        head = _read_head(stream, limits.chunk_bytes)
-        if not head:
-            raise JUnitError("the file is empty: the shard wrote no JUnit report")
-        codec = _source_codec(head)
-        parser = expat.ParserCreate("UTF-8" if codec else None)
-        parser.buffer_text = True
-        parser.buffer_size = 1 << 16
-        parser.ordered_attributes = True
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartDoctypeDeclHandler = _refuse_doctype
-        parser.EntityDeclHandler = _refuse_doctype
-        parser.ExternalEntityRefHandler = _refuse_external_entity
+        source = open_source(stream, self.limits, "the shard wrote no JUnit report")
+        parser = safe_parser(source)
         write = self.out.write
         depth = 0
         # 1 when the root is <testsuites> (its children are copied), 0 for a <testsuite> root.
@@ -268,17 +249,7 @@ class JUnitWriter:
         parser.StartElementHandler = start
         parser.EndElementHandler = end
         parser.CharacterDataHandler = text
-        try:
-            for data in _chunks(head, stream, codec, limits):
-                parser.Parse(data, False)
-            parser.Parse(b"", True)
-        except ValueError as error:
-            raise JUnitError(f"cannot decode the file: {error}") from None
-        except expat.ExpatError as error:
-            reason = expat.errors.messages.get(error.code, str(error))
-            raise JUnitError(
-                f"not well-formed XML: {reason} at line {error.lineno}, column {error.offset}"
-            ) from None
+        feed(parser, source)
         return testcases
 
 

@@ -11,23 +11,22 @@ Untrusted input: any DOCTYPE is refused before its internal subset is read, so e
 
 from __future__ import annotations
 
-import codecs
 import heapq
-import re
 import textwrap
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, BinaryIO
-from xml.parsers import expat
 
 from report_processor.grouping import GroupCounter
 from report_processor.headline import best_message, failure_message
 from report_processor.location import failing_frame
 from report_processor.model import Failure, FlakyTest, SlowTest, SuiteRow, TestWarning, Totals
 from report_processor.skips import SkipCounter
+from report_processor.xmlstream import JUnitError as JUnitError
+from report_processor.xmlstream import feed, open_source, safe_parser
 
 DEFAULT_CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_TOKEN_BYTES = 8 << 20
@@ -51,24 +50,14 @@ _KIND_NAMES = {_FAILED: "failed", _ERROR: "error"}
 # Google Test marks tests that did not run with attributes, not elements.
 _SKIPPED_RESULTS = frozenset({"skipped", "suppressed"})
 # Encodings expat decodes itself; anything else Python knows is transcoded to UTF-8 first.
-_EXPAT_NATIVE = frozenset({"utf-8", "utf-16", "iso8859-1", "ascii"})
-_UTF8_BOM = b"\xef\xbb\xbf"
 # Testcases queued before they are counted together (see parse_junit's `pending`); the queue is
 # also counted after every chunk, which bounds its memory for testcases with huge attributes.
 _PENDING_CASES = 1024
 _NAMES = itemgetter(slice(None, None, 2))  # the names of pyexpat's [name, value, ...] list
-_HEAD_BYTES = 1024
-_DECLARED_ENCODING = re.compile(
-    rb"<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._:-]{0,63})[\"']"
-)
 
 
 # Per-testcase callback (history): file, classname, name, outcome rank, seconds, flaky-within-run.
 OnCase = Callable[[str | None, str, str, int, float, bool], None]
-
-
-class JUnitError(Exception):
-    """The input is not a usable JUnit report; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -318,18 +307,6 @@ def _trim(text: str | None, limit: int) -> str:
     return text[: max(limit - 1, 0)] + "…"
 
 
-def _refuse_doctype(*_args: object) -> None:
-    raise JUnitError(
-        "the file declares a DOCTYPE; JUnit reports never need one and DTDs/entities are refused "
-        "(they enable entity expansion and external entity attacks): remove the <!DOCTYPE> line"
-    )
-
-
-def _refuse_external_entity(*_args: object) -> int:
-    _refuse_doctype()
-    return 0  # never reached: _refuse_doctype raises
-
-
 def parse_junit(
     stream: BinaryIO, limits: ParseLimits | None = None, on_case: OnCase | None = None
 ) -> Accumulator:
@@ -347,25 +324,12 @@ def parse_junit(
     """
     limits = limits or ParseLimits()
     acc = Accumulator(limits)
-    head = _read_head(stream, limits.chunk_bytes)
-    if not head:
-        raise JUnitError("the file is empty: the test runner wrote no JUnit report")
-    codec = _source_codec(head)
-    # A transcoded stream is UTF-8 whatever its declaration says: override the declaration.
-    # No interning of names (intern=None): pyexpat would look every attribute name up in a dict,
-    # a fifth of its per-element cost, and nothing here needs names to be identical objects.
-    parser = expat.ParserCreate("UTF-8" if codec else None, None, intern=None)
-    parser.buffer_text = True
-    parser.buffer_size = 1 << 16
-    # Attributes arrive as a flat [name, value, name, value, ...] list, which pyexpat builds
-    # much faster than a dict (a quarter of the parse at a million testcases). Testcases are
-    # read through the positions of their attribute names (_CaseLayout); other elements, which
-    # are few, are turned into dicts (_attr_dict).
-    parser.ordered_attributes = True
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.EntityDeclHandler = _refuse_doctype
-    parser.ExternalEntityRefHandler = _refuse_external_entity
+    source = open_source(stream, limits, "the test runner wrote no JUnit report")
+    # Attributes arrive as a flat [name, value, name, value, ...] list (safe_parser), which
+    # pyexpat builds much faster than a dict (a quarter of the parse at a million testcases).
+    # Testcases are read through the positions of their attribute names (_CaseLayout); other
+    # elements, which are few, are turned into dicts (_attr_dict).
+    parser = safe_parser(source)
 
     max_failures = limits.max_failures_listed
     max_detailed = limits.max_failures_detailed
@@ -859,29 +823,13 @@ def parse_junit(
     parser.StartElementHandler = root
     parser.EndElementHandler = end
 
-    try:
-        for data in _chunks(head, stream, codec, limits):
-            parser.Parse(data, False)
-            # Queued testcases hold their attributes: at most one chunk's worth (plus the token
-            # carried over) stays in memory, however large each testcase is.
-            if pending:
-                flush()
-        parser.Parse(b"", True)
+    def after_chunk() -> None:
+        # Queued testcases hold their attributes: at most one chunk's worth (plus the token
+        # carried over) stays in memory, however large each testcase is.
         if pending:
             flush()
-    except ValueError as error:
-        # pyexpat's own refusal of a multi-byte encoding the declaration sniffing did not see.
-        raise JUnitError(f"cannot decode the file: {error}; write the report in UTF-8") from None
-    except expat.ExpatError as error:
-        reason = expat.errors.messages.get(error.code, str(error))
-        hint = (
-            " (the file ends early: was the test run cut off?)"
-            if reason in ("no element found", "unclosed token")
-            else ""
-        )
-        raise JUnitError(
-            f"not well-formed XML: {reason} at line {error.lineno}, column {error.offset}{hint}"
-        ) from None
+
+    feed(parser, source, after_chunk)
     if stack:
         raise JUnitError("the file ends inside a <testsuite>: was the test run cut off?")
 
@@ -893,100 +841,6 @@ def parse_junit(
     acc.flaky += flaky
     acc.duration_seconds += total_seconds
     return acc
-
-
-def _read_head(stream: BinaryIO, chunk_bytes: int) -> bytes:
-    """The first chunk, and at least enough bytes to hold the XML declaration."""
-    head = stream.read(chunk_bytes)
-    while head and len(head) < _HEAD_BYTES:
-        more = stream.read(max(chunk_bytes, _HEAD_BYTES - len(head)))
-        if not more:
-            break
-        head += more
-    return head
-
-
-def _source_codec(head: bytes) -> str | None:
-    """The codec to transcode from, or None when expat reads the bytes itself.
-
-    Raises JUnitError for an encoding Python does not know.
-    """
-    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        return "utf-32"
-    if head.startswith(b"\x00\x00\x00<"):
-        return "utf-32-be"
-    if head.startswith(b"<\x00\x00\x00"):
-        return "utf-32-le"
-    if head.startswith((_UTF8_BOM, b"\xfe\xff", b"\xff\xfe", b"\x00<", b"<\x00")):
-        return None
-    match = _DECLARED_ENCODING.match(head)
-    if match is None:
-        return None
-    declared = match.group(1).decode("ascii")
-    try:
-        info = codecs.lookup(declared)
-    except LookupError:
-        info = None
-    if info is None or not getattr(info, "_is_text_encoding", True):
-        raise JUnitError(
-            f"the XML declaration names encoding {declared!r}, which is not a known text "
-            "encoding: write the report in UTF-8 (or fix the declaration)"
-        )
-    return None if info.name in _EXPAT_NATIVE else info.name
-
-
-def _chunks(
-    head: bytes, stream: BinaryIO, codec: str | None, limits: ParseLimits
-) -> Iterator[bytes]:
-    """The bytes expat reads, transcoded to UTF-8 when needed, with the size limits enforced.
-
-    The token check runs on the raw chunks before expat sees them: the bytes since the last `<`
-    are the open token (a tag with its attributes, or a text node), and no token grows past the
-    limit inside expat, so memory stays flat whatever one attribute's size.
-    """
-    decoder = codecs.getincrementaldecoder(codec)("strict") if codec else None
-    max_bytes = limits.max_input_bytes
-    max_token = limits.max_token_bytes
-    read = stream.read
-    chunk_bytes = limits.chunk_bytes
-    size = 0
-    fed = 0
-    open_token = 0
-    chunk = head
-    while True:
-        final = not chunk
-        size += len(chunk)
-        if max_bytes is not None and size > max_bytes:
-            raise JUnitError(
-                f"the file is larger than the {max_bytes} byte limit; split the run into "
-                "shards or raise the limit"
-            )
-        if decoder is not None:
-            try:
-                data = decoder.decode(chunk, final).encode("utf-8")
-            except UnicodeError as error:
-                raise JUnitError(
-                    f"the file is not valid {codec} as its XML declaration says "
-                    f"({error.__class__.__name__} near byte {size - len(chunk)}): "
-                    "write the report in UTF-8 or fix the declaration"
-                ) from None
-        else:
-            data = chunk
-        last_open = data.rfind(b"<")
-        open_token = open_token + len(data) if last_open < 0 else len(data) - last_open
-        if open_token > max_token:
-            raise JUnitError(
-                f"one XML token (an attribute, a text node or a tag) near byte {fed} is longer "
-                f"than the {max_token} byte limit; such reports are refused to keep memory "
-                "flat: keep huge output out of the report, or raise the limit "
-                "(REPORT_MAX_TOKEN_BYTES)"
-            )
-        fed += len(data)
-        if data:
-            yield data
-        if final:
-            return
-        chunk = read(chunk_bytes)
 
 
 def _add_property(properties: list[str], attrs: dict[str, str]) -> None:
