@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from demo.services import MotoServer
-from modules.contract import RUNNER_IMAGE_HANDLER
+from modules.contract import REPORT_APP_ROOT, RUNNER_IMAGE_HANDLER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_APP = REPO_ROOT / "tests" / "laravel_app"
+# The report processor's counterpart of RUNNER_APP_DIR: the app is the fixture, not the image's
+# /var/task/app, so paths in summaries and test ids in the history are relative to it, as they
+# are to the image's app directory by default.
+REPORT_PROCESSOR_OVERRIDES = {
+    REPORT_APP_ROOT: str(FIXTURE_APP),
+    "HISTORY_APP_ROOTS": str(FIXTURE_APP),
+}
 RUNNER_SOURCE = REPO_ROOT / "runner_image"
 ACCOUNT_ID = "123456789012"  # moto's default account, the one in config/example.json
 
@@ -219,7 +226,7 @@ def invoke_report_processor(
     region = emulator.region
     try:
         with (
-            lambda_environment(function_env(function, emulator)),
+            lambda_environment({**function_env(function, emulator), **REPORT_PROCESSOR_OVERRIDES}),
             function_log(log),
             contextlib.redirect_stdout(captured),
             cold_start(function.handler_module()) as handler_module,
