@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from report_processor.history.records import HistoryConfig, HistoryConfigError
 from report_processor.location import DEFAULT_APP_ROOT, PathSettings, validate_template
-from report_processor.parse import DEFAULT_MAX_TOKEN_BYTES
+from report_processor.parse import DEFAULT_MAX_TOKEN_BYTES, ParseLimits
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 
 DEFAULT_NAMESPACE = "LambdaTestRunner"
@@ -46,6 +46,12 @@ class ProcessorConfig:
     notification_topic_arn: str | None = None
     # Where the bucket is: the summary link in notifications points at its S3 console page.
     region: str = DEFAULT_REGION
+
+    def parse_limits(self) -> ParseLimits:
+        """The parser's limits from this configuration (the report and the shard merge)."""
+        return ParseLimits(
+            max_input_bytes=self.max_object_bytes, max_token_bytes=self.max_token_bytes
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorConfig:

@@ -18,7 +18,6 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from report_processor.aws import ResultsBucket
 from report_processor.config import ProcessorConfig
 from report_processor.merge import MergeRejected, MergeResult, merge_run, parse_merge_event
-from report_processor.parse import ParseLimits
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "shard-merge")
 SHARD_MAKESPAN_METRIC = "ShardMakespanSeconds"
@@ -33,14 +32,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         # ExecutionsFailed alarm says so); retrying would not help.
         logger.error("merge event rejected", extra={"reason": str(error)})
         raise
-    limits = ParseLimits(
-        max_input_bytes=config.max_object_bytes, max_token_bytes=config.max_token_bytes
-    )
     result = merge_run(
-        request,
-        ResultsBucket(request.bucket),
-        spool=_spool,
-        limits=limits,
+        request, ResultsBucket(request.bucket), spool=_spool, limits=config.parse_limits()
     )
     logger.info("sharded run merged", extra=result.response())
     publish_makespan(result, config)

@@ -34,7 +34,7 @@ from report_processor.history.session import HistorySession
 from report_processor.history.storage import HistoryStore
 from report_processor.history.testid import stable_test_id
 from report_processor.model import InputResult, Report, RunMetadata
-from report_processor.parse import OnCase, ParseLimits
+from report_processor.parse import OnCase
 from report_processor.render import to_json, to_markdown
 from report_processor.routing import (
     LATEST_PREFIX,
@@ -224,7 +224,7 @@ def _parse(
     on_case: OnCase | None,
 ) -> Report:
     try:
-        return build_report([(name, body)], metadata, _limits(config), config.paths, on_case)
+        return build_report([(name, body)], metadata, config.parse_limits(), config.paths, on_case)
     finally:
         body.close()
 
@@ -421,12 +421,6 @@ def _started_at(document: Any) -> str | None:
         return None
     value = document["metadata"].get("started_at")
     return value if isinstance(value, str) else None
-
-
-def _limits(config: ProcessorConfig) -> ParseLimits:
-    return ParseLimits(
-        max_input_bytes=config.max_object_bytes, max_token_bytes=config.max_token_bytes
-    )
 
 
 def _unusable(name: str, error: str, metadata: RunMetadata) -> Report:
