@@ -46,6 +46,7 @@ class Monitoring(Construct):
             "Environment": config.environment,
             "Command": TEST_COMMAND,
         }
+        self._namespace, self._test_dimensions = namespace, test_dimensions
 
         # With the stack's key, whose policy lets CloudWatch alarms publish (the AWS-managed SNS
         # key would not); otherwise SNS's default (no server-side encryption).
@@ -112,18 +113,11 @@ class Monitoring(Construct):
         # a timeout, a runner error, an unusable report, no tests (issue 9). The other alarms
         # each see only part of that.
         self.run_not_passed = (
-            self._alarm(
+            self._any_run_alarm(
                 "run_not_passed",
-                name=names.run_not_passed_alarm,
-                description="A test run did not pass (see its summary: ltr report latest)",
-                namespace=namespace,
-                metric="RunsNotPassed",
-                dimensions=test_dimensions,
-                statistic="Maximum",
-                period=HOUR,
-                comparison="GreaterThanOrEqualToThreshold",
-                threshold=1,
-                missing="notBreaching",
+                names.run_not_passed_alarm,
+                "A test run did not pass (see its summary: ltr report latest)",
+                "RunsNotPassed",
             )
             if alarms.run_not_passed
             else None
@@ -131,18 +125,11 @@ class Monitoring(Construct):
         # From the run history: tests failing now that passed (or did not exist) in the
         # previous comparable run. Off by default; the run notification topic says it too.
         self.new_failures = (
-            self._alarm(
+            self._any_run_alarm(
                 "new_failures",
-                name=names.new_failures_alarm,
-                description="A test run has new failures since the previous run",
-                namespace=namespace,
-                metric="NewFailures",
-                dimensions=test_dimensions,
-                statistic="Maximum",
-                period=HOUR,
-                comparison="GreaterThanOrEqualToThreshold",
-                threshold=1,
-                missing="notBreaching",
+                names.new_failures_alarm,
+                "A test run has new failures since the previous run",
+                "NewFailures",
             )
             if alarms.new_failures
             else None
@@ -237,6 +224,24 @@ class Monitoring(Construct):
             "dashboard",
             dashboard_name=names.dashboard,
             dashboard_body=json.dumps(dashboard_body(config)),
+        )
+
+    def _any_run_alarm(
+        self, id_: str, name: str, description: str, metric: str
+    ) -> CloudwatchMetricAlarm:
+        """Fires when any test run in the hour published `metric` >= 1 (a per-run 0/1 or count)."""
+        return self._alarm(
+            id_,
+            name=name,
+            description=description,
+            namespace=self._namespace,
+            metric=metric,
+            dimensions=self._test_dimensions,
+            statistic="Maximum",
+            period=HOUR,
+            comparison="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            missing="notBreaching",
         )
 
     def _alarm(
