@@ -5,9 +5,10 @@ The package root imports only the pure core; the AWS shell lives in `handler` an
 
 from report_processor.location import PathSettings
 from report_processor.model import Report, RunMetadata, Totals
-from report_processor.parse import JUnitError, ParseLimits
+from report_processor.parse import JUnitError
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES, to_json, to_markdown
 from report_processor.summary import Summary, build_report, summarize
+from report_processor.tally import ParseLimits
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

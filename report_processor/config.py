@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from report_processor.history.records import HistoryConfig, HistoryConfigError
 from report_processor.location import DEFAULT_APP_ROOT, PathSettings, validate_template
-from report_processor.parse import DEFAULT_MAX_TOKEN_BYTES, ParseLimits
 from report_processor.render import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
+from report_processor.tally import DEFAULT_MAX_TOKEN_BYTES, ParseLimits
 
 DEFAULT_NAMESPACE = "LambdaTestRunner"
 DEFAULT_MAX_OBJECT_BYTES = 1 << 30

@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO, Protocol
 
-from report_processor.parse import ParseLimits
+from report_processor.case_fields import plausible_seconds
 from report_processor.process import ObjectTooLarge
 from report_processor.routing import RUNNER_STATUSES, RUNS_PREFIX
+from report_processor.tally import ParseLimits
 from report_processor.xmlstream import JUnitError, feed, open_source, safe_parser
 
 PLAN_FILE = "plan.json"  # runner/layout.py PLAN, held equal by tests/test_layout_contract.py
@@ -38,7 +39,6 @@ PLAN_MAX_BYTES = 4 << 20
 MANIFEST_MAX_BYTES = 1 << 20
 MAX_SHARDS = 1000
 _MAX_ERROR_CHARS = 300
-_MAX_SECONDS = 1e7
 # runs/<date>/<run_id>/<slug>/plan.json, with runner/layout.py's run id and slug rules.
 _PLAN_KEY = re.compile(
     r"^runs/\d{4}-\d{2}-\d{2}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[a-z0-9._-]{1,100}/plan\.json$"
@@ -163,7 +163,7 @@ def parse_plan(document: Any, plan_key: str) -> Plan:
             if isinstance(item, Mapping)
         )
         index = _int(raw.get("index"))
-        estimate = _seconds(raw.get("estimated_seconds"))
+        estimate = plausible_seconds(raw.get("estimated_seconds"))
         shards.append(PlannedShard(position if index is None else index, tests, estimate or 0.0))
     if sorted(shard.index for shard in shards) != list(range(len(shards))):
         raise MergeRejected(f"{plan_key}: shard indexes must be 0 to {len(shards) - 1}, once each")
@@ -375,7 +375,7 @@ def _merge_shard(
         planned.index,
         status,
         tests,
-        _seconds(manifest.get("duration_seconds")),
+        plausible_seconds(manifest.get("duration_seconds")),
         error[:_MAX_ERROR_CHARS] if error else None,
     )
 
@@ -437,13 +437,6 @@ def _count(value: int, noun: str) -> str:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _seconds(value: Any) -> float | None:
-    """A finite, plausible number of seconds, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if 0 <= value <= _MAX_SECONDS else None
 
 
 def _short(value: Any) -> str | None:

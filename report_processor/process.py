@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote
 
 from report_processor.config import ProcessorConfig
+from report_processor.fold import OnCase
 from report_processor.history.keys import HistoryScope
 from report_processor.history.records import run_info_from_manifest
 from report_processor.history.section import SUMMARY_LINK_PLACEHOLDER, HistorySection
@@ -34,7 +35,6 @@ from report_processor.history.session import HistorySession
 from report_processor.history.storage import HistoryStore
 from report_processor.history.testid import stable_test_id
 from report_processor.model import InputResult, Report, RunMetadata
-from report_processor.parse import OnCase
 from report_processor.render import to_json, to_markdown
 from report_processor.routing import (
     LATEST_PREFIX,

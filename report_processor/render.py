@@ -5,66 +5,51 @@ line per failure, each trace, each suite row, ...) is sized, and the budget is f
 value (budget.py) — headline, shared causes, the first failures in full, one line per failure,
 more traces, warnings, suites, slowest, flaky, skip reasons — and a note says what was cut. Whole
 pieces are left out, so the output never ends inside a UTF-8 character, an HTML block or a table.
+The sections are written by markdown_sections.py; untrusted text goes through markdown_text.py.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 
 from report_processor.budget import Budget, utf8_size
 from report_processor.grouping import mask
-from report_processor.headline import NO_MESSAGE, message_lines
-from report_processor.history.section import HistorySection
-from report_processor.history.section import markdown as history_markdown
-from report_processor.model import (
-    Failure,
-    FailureGroup,
-    FlakyTest,
-    InputResult,
-    Report,
-    ShardRow,
-    SkipReason,
-    SlowTest,
-    SuiteRow,
-    TestWarning,
-    Totals,
+from report_processor.markdown_sections import (
+    block,
+    compact_head,
+    compact_line,
+    failure_block,
+    failures_head,
+    flaky_head,
+    flaky_line,
+    group_line,
+    groups_head,
+    headline_lines,
+    history_entries,
+    history_section,
+    input_error_line,
+    input_errors_head,
+    not_listed,
+    ordered_suites,
+    skip_line,
+    skipped_frame,
+    slow_rows,
+    slowest_table,
+    suite_row,
+    suites_head,
+    variant_label,
+    warning_line,
+    warnings_head,
 )
-from report_processor.parse import OTHER_SUITES
+from report_processor.markdown_text import counted, valid_utf8
+from report_processor.model import (
+    Report,
+)
 
 DEFAULT_MAX_BYTES = 60 * 1024
 MIN_MAX_BYTES = 1024
-_HEADLINE_ICONS = {
-    "passed": "✅",
-    "failed": "❌",
-    "unusable": "⚠️",
-    "no_tests": "⚪",
-    "timed_out": "⏱️",
-    "error": "💥",
-    "rejected": "⛔",
-}
-_STATUS_WORDS = {
-    "passed": "passed",
-    "failed": "failed",
-    "unusable": "report unusable",
-    "no_tests": "no tests ran",
-    "timed_out": "timed out",
-    "error": "runner error",
-    "rejected": "rejected",
-}
-_DURATION_SOURCES = {
-    "runner": "wall time (runner)",
-    "report": "wall time (declared by the report)",
-    "testcases": "sum of test times",
-}
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
-_WHITESPACE = re.compile(r"\s+")
-_LIST_START = re.compile(r"^([-+=])|^(\d{1,9})([.)])(?=\s|$)")
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_SEPARATORS = re.compile(r"\\|::|/|\.")
 
 
 def to_json(report: Report) -> str:
@@ -76,7 +61,7 @@ def to_json(report: Report) -> str:
         "metadata": _metadata(report),
         "totals": asdict(report.totals),
         "pass_rate": None if report.pass_rate is None else round(report.pass_rate, 6),
-        "suites": [asdict(row) for row in _ordered_suites(report.suites)],
+        "suites": [asdict(row) for row in ordered_suites(report.suites)],
         "suites_folded": report.suites_folded,
         "failures": [asdict(failure) for failure in report.failures],
         "failures_not_detailed": report.failures_not_detailed,
@@ -137,7 +122,7 @@ def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     full = pieces.full_plan()
     text = _render(pieces, full, full, max_bytes)
     if utf8_size(text) <= max_bytes:
-        return _valid_utf8(text)
+        return valid_utf8(text)
     best = None
     reserve = _NOTE_RESERVE
     # The note's size depends on the plan: fit with a generous reserve, then with the room the
@@ -152,9 +137,9 @@ def to_markdown(report: Report, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
             best = text
         reserve = utf8_size(_cut_note(report, plan, full, max_bytes)) + 64
     if best is not None:
-        return _valid_utf8(best)
+        return valid_utf8(best)
     # Even the headline alone is too long (huge metadata values): cut whole lines.
-    text = _valid_utf8(_render(pieces, pieces.empty_plan(), full, max_bytes))
+    text = valid_utf8(_render(pieces, pieces.empty_plan(), full, max_bytes))
     kept = text.encode("utf-8")[:max_bytes]
     return kept[: kept.rfind(b"\n") + 1].decode("utf-8")
 
@@ -174,7 +159,7 @@ class _Pieces:
             key = (failure.suite, failure.classname, failure.name)
             if same[key] > 1:
                 seen[key] += 1
-                self.variants[index] = _variant(failure, seen[key])
+                self.variants[index] = variant_label(failure, seen[key])
         self.groups = [group for group in report.failure_groups if group.count > 1][
             :_MAX_GROUPS_SHOWN
         ]
@@ -186,8 +171,8 @@ class _Pieces:
             for index, failure in enumerate(failures)
             if (pattern := mask(failure.message) if failure.message else "") in numbers
         }
-        self.slow = _slow_rows(report)
-        self.suite_rows = _ordered_suites(report.suites)
+        self.slow = slow_rows(report)
+        self.suite_rows = ordered_suites(report.suites)
         self._sizes: dict[tuple[int, int], int] = {}
 
     def full_plan(self) -> _Plan:
@@ -202,7 +187,7 @@ class _Pieces:
             suites=len(self.suite_rows),
             skip_reasons=len(report.skip_reasons),
             input_errors=len(report.unusable_inputs),
-            history=_history_entries(report.history),
+            history=history_entries(report.history),
         )
 
     def empty_plan(self) -> _Plan:
@@ -224,59 +209,27 @@ class _Pieces:
         line per failure, more traces, warnings, suites, slowest, flaky, skip reasons."""
         report = self.report
         budget = Budget(max_bytes)
-        if not budget.take(utf8_size(_block(_headline(report)))):
+        if not budget.take(utf8_size(block(headline_lines(report)))):
             return None
-        bad = report.unusable_inputs
-        input_errors = 0
-        if bad and budget.take(utf8_size(_input_errors_head(report))):
-            input_errors = budget.take_while(utf8_size(_input_error(item)) for item in bad)
-            budget.take(1)
+        input_errors = self._fit_input_errors(budget)
         history = self._fit_history(budget)
-        failing = report.totals.failed + report.totals.errors
-        groups = 0
-        traces: list[int] = []
-        listed = 0
-        if failing:
-            budget.take(utf8_size(_failures_head(report)) + utf8_size(_not_listed(report, 0)))
-            # All the causes or none: the one-line list refers to them by number.
-            causes = utf8_size(_groups_head()) + 1
-            causes += sum(utf8_size(_group_line(n, g)) for n, g in enumerate(self.groups, 1))
-            if self.groups and budget.take(causes):
-                groups = len(self.groups)
-            # The first failures in full but without their trace: heading, location, message.
-            for index in self.order[:_FIRST_SCREEN_FAILURES]:
-                if not budget.take(self._full_size(index, 0)):
-                    break
-                traces.append(0)
-            rest = self.order[len(traces) :]
-            if rest and budget.take(utf8_size(_compact_head(len(traces))) + 1):
-                listed = budget.take_while(
-                    self._compact_size(index, bool(groups)) for index in rest
-                )
+        groups, traces, listed = self._fit_failures(budget)
         warnings = 0
-        if report.test_warnings and budget.take(utf8_size(_warnings_head(report)) + 1):
-            warnings = budget.take_while(utf8_size(_warning_line(w)) for w in report.test_warnings)
+        if report.test_warnings and budget.take(utf8_size(warnings_head(report)) + 1):
+            warnings = budget.take_while(utf8_size(warning_line(w)) for w in report.test_warnings)
         # Kept for a short suites table and the slowest tests while traces fill the rest.
         reserve = min(self._tail_size(), budget.left)
         budget.left -= reserve
-        if failing:
+        if report.totals.failed + report.totals.errors:
             listed = self._add_traces(budget, traces, listed, bool(groups))
         budget.left += reserve
-        slow_size = utf8_size(_slowest_table(self.slow))
-        suites = 0
-        if self.suite_rows and budget.take(utf8_size(_suites_head(report, 0)) + 1):
-            # The slowest table's room is kept while the suite rows are taken.
-            kept = min(slow_size, budget.left)
-            budget.left -= kept
-            suites = budget.take_while(utf8_size(_suite_row(row)) for row in self.suite_rows)
-            budget.left += kept
-        slowest = len(self.slow) if self.slow and budget.take(slow_size) else 0
+        suites, slowest = self._fit_suites_and_slowest(budget)
         flaky = 0
-        if report.flaky_tests and budget.take(utf8_size(_flaky_head(report)) + 1):
-            flaky = budget.take_while(utf8_size(_flaky_line(f)) for f in report.flaky_tests)
+        if report.flaky_tests and budget.take(utf8_size(flaky_head(report)) + 1):
+            flaky = budget.take_while(utf8_size(flaky_line(f)) for f in report.flaky_tests)
         skips = 0
-        if report.skip_reasons and budget.take(utf8_size(_skipped_frame(report, "")) + 1):
-            skips = budget.take_while(utf8_size(_skip_line(r)) for r in report.skip_reasons)
+        if report.skip_reasons and budget.take(utf8_size(skipped_frame(report, "")) + 1):
+            skips = budget.take_while(utf8_size(skip_line(r)) for r in report.skip_reasons)
         return _Plan(
             groups=groups,
             traces=tuple(traces),
@@ -290,6 +243,48 @@ class _Pieces:
             history=history,
         )
 
+    def _fit_input_errors(self, budget: Budget) -> int:
+        bad = self.report.unusable_inputs
+        if not bad or not budget.take(utf8_size(input_errors_head(self.report))):
+            return 0
+        taken = budget.take_while(utf8_size(input_error_line(item)) for item in bad)
+        budget.take(1)
+        return taken
+
+    def _fit_failures(self, budget: Budget) -> tuple[int, list[int], int]:
+        """The causes, the first failures in full without their trace (heading, location,
+        message), then one line per failure: (causes shown, trace lengths, one-line count)."""
+        report = self.report
+        traces: list[int] = []
+        if not report.totals.failed + report.totals.errors:
+            return 0, traces, 0
+        budget.take(utf8_size(failures_head(report)) + utf8_size(not_listed(report, 0)))
+        # All the causes or none: the one-line list refers to them by number.
+        causes = utf8_size(groups_head()) + 1
+        causes += sum(utf8_size(group_line(n, g)) for n, g in enumerate(self.groups, 1))
+        groups = len(self.groups) if self.groups and budget.take(causes) else 0
+        for index in self.order[:_FIRST_SCREEN_FAILURES]:
+            if not budget.take(self._full_size(index, 0)):
+                break
+            traces.append(0)
+        listed = 0
+        rest = self.order[len(traces) :]
+        if rest and budget.take(utf8_size(compact_head(len(traces))) + 1):
+            listed = budget.take_while(self._compact_size(index, bool(groups)) for index in rest)
+        return groups, traces, listed
+
+    def _fit_suites_and_slowest(self, budget: Budget) -> tuple[int, int]:
+        slow_size = utf8_size(slowest_table(self.slow))
+        suites = 0
+        if self.suite_rows and budget.take(utf8_size(suites_head(self.report, 0)) + 1):
+            # The slowest table's room is kept while the suite rows are taken.
+            kept = min(slow_size, budget.left)
+            budget.left -= kept
+            suites = budget.take_while(utf8_size(suite_row(row)) for row in self.suite_rows)
+            budget.left += kept
+        slowest = len(self.slow) if self.slow and budget.take(slow_size) else 0
+        return suites, slowest
+
     def _fit_history(self, budget: Budget) -> int:
         """The longest history lists whose section takes at most a third of what is left: the
         failures below it still need the room. The section's counts stay whole at any length."""
@@ -297,8 +292,8 @@ class _Pieces:
         if section is None:
             return 0
         share = budget.left // 3
-        for entries in [_history_entries(section), *_halvings(_history_entries(section))]:
-            size = utf8_size(_history_section(self.report, entries))
+        for entries in [history_entries(section), *_halvings(history_entries(section))]:
+            size = utf8_size(history_section(self.report, entries))
             if size <= share or entries == 0:
                 budget.take(size)
                 return entries
@@ -334,10 +329,8 @@ class _Pieces:
 
     def _tail_size(self) -> int:
         rows = self.suite_rows[:_SHORT_SUITE_TABLE]
-        suites = utf8_size(_suites_head(self.report, 0)) + sum(
-            utf8_size(_suite_row(r)) for r in rows
-        )
-        return (suites if rows else 0) + utf8_size(_slowest_table(self.slow))
+        suites = utf8_size(suites_head(self.report, 0)) + sum(utf8_size(suite_row(r)) for r in rows)
+        return (suites if rows else 0) + utf8_size(slowest_table(self.slow))
 
     def _full_size(self, index: int, trace_chars: int) -> int:
         key = (index, trace_chars)
@@ -350,11 +343,13 @@ class _Pieces:
         return utf8_size(self.compact_line(index, causes))
 
     def full_block(self, number: int, index: int, trace_chars: int) -> str:
-        return _failure(number, self.report.failures[index], trace_chars, self.variants.get(index))
+        return failure_block(
+            number, self.report.failures[index], trace_chars, self.variants.get(index)
+        )
 
     def compact_line(self, index: int, causes: bool) -> str:
         cause = self.cause_of.get(index) if causes else None
-        return _compact_line(self.report.failures[index], self.variants.get(index), cause)
+        return compact_line(self.report.failures[index], self.variants.get(index), cause)
 
 
 def _display_order(report: Report) -> list[int]:
@@ -370,178 +365,57 @@ def _display_order(report: Report) -> list[int]:
 
 def _render(pieces: _Pieces, plan: _Plan, full: _Plan, max_bytes: int) -> str:
     report = pieces.report
-    out: list[str] = [_block(_headline(report))]
+    out: list[str] = [block(headline_lines(report))]
     note = _cut_note(report, plan, full, max_bytes)
     if note:
         out.append(f"> ✂️ {note}\n\n")
     if report.unusable_inputs and plan.input_errors:
-        out.append(_input_errors_head(report))
-        out.extend(_input_error(item) for item in report.unusable_inputs[: plan.input_errors])
+        out.append(input_errors_head(report))
+        out.extend(input_error_line(item) for item in report.unusable_inputs[: plan.input_errors])
         out.append("\n")
-    out.append(_history_section(report, plan.history))
+    out.append(history_section(report, plan.history))
     if report.totals.failed + report.totals.errors:
-        out.append(_failures_head(report))
-        if plan.groups:
-            out.append(_groups_head())
-            out.extend(
-                _group_line(number, group)
-                for number, group in enumerate(pieces.groups[: plan.groups], 1)
-            )
-            out.append("\n")
-        for number, (index, chars) in enumerate(zip(pieces.order, plan.traces, strict=False), 1):
-            out.append(pieces.full_block(number, index, chars))
-        compact = pieces.order[len(plan.traces) : len(plan.traces) + plan.listed]
-        if compact:
-            out.append(_compact_head(len(plan.traces)))
-            out.extend(pieces.compact_line(index, plan.groups > 0) for index in compact)
-            out.append("\n")
-        out.append(_not_listed(report, len(plan.traces) + len(compact)))
+        out.extend(_failures_part(pieces, plan))
     if plan.warnings:
-        out.append(_warnings_head(report))
-        out.extend(_warning_line(warning) for warning in report.test_warnings[: plan.warnings])
+        out.append(warnings_head(report))
+        out.extend(warning_line(warning) for warning in report.test_warnings[: plan.warnings])
         out.append("\n")
     if plan.suites:
-        out.append(_suites_head(report, plan.suites, len(pieces.suite_rows)))
-        out.extend(_suite_row(row) for row in pieces.suite_rows[: plan.suites])
+        out.append(suites_head(report, plan.suites, len(pieces.suite_rows)))
+        out.extend(suite_row(row) for row in pieces.suite_rows[: plan.suites])
         out.append("\n")
     if plan.slowest:
-        out.append(_slowest_table(pieces.slow))
+        out.append(slowest_table(pieces.slow))
     if plan.flaky:
-        out.append(_flaky_head(report))
-        out.extend(_flaky_line(flaky) for flaky in report.flaky_tests[: plan.flaky])
+        out.append(flaky_head(report))
+        out.extend(flaky_line(flaky) for flaky in report.flaky_tests[: plan.flaky])
         out.append("\n")
     if plan.skip_reasons:
-        lines = "".join(_skip_line(reason) for reason in report.skip_reasons[: plan.skip_reasons])
-        out.append(_skipped_frame(report, lines))
+        lines = "".join(skip_line(reason) for reason in report.skip_reasons[: plan.skip_reasons])
+        out.append(skipped_frame(report, lines))
     return "".join(out).rstrip("\n") + "\n"
 
 
-def _block(lines: list[str]) -> str:
-    """A list of lines (a trailing "\\n" marks a paragraph end) as one block plus a blank line."""
-    return "\n".join(lines).rstrip("\n") + "\n\n"
-
-
-def _headline(report: Report) -> list[str]:
-    totals = report.totals
-    status = report.status
-    lines = [f"# {_HEADLINE_ICONS[status]} Test report: {_STATUS_WORDS[status]}\n"]
-    if report.history is not None and report.history.headline:
-        # The diff with the previous run leads: what changed since last night (issue 12).
-        lines.append(f"**{_inline(report.history.headline, 500)}**\n")
-    meta = report.metadata
-    facts = [
-        f"{label} {_inline(value, 100)}"
-        for label, value in (
-            ("Project", meta.project),
-            ("Environment", meta.environment),
-            ("Command", meta.command),
-            ("Run", meta.run_id),
-            ("Started", meta.started_at),
+def _failures_part(pieces: _Pieces, plan: _Plan) -> list[str]:
+    """The causes, the failures in full, then one line each, then what was not listed."""
+    report = pieces.report
+    out = [failures_head(report)]
+    if plan.groups:
+        out.append(groups_head())
+        out.extend(
+            group_line(number, group)
+            for number, group in enumerate(pieces.groups[: plan.groups], 1)
         )
-        if value
-    ]
-    if facts:
-        lines.append(" · ".join(facts) + "\n")
-    warned = f", {_count(totals.warnings, 'warning')}" if totals.warnings else ""
-    rate = "n/a" if report.pass_rate is None else f"{report.pass_rate * 100:.2f} %"
-    protected = report.protected
-    if protected[0] + protected[2] + protected[3]:
-        rate += " (quarantined tests left out)"
-    lines.append(
-        f"**Pass rate {rate}** · {_count(totals.tests, 'test')}: {totals.passed:,} passed, "
-        f"{totals.failed:,} failed, {_count(totals.errors, 'error')}, {totals.skipped:,} skipped, "
-        f"{totals.flaky:,} flaky{warned} · {_durations(totals)}\n"
-    )
-    note = _status_note(report)
-    if note:
-        lines.append(f"> {note}\n")
-    for warning in report.warnings:
-        lines.append(f"> ⚠️ {_inline(warning, 500)}\n")
-    declared = sum(1 for row in report.suites if row.from_declared_counts)
-    if declared:
-        lines.append(
-            f"> ℹ️ {_count(declared, 'suite row')} from declared counts, not from testcases.\n"
-        )
-    # A sharded run's table belongs to its headline: the budget never drops it.
-    lines.extend(_shard_table(report))
-    return lines
-
-
-def _durations(totals: Totals) -> str:
-    text = f"{_seconds(totals.duration_seconds)} {_DURATION_SOURCES[totals.duration_source]}"
-    if totals.duration_source != "testcases":
-        text += f" · sum of test times {_seconds(totals.testcase_seconds)}"
-    return text
-
-
-def _status_note(report: Report) -> str:
-    """Why the headline is not simply the report's own verdict, or why nothing is a pass."""
-    meta = report.metadata
-    code = f", exit code {meta.exit_code}" if meta.exit_code is not None else ""
-    runner = meta.runner_status
-    if runner == "timed_out":
-        return (
-            "⏱️ The runner stopped the command at its deadline: this report holds only what ran "
-            "before it."
-        )
-    if runner == "error" and meta.shards:
-        return _shards_not_finished(meta.shards, meta.tests_not_run or 0)
-    if runner == "error":
-        return f"💥 The runner reported an error{code}: this report may be partial."
-    if runner == "rejected":
-        return "⛔ The runner rejected the run: nothing of it should have been reported."
-    warnings = report.totals.warnings
-    if runner == "failed" and report.report_status == "passed":
-        if warnings:
-            return (
-                f"⚠️ The command failed{code}: the report holds no failing test, but "
-                f"{_count(warnings, 'warning')}, which fail a PHPUnit run under `failOnWarning`."
-            )
-        return f"⚠️ The command failed{code}, but the report holds no failing test."
-    if report.report_status == "no_tests":
-        skipped = report.totals.skipped
-        why = f"all {_count(skipped, 'test')} skipped" if skipped else "the report has no testcase"
-        return f"⚪ Nothing executed ({why}): a run that tests nothing is not a pass."
-    if warnings and report.status == "passed":
-        return (
-            f"⚠️ Passed with {_count(warnings, 'warning')} (listed below): PHPUnit fails such a "
-            "run only under `failOnWarning`."
-        )
-    return ""
-
-
-def _shards_not_finished(shards: tuple[ShardRow, ...], tests_not_run: int) -> str:
-    unfinished = sum(1 for row in shards if row.status not in ("passed", "failed"))
-    return (
-        f"💥 {_count(tests_not_run, 'test')} not run: {unfinished} of {len(shards)} shards did "
-        "not finish (see the shard table); this report holds only what the others ran."
-    )
-
-
-def _shard_table(report: Report) -> list[str]:
-    """The per-shard table of a sharded run (tests, time, status); nothing for other runs."""
-    shards = report.metadata.shards
-    if not shards:
-        return []
-    out = [
-        f"## Shards ({len(shards)})\n",
-        "| Shard | Tests | Time | Status |",
-        "|---:|---:|---:|---|",
-    ]
-    for row in shards:
-        time = "–" if row.seconds is None else _seconds(row.seconds)
-        status = _STATUS_WORDS.get(row.status, row.status)
-        if row.status not in ("passed", "failed"):
-            status = f"**{_inline(status, 40)}**" + (
-                f": {_inline(row.error, 160)}" if row.error else ""
-            )
-        out.append(f"| {row.index} | {row.tests:,} | {time} | {status} |")
-    out.append("")
+        out.append("\n")
+    for number, (index, chars) in enumerate(zip(pieces.order, plan.traces, strict=False), 1):
+        out.append(pieces.full_block(number, index, chars))
+    compact = pieces.order[len(plan.traces) : len(plan.traces) + plan.listed]
+    if compact:
+        out.append(compact_head(len(plan.traces)))
+        out.extend(pieces.compact_line(index, plan.groups > 0) for index in compact)
+        out.append("\n")
+    out.append(not_listed(report, len(plan.traces) + len(compact)))
     return out
-
-
-def _count(value: int, noun: str) -> str:
-    return f"{value:,} {noun}" + ("" if value == 1 else "s")
 
 
 def _cut_note(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
@@ -556,7 +430,9 @@ def _cut_note(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
         cuts.append(f"traces: {traced:,} of {with_trace:,} shown")
     if _FIRST_SCREEN_TRACE in plan.traces:
         shortened = plan.traces.count(_FIRST_SCREEN_TRACE)
-        cuts.append(f"{_count(shortened, 'trace')} shortened to {_FIRST_SCREEN_TRACE:,} characters")
+        cuts.append(
+            f"{counted(shortened, 'trace')} shortened to {_FIRST_SCREEN_TRACE:,} characters"
+        )
     listed = len(plan.traces) + plan.listed
     if listed < len(report.failures):
         cuts.append(f"failures listed: {listed:,} of {len(report.failures):,}")
@@ -578,341 +454,9 @@ def _cut_note(report: Report, plan: _Plan, full: _Plan, max_bytes: int) -> str:
     return f"Cut to fit {max_bytes:,} bytes: " + "; ".join(cuts) + ". summary.json has the rest."
 
 
-def _input_errors_head(report: Report) -> str:
-    return f"## Unusable inputs ({len(report.unusable_inputs)} of {len(report.inputs)})\n\n"
-
-
-def _input_error(item: InputResult) -> str:
-    return f"- {_inline(item.path, 200)}: {_inline(item.error or 'unusable', 500)}\n"
-
-
-def _failures_head(report: Report) -> str:
-    return f"## Failures ({report.totals.failed + report.totals.errors:,})\n\n"
-
-
-def _groups_head() -> str:
-    return (
-        "**Shared causes** (messages that are equal once numbers, ids, quoted values and "
-        "paths are masked):\n\n"
-    )
-
-
-def _group_line(number: int, group: FailureGroup) -> str:
-    example = message_lines(group.example, 1)
-    text = _inline(example[0] if example else group.pattern or NO_MESSAGE, 300)
-    first = _first_tests(group.count, group.first_tests)
-    return f"- **Cause {number} · {group.count:,} ×** {text}{first}\n"
-
-
-def _first_tests(count: int, tests: tuple[str, ...]) -> str:
-    if not tests:
-        return ""
-    names = ", ".join(_inline(test, 120) for test in tests)
-    return f" — {names}" if count <= len(tests) else f" — first {len(tests)}: {names}"
-
-
-def _compact_head(shown_in_full: int) -> str:
-    return "One line each:\n\n" if not shown_in_full else "More failures, one line each:\n\n"
-
-
-def _compact_line(failure: Failure, variant: str | None, cause: int | None = None) -> str:
-    icon = "💥" if failure.kind == "error" else "❌"
-    label = _test_label(failure.classname, failure.name)
-    if variant:
-        label += f" [{_inline(variant, 200)}]"
-    parts = [f"- {icon} {label}"]
-    where = _where(failure, short=True)
-    if where:
-        parts.append(where)
-    if cause is not None:
-        parts.append(f"cause {cause}")
-    else:
-        lines = message_lines(failure.message or "", 1)
-        parts.append(_inline(lines[0], 200) if lines else NO_MESSAGE)
-    return " · ".join(parts) + "\n"
-
-
-def _not_listed(report: Report, shown: int) -> str:
-    grouped = sum(group.count for group in report.failure_groups)
-    unlisted = grouped - shown
-    # Counted from a suite's declared failures/errors: no testcase, so nothing to list.
-    declared = report.totals.failed + report.totals.errors - grouped
-    parts = []
-    if unlisted > 0:
-        parts.append(
-            f"…and {unlisted:,} more not listed here (summary.json lists up to 1,000; "
-            "the shared causes count every one)"
-        )
-    if declared > 0:
-        parts.append(
-            f"{_count(declared, 'failure')} counted from declared counts, with no detail in "
-            "the report (see the suite rows)"
-        )
-    return "".join(f"_{part}._\n\n" for part in parts)
-
-
-def _variant(failure: Failure, occurrence: int) -> str:
-    if failure.context:
-        return failure.context
-    if failure.file:
-        return failure.file + (f":{failure.line}" if failure.line else "")
-    return f"occurrence {occurrence}"
-
-
-def _failure(number: int, failure: Failure, trace_chars: int, variant: str | None = None) -> str:
-    icon = "💥" if failure.kind == "error" else "❌"
-    label = _test_label(failure.classname, failure.name, failure.suite)
-    if variant:
-        label += f" [{_inline(variant, 200)}]"
-    lines = [f"### {number}. {icon} {label} ({failure.kind})\n"]
-    where = [f"Suite: {_inline(failure.suite, 200)}"]
-    location = _where(failure)
-    if location:
-        where.append(location)
-    if failure.type:
-        where.append(f"Type: {_inline(failure.type, 200)}")
-    lines.append(" · ".join(where) + "\n")
-    quoted = message_lines(failure.message or "") or (NO_MESSAGE,)
-    # A trailing backslash is a hard line break: the quoted lines stay lines.
-    lines.append("\\\n".join(f"> {_inline(line, 500)}" for line in quoted) + "\n")
-    if trace_chars and failure.details:
-        details = failure.details
-        if len(details) > trace_chars:
-            details = details[: trace_chars - 1] + "…"
-        lines.append("<details><summary>Details</summary>\n")
-        lines.append(f"<pre>{html.escape(_neutral(details), quote=False)}</pre>\n")
-        lines.append("</details>\n")
-    return _block(lines)
-
-
-def _where(failure: Failure, short: bool = False) -> str:
-    """`at tests/Unit/OrderTest.php:24 (test at :12)`: the failing line, then the declaration."""
-    declared = ""
-    if failure.file:
-        declared = failure.file.split("::", 1)[0] + (f":{failure.line}" if failure.line else "")
-    if not failure.at_file:
-        return f"test at {_inline(declared, 300)}" if declared else ""
-    at = _inline(f"{failure.at_file}:{failure.at_line}", 300)
-    if failure.url:
-        at = f"[{at}]({failure.url})"
-    if short or not declared:
-        return f"at {at}"
-    if failure.file and failure.file.split("::", 1)[0] == failure.at_file:
-        if failure.line and failure.line != failure.at_line:
-            return f"at {at} (test at :{failure.line})"
-        return f"at {at}"
-    return f"at {at} (test at {_inline(declared, 300)})"
-
-
-def _warnings_head(report: Report) -> str:
-    return (
-        f"## Warnings ({_count(report.totals.warnings, 'test')})\n\n"
-        "Counted as passed; PHPUnit fails the run on them only with `failOnWarning`.\n\n"
-    )
-
-
-def _warning_line(warning: TestWarning) -> str:
-    label = _test_label(warning.classname, warning.name)
-    lines = message_lines(warning.message or "", 1)
-    return f"- {label}: {_inline(lines[0], 300) if lines else NO_MESSAGE}\n"
-
-
-def _flaky_head(report: Report) -> str:
-    return f"## Flaky tests ({report.totals.flaky})\n\n"
-
-
-def _flaky_line(flaky: FlakyTest) -> str:
-    message = f": {_inline(flaky.message, 200)}" if flaky.message else ""
-    return f"- {_test_label(flaky.classname, flaky.name)}{message}\n"
-
-
-def _skipped_frame(report: Report, lines: str) -> str:
-    return (
-        f"<details><summary>Skipped ({report.totals.skipped:,}), by reason</summary>\n\n"
-        f"{lines}\n</details>\n\n"
-    )
-
-
-def _skip_line(reason: SkipReason) -> str:
-    first = _first_tests(reason.count, reason.first_tests)
-    return f"- **{reason.count:,} ×** {_inline(reason.reason, 300)}{first}\n"
-
-
-# The slowest table says nothing for tiny or fast runs.
-_SLOWEST_MIN_TESTS = 10
-_SLOWEST_MIN_SECONDS = 0.01
-
-
-def _slow_rows(report: Report) -> list[SlowTest]:
-    """Hidden for 10 tests or fewer or when all are under 10 ms; no 0 ms rows; ties in input
-    order (the parser's order)."""
-    if report.totals.tests <= _SLOWEST_MIN_TESTS:
-        return []
-    rows = [slow for slow in report.slowest if slow.duration_seconds >= 0.00005]
-    if not any(slow.duration_seconds >= _SLOWEST_MIN_SECONDS for slow in rows):
-        return []
-    return rows
-
-
-def _slowest_table(rows: list[SlowTest]) -> str:
-    if not rows:
-        return ""
-    # The suite column only when it tells something the class does not.
-    with_suite = any(not _same_name(slow.suite, slow.classname) for slow in rows)
-    lines = ["## Slowest tests\n"]
-    if with_suite:
-        lines += ["| # | Test | Suite | Time |", "|---:|---|---|---:|"]
-    else:
-        lines += ["| # | Test | Time |", "|---:|---|---:|"]
-    for number, slow in enumerate(rows, 1):
-        label = _test_label(slow.classname, slow.name, slow.suite if with_suite else "")
-        suite = f" {_inline(slow.suite, 120)} |" if with_suite else ""
-        lines.append(f"| {number} | {label} |{suite} {_seconds(slow.duration_seconds)} |")
-    return _block(lines)
-
-
-def _suites_head(report: Report, shown: int, rows: int = 0) -> str:
-    named = sum(1 for row in report.suites if row.name != OTHER_SUITES)
-    total = named + report.suites_folded
-    shown_named = min(shown, named)
-    count = f"{total:,}" if shown_named >= total else f"{total:,}; {shown_named:,} shown"
-    return (
-        f"## Suites ({count})\n\n"
-        "| Suite | Tests | Passed | Failed | Errors | Skipped | Time |\n"
-        "|---|---:|---:|---:|---:|---:|---:|\n"
-    )
-
-
-def _suite_row(row: SuiteRow) -> str:
-    if row.name == OTHER_SUITES:
-        name = "(other suites)"
-    else:
-        name = _inline(row.name, 150) + (" (declared counts)" if row.from_declared_counts else "")
-    return (
-        f"| {name} | {row.tests:,} | {row.passed:,} | {row.failed:,} | {row.errors:,} "
-        f"| {row.skipped:,} | {_seconds(row.duration_seconds)} |\n"
-    )
-
-
-def _ordered_suites(rows: tuple[SuiteRow, ...]) -> list[SuiteRow]:
-    """Failing first, then the slowest; the folded row last."""
-    return sorted(
-        rows,
-        key=lambda row: (
-            row.name == OTHER_SUITES,
-            -(row.failed + row.errors),
-            -row.duration_seconds,
-        ),
-    )
-
-
-def _same_name(suite: str, classname: str) -> bool:
-    """PHPUnit's suite `Tests\\Unit\\FooTest` is its classname `Tests.Unit.FooTest`."""
-    return bool(suite) and _SEPARATORS.sub(".", suite) == _SEPARATORS.sub(".", classname)
-
-
-def _test_label(classname: str, name: str, suite: str = "") -> str:
-    """`Class › name`; the class is left out where it repeats the suite shown beside it."""
-    if classname and name and classname != name and not _same_name(suite, classname):
-        return f"{_inline(classname, 150)} › {_inline(name, 200)}"
-    return _inline(name or classname or "(unnamed test)", 200)
-
-
-def _inline(text: str | None, limit: int) -> str:
-    """Untrusted text as one line of markdown: no structure can leak out of it."""
-    if not text:
-        return ""
-    text = _WHITESPACE.sub(" ", _neutral(text)).strip()
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    text = _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
-    # A leading "- ", "+ " or "1. " would start a list, "===" or "---" underline a heading.
-    return _LIST_START.sub(_escape_start, text, count=1)
-
-
-def _escape_start(match: re.Match[str]) -> str:
-    if match.group(1):
-        return "\\" + match.group(1)
-    return f"{match.group(2)}\\{match.group(3)}"
-
-
-def _neutral(text: str) -> str:
-    """Bidirectional overrides shown as their code point: a name cannot reverse what follows."""
-    return _BIDI.sub(lambda match: f"<U+{ord(match.group(0)):04X}>", text)
-
-
-def _seconds(value: float) -> str:
-    if value >= 119.5:
-        whole = round(value)
-        if whole >= 3600:
-            hours, minutes = divmod(round(value / 60), 60)
-            return f"{hours} h {minutes} min"
-        minutes, seconds = divmod(whole, 60)
-        return f"{minutes} min {seconds} s"
-    return f"{value:.2f} s" if value >= 0.01 else f"{value * 1000:.1f} ms"
-
-
-def _valid_utf8(text: str) -> str:
-    """Lone surrogates (from hostile metadata) become '?' so the text always encodes."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
 def _halvings(count: int) -> list[int]:
     values = []
     while count > 0:
         count = count // 2
         values.append(count)
     return values
-
-
-def _history_entries(section: HistorySection | None) -> int:
-    if section is None:
-        return 0
-    return max(
-        len(section.new_failures),
-        len(section.still_failing),
-        len(section.fixed),
-        len(section.new_tests),
-        len(section.disappeared),
-        len(section.flaky),
-        len(section.quarantine),
-        1,
-    )
-
-
-def _history_section(report: Report, entries: int) -> str:
-    """The history library's section (history/section.py), each list cut to `entries` items
-    when the markdown must shrink; the counts stay whole and the cut lists say how many more."""
-    section = report.history
-    if section is None:
-        return ""
-    if entries == 0:
-        return (
-            "## Since the previous run\n\n"
-            "_The per-test lists are left out to fit; summary.json has them._\n\n"
-        )
-    shown = replace(
-        section,
-        new_failures=section.new_failures[:entries],
-        still_failing=section.still_failing[:entries],
-        fixed=section.fixed[:entries],
-        new_tests=section.new_tests[:entries],
-        disappeared=section.disappeared[:entries],
-        flaky=section.flaky[:entries],
-        quarantine=section.quarantine[:entries],
-    )
-    text = history_markdown(shown).rstrip("\n") + "\n\n"
-    counts = section.counts
-    hidden = [
-        f"{title}: {len(shown_items)} of {total} shown"
-        for title, shown_items, total in (
-            ("new failures", shown.new_failures, counts.new_failures),
-            ("still failing", shown.still_failing, counts.still_failing),
-            ("flaky", shown.flaky, counts.flaky),
-            ("quarantine", shown.quarantine, len(section.quarantine)),
-        )
-        if total > len(shown_items)
-    ]
-    if hidden:
-        text += f"_{'; '.join(hidden)}; summary.json has the longer lists._\n\n"
-    return text

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from report_processor.case_fields import plausible_seconds
 from report_processor.model import RunMetadata, ShardRow
 
 RUNS_PREFIX = "runs/"
@@ -24,7 +25,6 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _METADATA_LIMIT = 200
 # manifest.json `status` values the runner writes.
 RUNNER_STATUSES = frozenset({"passed", "failed", "error", "timed_out", "rejected"})
-_MAX_SECONDS = 1e7
 _MAX_SHARD_ROWS = 1000
 
 
@@ -95,7 +95,7 @@ def run_metadata(
         started_at=_text(manifest.get("started_at")),
         runner_status=status if status in RUNNER_STATUSES else None,
         exit_code=_integer(manifest.get("exit_code")),
-        duration_seconds=_seconds(manifest.get("duration_seconds")),
+        duration_seconds=plausible_seconds(manifest.get("duration_seconds")),
         app_version=_text(manifest.get("app_version")),
         shards=shard_rows(manifest.get("shards")),
         tests_not_run=_count(manifest.get("tests_not_run")),
@@ -116,7 +116,7 @@ def shard_rows(value: Any) -> tuple[ShardRow, ...]:
                 index=item["index"],
                 status=status if status in RUNNER_STATUSES else "missing",
                 tests=_count(item.get("tests")) or 0,
-                seconds=_seconds(item.get("seconds")),
+                seconds=plausible_seconds(item.get("seconds")),
                 error=_text(item.get("error")),
             )
         )
@@ -150,13 +150,6 @@ def command_slug(command: str) -> str:
 
 def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    seconds = float(value)
-    return seconds if 0.0 <= seconds <= _MAX_SECONDS else None
 
 
 def _text(value: Any) -> str | None:

@@ -7,17 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
+from report_processor.fold import OnCase
 from report_processor.location import PathSettings, relative, source_url
 from report_processor.model import Failure, InputResult, Report, RunMetadata, SuiteRow, Totals
-from report_processor.parse import (
-    OTHER_SUITES,
-    Accumulator,
-    JUnitError,
-    OnCase,
-    ParseLimits,
-    parse_junit,
-)
+from report_processor.parse import JUnitError, parse_junit
 from report_processor.render import DEFAULT_MAX_BYTES, to_json, to_markdown
+from report_processor.tally import OTHER_SUITES, Accumulator, ParseLimits
 
 # A path, or a (display name, binary stream) pair for inputs that are not files (S3 bodies).
 Source = str | os.PathLike[str] | tuple[str, BinaryIO]

@@ -20,12 +20,12 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from report_processor.case_fields import MAX_SECONDS
 from report_processor.history.records import iso
 
 DURATIONS_VERSION = 1
 CLASSES_VERSION = 1
 MAX_CLASS_NAME = 500
-MAX_SECONDS = 1e7
 
 
 def classes_document(class_seconds: Mapping[str, float]) -> bytes:

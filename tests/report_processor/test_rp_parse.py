@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from report_processor import JUnitError, ParseLimits, build_report, to_json
-from report_processor.parse import lenient_count, lenient_seconds, parse_junit
+from report_processor.case_fields import lenient_count, lenient_seconds
+from report_processor.parse import parse_junit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from report_processor.parse import _PENDING_CASES, MAX_SECONDS, ParseLimits, parse_junit
+from report_processor.case_fields import MAX_SECONDS
+from report_processor.fold import PENDING_CASES
+from report_processor.parse import parse_junit
+from report_processor.tally import ParseLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Times a runner may write; the junk ones count as 0 (lenient_seconds).
@@ -62,7 +65,7 @@ def make_report(rng: random.Random, cases: int) -> tuple[bytes, list[tuple[dict[
 
 def test_batches_count_exactly_what_one_by_one_counting_gives():
     rng = random.Random(7)
-    cases = 6 * _PENDING_CASES + 17
+    cases = 6 * PENDING_CASES + 17
     data, written = make_report(rng, cases)
     calls: list[tuple] = []
     acc = parse_junit(
@@ -198,8 +201,8 @@ def test_batches_give_every_per_case_effect_of_one_by_one_counting():
     # Skip reasons (also of not-run marks), failure groups past the listed failures, the slowest
     # tests with their ties in input order, suite rows, flaky tests, warnings and on_case.
     limits = ParseLimits(slowest=40, max_failures_listed=20, max_warnings_listed=5)
-    batched = mixed_report(random.Random(11), 5, 2 * _PENDING_CASES + 3, one_by_one=False)
-    single = mixed_report(random.Random(11), 5, 2 * _PENDING_CASES + 3, one_by_one=True)
+    batched = mixed_report(random.Random(11), 5, 2 * PENDING_CASES + 3, one_by_one=False)
+    single = mixed_report(random.Random(11), 5, 2 * PENDING_CASES + 3, one_by_one=True)
     assert b"<system-out/>" not in batched and b"<system-out/>" in single
     expected = everything(single, limits)
     got = everything(batched, limits)

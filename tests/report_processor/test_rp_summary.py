@@ -23,7 +23,7 @@ from report_processor.location import (
     relative,
     source_url,
 )
-from report_processor.render import _seconds
+from report_processor.markdown_text import seconds_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # What a reader sees before scrolling: the first lines of the markdown.
@@ -342,7 +342,7 @@ def test_slowest_table_rules():
     ],
 )
 def test_durations(seconds, text):
-    assert _seconds(seconds) == text
+    assert seconds_text(seconds) == text
 
 
 def test_hostile_text_cannot_reverse_or_restructure_the_markdown():

@@ -16,10 +16,11 @@ from report_processor.merge import (
     parse_merge_event,
 )
 from report_processor.model import RunMetadata
-from report_processor.parse import JUnitError, ParseLimits, parse_junit
+from report_processor.parse import JUnitError, parse_junit
 from report_processor.render import to_json, to_markdown
 from report_processor.routing import classify_key, run_metadata
 from report_processor.summary import build_report
+from report_processor.tally import ParseLimits
 
 FIXTURES = Path(__file__).parent.parent / "report_processor" / "fixtures"
 RUN = "runs/2026-11-29/R1/test/"
