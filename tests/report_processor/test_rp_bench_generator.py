@@ -42,3 +42,17 @@ def test_generator_parser_and_baseline_agree(tmp_path):
     assert ours == expected == baseline_counts(bench, path)
     # Data-provider suites fold into their class: 50 cases per class row.
     assert max(row.tests for row in report.suites) == 50
+
+
+def test_parser_floor_runs_every_contender_on_a_small_report():
+    """bench/parser_floor.py measures what the docs quote: every contender runs to the end."""
+    script = BENCH.parent / "parser_floor.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--cases", "2000", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = completed.stdout.splitlines()
+    for name in ("expat alone", "expat + empty handlers", "parse_junit + on_case", "junitparser"):
+        assert any(line.startswith(name) and "x junitparser" in line for line in lines), name
