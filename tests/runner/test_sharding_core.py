@@ -76,7 +76,9 @@ def test_phpunits_listing_is_read_class_by_class():
         (b'<!DOCTYPE t [<!ENTITY a "x">]><tests/>', "DOCTYPE"),
         (b"<tests><testCaseClass name='A;B'/></tests>", "no PHP class"),
         (b"<tests><testCaseClass name='..\\x'/></tests>", "no PHP class"),
-        (b"<tests><testCaseMethod name='t'/></tests>", "outside a testCaseClass"),
+        (b"<tests><testCaseMethod name='t'/></tests>", "outside a test class"),
+        (b"<testsuites><testsuite/></testsuites>", "root is <testsuites>"),
+        (b'<testSuite xmlns="urn:other"><tests/></testSuite>', "root is <testSuite>"),
         (
             b"<tests><testCaseClass name='A'><testCaseMethod name=''/></testCaseClass></tests>",
             "name",
@@ -86,6 +88,70 @@ def test_phpunits_listing_is_read_class_by_class():
 )
 def test_a_hostile_listing_is_refused(document, message):
     with pytest.raises(PlanError, match=message):
+        parse_test_list(document)
+
+
+# The newer shape of the listing (PHPUnit 12), as PHPUnit's own end-to-end tests expect it for
+# the fixture app's classes: the file on each class, data sets in the id, groups after the tests.
+NEWER_LISTING = b"""<?xml version="1.0"?>
+<testSuite xmlns="https://xml.phpunit.de/testSuite">
+ <tests>
+  <testClass name="Tests\\Unit\\OutcomesTest" file="/var/task/app/tests/Unit/OutcomesTest.php">
+   <testMethod id="Tests\\Unit\\OutcomesTest::test_a_failing_assertion" name="test_a_failing_assertion"/>
+   <testMethod id="Tests\\Unit\\OutcomesTest::test_an_error" name="test_an_error"/>
+  </testClass>
+  <testClass name="Tests\\Unit\\SlugTest" file="/var/task/app/tests/Unit/SlugTest.php">
+   <testMethod id="Tests\\Unit\\SlugTest::test_slug_of_a_title#plain" name="test_slug_of_a_title"/>
+   <testMethod id="Tests\\Unit\\SlugTest::test_slug_of_a_title#accents" name="test_slug_of_a_title"/>
+   <testMethod id="Tests\\Unit\\SlugTest::test_collection_sums" name="test_collection_sums"/>
+  </testClass>
+  <testClass name="Tests\\Feature\\NoteApiTest" file="/var/task/app/tests/Feature/NoteApiTest.php">
+   <testMethod id="Tests\\Feature\\NoteApiTest::test_the_database_is_postgresql" name="test_the_database_is_postgresql"/>
+  </testClass>
+ </tests>
+ <groups>
+  <group name="database">
+   <test id="Tests\\Feature\\NoteApiTest::test_the_database_is_postgresql"/>
+  </group>
+  <group name="outcomes">
+   <test id="Tests\\Unit\\OutcomesTest::test_a_failing_assertion"/>
+   <test id="Tests\\Unit\\OutcomesTest::test_an_error"/>
+  </group>
+  <group name="slow">
+   <test id="Tests\\Feature\\NoteApiTest::test_the_database_is_postgresql"/>
+  </group>
+ </groups>
+</testSuite>
+"""  # noqa: E501 (PHPUnit writes these lines whole)
+
+
+def test_the_newer_listing_shape_reads_like_the_older_one():
+    older, newer = parse_test_list(FIXTURE_LISTING), parse_test_list(NEWER_LISTING)
+    assert [c.name for c in newer] == [c.name for c in older]
+    assert [len(c.tests) for c in newer] == [len(c.tests) for c in older]
+    assert [t.data_set for t in newer[1].tests] == ["#plain", "#accents", None]
+    assert newer[2].tests[0].groups == ("database", "slow")
+    assert newer[0].tests[0].groups == ("outcomes",)
+    # Group selection (which the listing does not apply) gives the same tests from both shapes.
+    for include, exclude in [(("database",), ()), ((), ("outcomes",)), (("slow", "outcomes"), ())]:
+        picked = [
+            [(c.name, t.method, len(c.tests)) for c in select_groups(listing, include, exclude)
+             for t in c.tests]
+            for listing in (older, newer)
+        ]  # fmt: skip
+        assert picked[0] == picked[1]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        FIXTURE_LISTING.replace(b"</tests>", b'<phptFile path="/app/tests/cli.phpt"/></tests>'),
+        NEWER_LISTING.replace(b"</tests>", b'<phpt file="/app/tests/cli.phpt"/></tests>'),
+    ],
+)
+def test_a_listing_with_phpt_tests_is_refused_rather_than_run_in_part(document):
+    # A shard's configuration names class files: the .phpt test would silently not run.
+    with pytest.raises(PlanError, match=r"1 \.phpt test.*cli\.phpt.*without shards"):
         parse_test_list(document)
 
 

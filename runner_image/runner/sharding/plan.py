@@ -55,54 +55,131 @@ class ListedClass:
 
 
 def parse_test_list(document: bytes) -> list[ListedClass]:
-    """PHPUnit 9's `--list-tests-xml` document: `<tests><testCaseClass name><testCaseMethod
-    name groups dataSet/>...`. Untrusted (written by the app's process): no DOCTYPE, bounded,
-    names checked. A class listed twice is merged, in first-seen order."""
+    """PHPUnit's `--list-tests-xml` document, in either of the shapes PHPUnit writes:
+
+    - `<tests><testCaseClass name><testCaseMethod name groups dataSet/>…</testCaseClass>
+      <phptFile path/></tests>` (PHPUnit 9 and 10, from their sources; 9.6 runs here);
+    - `<testSuite xmlns="https://xml.phpunit.de/testSuite"><tests><testClass name file>
+      <testMethod id name/>…</testClass><phpt file/></tests><groups><group name><test id/>
+      </group></groups></testSuite>` (the newer shape, PHPUnit 12, from its end-to-end tests).
+
+    Untrusted (written by the app's process): no DOCTYPE, bounded, names checked. A class listed
+    twice is merged, in first-seen order. A listing with .phpt tests is refused: shards run
+    test classes only, so those tests would silently not run."""
     if len(document) > MAX_LISTING_BYTES:
         raise PlanError(f"the test listing is {len(document)} bytes; at most {MAX_LISTING_BYTES}")
-    order: list[str] = []
-    tests: dict[str, list[ListedTest]] = {}
-    current: list[str | None] = [None]
-    count = [0]
-
-    def start(tag: str, attributes: dict[str, str]) -> None:
-        if tag == "testCaseClass":
-            name = attributes.get("name", "")
-            if not CLASS_NAME.fullmatch(name):
-                raise PlanError(f"the listing names a class {name[:120]!r} that is no PHP class")
-            if name not in tests:
-                order.append(name)
-                tests[name] = []
-            current[0] = name
-        elif tag == "testCaseMethod":
-            owner = current[0]
-            if owner is None:
-                raise PlanError("the listing has a testCaseMethod outside a testCaseClass")
-            method = attributes.get("name", "")
-            if not method or _CONTROL.search(method):
-                raise PlanError(f"the listing has a test of {owner} without a usable name")
-            groups = tuple(g for g in attributes.get("groups", "").split(",") if g)
-            count[0] += 1
-            if count[0] > MAX_TESTS:
-                raise PlanError(f"the listing has more than {MAX_TESTS} tests")
-            tests[owner].append(ListedTest(method, groups, attributes.get("dataSet")))
-
-    def end(tag: str) -> None:
-        if tag == "testCaseClass":
-            current[0] = None
-
-    def refuse_doctype(*_: object) -> None:
-        raise PlanError("the test listing has a DOCTYPE; PHPUnit never writes one")
-
+    reader = _ListingReader()
     parser = xml.parsers.expat.ParserCreate()
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.StartDoctypeDeclHandler = refuse_doctype
+    parser.StartElementHandler = reader.start
+    parser.EndElementHandler = reader.end
+    parser.StartDoctypeDeclHandler = _refuse_listing_doctype
     try:
         parser.Parse(document, True)
     except xml.parsers.expat.ExpatError as error:
         raise PlanError(f"the test listing is not well-formed XML ({error})") from None
-    return [ListedClass(name, tuple(tests[name])) for name in order]
+    return reader.classes()
+
+
+_LISTING_NAMESPACE = "https://xml.phpunit.de/testSuite"
+_CLASS_TAGS = frozenset({"testCaseClass", "testClass"})
+_METHOD_TAGS = frozenset({"testCaseMethod", "testMethod"})
+_PHPT_TAGS = frozenset({"phptFile", "phpt"})
+
+
+@dataclass
+class _ListedMethod:
+    method: str
+    groups: list[str]
+    data_set: str | None
+    test_id: str | None  # the newer shape names groups by test id, after the tests
+
+
+class _ListingReader:
+    """expat's handlers for parse_test_list: both shapes in one pass."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, list[_ListedMethod]] = {}  # in first-seen order
+        self.current: str | None = None
+        self.count = 0
+        self.phpt: list[str] = []
+        self.group: str | None = None
+        self.groups_of: dict[str, list[str]] = {}
+        self.root_seen = False
+
+    def start(self, tag: str, attributes: dict[str, str]) -> None:
+        if not self.root_seen:
+            self._check_root(tag, attributes)
+        elif tag in _CLASS_TAGS:
+            self._open_class(attributes.get("name", ""))
+        elif tag in _METHOD_TAGS:
+            self._add_test(tag, attributes)
+        elif tag in _PHPT_TAGS:
+            self.phpt.append(attributes.get("path") or attributes.get("file") or "?")
+        elif tag == "group":
+            self.group = attributes.get("name", "")
+        elif tag == "test" and self.group:
+            self.groups_of.setdefault(attributes.get("id", ""), []).append(self.group)
+
+    def end(self, tag: str) -> None:
+        if tag in _CLASS_TAGS:
+            self.current = None
+        elif tag == "group":
+            self.group = None
+
+    def classes(self) -> list[ListedClass]:
+        if self.phpt:
+            shown = ", ".join(repr(path[:120]) for path in self.phpt[:3])
+            raise PlanError(
+                f"the suite has {len(self.phpt)} .phpt test(s) ({shown}): a sharded run splits "
+                "PHPUnit test classes only and would not run them; run this command without "
+                "shards, or keep the .phpt tests in a suite of their own that it does not run"
+            )
+        return [
+            ListedClass(name, tuple(self._listed(test) for test in tests))
+            for name, tests in self.tests.items()
+        ]
+
+    def _listed(self, test: _ListedMethod) -> ListedTest:
+        groups = test.groups or self.groups_of.get(test.test_id or "", [])
+        return ListedTest(test.method, tuple(groups), test.data_set)
+
+    def _check_root(self, tag: str, attributes: dict[str, str]) -> None:
+        self.root_seen = True
+        if tag == "tests" or (tag == "testSuite" and attributes.get("xmlns") == _LISTING_NAMESPACE):
+            return
+        raise PlanError(
+            f"the test listing's root is <{tag[:80]}>, not PHPUnit's <tests> or <testSuite "
+            f'xmlns="{_LISTING_NAMESPACE}">: is the PHPUnit version supported (docs/sharding.md)?'
+        )
+
+    def _open_class(self, name: str) -> None:
+        if not CLASS_NAME.fullmatch(name):
+            raise PlanError(f"the listing names a class {name[:120]!r} that is no PHP class")
+        self.tests.setdefault(name, [])
+        self.current = name
+
+    def _add_test(self, tag: str, attributes: dict[str, str]) -> None:
+        owner = self.current
+        if owner is None:
+            raise PlanError(f"the listing has a {tag} outside a test class")
+        method = attributes.get("name", "")
+        if not method or _CONTROL.search(method):
+            raise PlanError(f"the listing has a test of {owner} without a usable name")
+        self.count += 1
+        if self.count > MAX_TESTS:
+            raise PlanError(f"the listing has more than {MAX_TESTS} tests")
+        test_id = attributes.get("id")
+        data_set = attributes.get("dataSet")
+        if data_set is None and test_id is not None:
+            # The newer shape names a data set only in the id: "Class::method#name".
+            head = f"{owner}::{method}#"
+            data_set = "#" + test_id[len(head) :] if test_id.startswith(head) else None
+        groups = [group for group in attributes.get("groups", "").split(",") if group]
+        self.tests[owner].append(_ListedMethod(method, groups, data_set, test_id))
+
+
+def _refuse_listing_doctype(*_: object) -> None:
+    raise PlanError("the test listing has a DOCTYPE; PHPUnit never writes one")
 
 
 def select_groups(
