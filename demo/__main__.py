@@ -19,6 +19,7 @@ import time
 import traceback
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from runner.layout import DOCS_PREFIX
 
@@ -34,6 +35,10 @@ from demo.history_story import (
 from demo.lambda_runtime import REPO_ROOT, lambda_environment
 from demo.pipeline import EmulatedStack, PipelineError, PipelineRun, run_pipeline
 from demo.step_functions import LambdaStandIn
+
+if TYPE_CHECKING:
+    from demo.services import MotoServer, PostgresServer
+    from modules.config import StackConfig
 
 
 class Steps:
@@ -178,14 +183,9 @@ def pipeline_problems(run: PipelineRun, second: SecondNight | None = None) -> li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
-    parser.add_argument(
-        "--config", type=Path, default=REPO_ROOT / "config" / "example.json", help="stack config"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    args = parser.parse_args(argv)
+    args = _arguments(argv)
 
-    from demo.services import MotoServer, PostgresServer, ServiceError
+    from demo.services import ServiceError
     from modules.config import ConfigError, load_config
 
     try:
@@ -199,44 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     keep_work_dir = False
     try:
         with contextlib.ExitStack() as services:
-            steps.step("starting the AWS emulator (moto server)")
-            # The state machine's Lambda invocations come back to this process (the handlers
-            # run here, as for every other delivery the emulator cannot make).
-            stand_in = LambdaStandIn()
-            moto = services.enter_context(
-                MotoServer.start(region=config.region, service_port=stand_in.port)
-            )
-            services.enter_context(stand_in.serving(moto))
-            steps.detail(f"moto {moto.endpoint_url}; Lambda stand-in on port {stand_in.port}")
+            moto, stand_in = _start_emulator(services, config, steps)
             steps.step("synthesizing the stack in the background")
             stack = EmulatedStack.start(moto, args.config, work_dir)
             steps.detail(f"python main.py with {args.config}")
-            steps.step("starting PostgreSQL")
-            postgres = services.enter_context(PostgresServer.start())
-            steps.detail(f"PostgreSQL {postgres.host}:{postgres.port}")
-            log_path = work_dir / "functions.log"
-            log = services.enter_context(log_path.open("w", encoding="utf-8"))
-            # The handlers' own logging goes where Lambda would send it: here, a file.
-            logging.basicConfig(stream=log, level=logging.INFO, force=True)
-            steps.detail(f"the functions' output (their CloudWatch Logs) goes to {log_path}")
-            run = run_pipeline(
-                stack, postgres, work_dir, steps.step, steps.detail, log=log,
-                on_demand_first=ON_DEMAND, stand_in=stand_in,
-            )  # fmt: skip
-            steps.step("results of the first night")
-            report(run)
-            report_sharded(run)
-            steps.step(f"the second night, after release {RELEASE}: the nightly jobs again")
-            steps.detail(
-                f"a release: the image now carries app {RELEASE} (APP_VERSION), whose change "
-                "the fixture app plays with LTR_DEMO_SWITCHES=regression,fix"
-            )
-            second = run_second_night(run, steps.detail, log)
-            report_second_night(run, second)
-            show_ltr(run, stack.config_path)
-            problems = pipeline_problems(run, second)
-            for problem in problems:
-                print(f"problem: {problem}", file=sys.stderr)
+            postgres, log = _start_postgres(services, work_dir, steps)
+            problems = _run_and_show(stack, postgres, work_dir, steps, log, stand_in)
             if problems:
                 keep_work_dir = True
             steps.step("stopping the emulator and PostgreSQL")
@@ -247,22 +215,103 @@ def main(argv: list[str] | None = None) -> int:
         keep_work_dir = True
         return 1
     except Exception:  # noqa: BLE001 (a demo shows what broke, then still cleans up)
-        trace = work_dir / "demo-error.txt"
-        trace.write_text(traceback.format_exc())
-        last = traceback.format_exc().strip().splitlines()[-1]
-        print(f"demo failed: {last} (traceback: {trace})", file=sys.stderr)
+        _show_traceback(work_dir)
         keep_work_dir = True
         return 1
     except KeyboardInterrupt:
         print("demo interrupted; everything it started is stopped", file=sys.stderr)
         return 130
     finally:
-        if stack is not None:
-            stack.stop()
-        if args.keep or keep_work_dir:
-            print(f"work directory kept: {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        _clean_up(stack, work_dir, keep=args.keep or keep_work_dir)
+
+
+def _show_traceback(work_dir: Path) -> None:
+    trace = work_dir / "demo-error.txt"
+    trace.write_text(traceback.format_exc())
+    last = traceback.format_exc().strip().splitlines()[-1]
+    print(f"demo failed: {last} (traceback: {trace})", file=sys.stderr)
+
+
+def _clean_up(stack: EmulatedStack | None, work_dir: Path, *, keep: bool) -> None:
+    if stack is not None:
+        stack.stop()
+    if keep:
+        print(f"work directory kept: {work_dir}")
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, default=REPO_ROOT / "config" / "example.json", help="stack config"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    return parser.parse_args(argv)
+
+
+def _start_emulator(
+    services: contextlib.ExitStack, config: StackConfig, steps: Steps
+) -> tuple[MotoServer, LambdaStandIn]:
+    from demo.services import MotoServer
+
+    steps.step("starting the AWS emulator (moto server)")
+    # The state machine's Lambda invocations come back to this process (the handlers
+    # run here, as for every other delivery the emulator cannot make).
+    stand_in = LambdaStandIn()
+    moto = services.enter_context(
+        MotoServer.start(region=config.region, service_port=stand_in.port)
+    )
+    services.enter_context(stand_in.serving(moto))
+    steps.detail(f"moto {moto.endpoint_url}; Lambda stand-in on port {stand_in.port}")
+    return moto, stand_in
+
+
+def _start_postgres(
+    services: contextlib.ExitStack, work_dir: Path, steps: Steps
+) -> tuple[PostgresServer, TextIO]:
+    """PostgreSQL, and the file the functions log to."""
+    from demo.services import PostgresServer
+
+    steps.step("starting PostgreSQL")
+    postgres = services.enter_context(PostgresServer.start())
+    steps.detail(f"PostgreSQL {postgres.host}:{postgres.port}")
+    log_path = work_dir / "functions.log"
+    log = services.enter_context(log_path.open("w", encoding="utf-8"))
+    # The handlers' own logging goes where Lambda would send it: here, a file.
+    logging.basicConfig(stream=log, level=logging.INFO, force=True)
+    steps.detail(f"the functions' output (their CloudWatch Logs) goes to {log_path}")
+    return postgres, log
+
+
+def _run_and_show(
+    stack: EmulatedStack,
+    postgres: PostgresServer,
+    work_dir: Path,
+    steps: Steps,
+    log: TextIO,
+    stand_in: LambdaStandIn,
+) -> list[str]:
+    """Both nights through the deployed stack, shown as they go; the problems found."""
+    run = run_pipeline(
+        stack, postgres, work_dir, steps.step, steps.detail, log=log,
+        on_demand_first=ON_DEMAND, stand_in=stand_in,
+    )  # fmt: skip
+    steps.step("results of the first night")
+    report(run)
+    report_sharded(run)
+    steps.step(f"the second night, after release {RELEASE}: the nightly jobs again")
+    steps.detail(
+        f"a release: the image now carries app {RELEASE} (APP_VERSION), whose change "
+        "the fixture app plays with LTR_DEMO_SWITCHES=regression,fix"
+    )
+    second = run_second_night(run, steps.detail, log)
+    report_second_night(run, second)
+    show_ltr(run, stack.config_path)
+    problems = pipeline_problems(run, second)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return problems
 
 
 if __name__ == "__main__":

@@ -423,55 +423,11 @@ def run_pipeline(
     """Synthesized stack -> emulator -> nightly jobs through the runner -> S3 notifications to
     the report processor."""
     config, emulator = stack.config, stack.emulator
-    names = config.names
     timings: dict[str, float] = {}
-
-    started = time.monotonic()
-    step("waiting for the synthesized stack")
-    stack_dir = stack.synthesis.wait()
-    timings["synth_wait"] = time.monotonic() - started
-    detail(f"synthesized {stack_dir / 'cdk.tf.json'} (waited {timings['synth_wait']:.0f}s)")
-
-    started = time.monotonic()
-    step(f"terraform init + apply against the emulator ({emulator.endpoint_url})")
-    if stand_in is not None:
-        # Before anything is created: moto keeps executable state machines in another backend.
-        execution_mode(emulator)
-    workspace = deploy(stack_dir, work_dir / "terraform", emulator, stand_in)
-    resources = workspace.state_resources()
-    timings["apply"] = time.monotonic() - started
-    for configured, emulated in workspace.emulated_ids.items():
-        detail(f"existing network: {configured} -> {emulated} (created in the emulator)")
-    detail(f"applied {len(resources)} resources in {timings['apply']:.0f}s")
-    workaround = relax_conditional_bucket_policy(emulator, names.results_bucket)
-    for statement in workaround.removed:
-        detail(
-            f"emulator limit: bucket policy statement {statement.get('Sid', '?')!r} has a "
-            "Condition moto cannot evaluate (it would deny every request); removed in the "
-            "emulator only"
-        )
-
-    step("storing the database secret the stack references")
-    credentials = postgres.create_database(database_name)
-    store_database_secret(emulator, config.database.secret_arn, credentials.as_secret_json())
-    detail(
-        f"{config.database.secret_arn} -> PostgreSQL "
-        f"{credentials.host}:{credentials.port}/{credentials.dbname}"
-    )
-
-    started = time.monotonic()
-    step("running the nightly jobs as the deployed EventBridge rules define them")
-    on_demand = None
-    if on_demand_first is not None:
-        event = {"command": "test", "args": []}
-        on_demand = run_on_demand(
-            emulator, names.runner_function, names.results_bucket, event, on_demand_first,
-            detail, log,
-        )  # fmt: skip
-    nightly = run_nightly_jobs(
-        emulator, names.runner_function, names.results_bucket, progress=detail, log=log
-    )
-    timings["nightly"] = time.monotonic() - started
+    stack_dir = _wait_for_synthesis(stack, step, detail, timings)
+    resources, workaround = _apply(stack, stack_dir, work_dir, stand_in, step, detail, timings)
+    _store_secret(stack, postgres, database_name, step, detail)
+    on_demand, nightly = _run_nightly(stack, on_demand_first, step, detail, log, timings)
     sharded: list[ShardedOutcome] = []
     if stand_in is not None:
         started = time.monotonic()
@@ -489,3 +445,89 @@ def run_pipeline(
         on_demand=on_demand,
         sharded=sharded,
     )
+
+
+def _wait_for_synthesis(
+    stack: EmulatedStack, step: Progress, detail: Progress, timings: dict[str, float]
+) -> Path:
+    started = time.monotonic()
+    step("waiting for the synthesized stack")
+    stack_dir = stack.synthesis.wait()
+    timings["synth_wait"] = time.monotonic() - started
+    detail(f"synthesized {stack_dir / 'cdk.tf.json'} (waited {timings['synth_wait']:.0f}s)")
+    return stack_dir
+
+
+def _apply(
+    stack: EmulatedStack,
+    stack_dir: Path,
+    work_dir: Path,
+    stand_in: LambdaStandIn | None,
+    step: Progress,
+    detail: Progress,
+    timings: dict[str, float],
+) -> tuple[list[str], PolicyWorkaround]:
+    """terraform apply in the emulator, then the emulator-only bucket policy workaround."""
+    emulator = stack.emulator
+    started = time.monotonic()
+    step(f"terraform init + apply against the emulator ({emulator.endpoint_url})")
+    if stand_in is not None:
+        # Before anything is created: moto keeps executable state machines in another backend.
+        execution_mode(emulator)
+    workspace = deploy(stack_dir, work_dir / "terraform", emulator, stand_in)
+    resources = workspace.state_resources()
+    timings["apply"] = time.monotonic() - started
+    for configured, emulated in workspace.emulated_ids.items():
+        detail(f"existing network: {configured} -> {emulated} (created in the emulator)")
+    detail(f"applied {len(resources)} resources in {timings['apply']:.0f}s")
+    workaround = relax_conditional_bucket_policy(emulator, stack.config.names.results_bucket)
+    for statement in workaround.removed:
+        detail(
+            f"emulator limit: bucket policy statement {statement.get('Sid', '?')!r} has a "
+            "Condition moto cannot evaluate (it would deny every request); removed in the "
+            "emulator only"
+        )
+    return resources, workaround
+
+
+def _store_secret(
+    stack: EmulatedStack,
+    postgres: PostgresServer,
+    database_name: str,
+    step: Progress,
+    detail: Progress,
+) -> None:
+    config = stack.config
+    step("storing the database secret the stack references")
+    credentials = postgres.create_database(database_name)
+    store_database_secret(stack.emulator, config.database.secret_arn, credentials.as_secret_json())
+    detail(
+        f"{config.database.secret_arn} -> PostgreSQL "
+        f"{credentials.host}:{credentials.port}/{credentials.dbname}"
+    )
+
+
+def _run_nightly(
+    stack: EmulatedStack,
+    on_demand_first: LocalRunnerSettings | None,
+    step: Progress,
+    detail: Progress,
+    log: TextIO | None,
+    timings: dict[str, float],
+) -> tuple[JobOutcome | None, NightlyResult]:
+    """The run started by hand first (if asked), then the nightly jobs the rules define."""
+    emulator, names = stack.emulator, stack.config.names
+    started = time.monotonic()
+    step("running the nightly jobs as the deployed EventBridge rules define them")
+    on_demand = None
+    if on_demand_first is not None:
+        event = {"command": "test", "args": []}
+        on_demand = run_on_demand(
+            emulator, names.runner_function, names.results_bucket, event, on_demand_first,
+            detail, log,
+        )  # fmt: skip
+    nightly = run_nightly_jobs(
+        emulator, names.runner_function, names.results_bucket, progress=detail, log=log
+    )
+    timings["nightly"] = time.monotonic() - started
+    return on_demand, nightly

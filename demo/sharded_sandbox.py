@@ -138,71 +138,11 @@ def sharded_sandbox(
         emulator.client("s3").create_bucket(Bucket=bucket)
         credentials = postgres.create_database(database)
         store_database_secret(emulator, config.database.secret_arn, credentials.as_secret_json())
-        lambda_client = emulator.client("lambda")
-        merge = _zip_function(
-            lambda_client,
-            config,
-            names.merge_function,
-            SHARD_MERGE_HANDLER,
-            shard_merge_environment(config),
-        )
-        report = _zip_function(
-            lambda_client,
-            config,
-            names.report_function,
-            REPORT_PROCESSOR_HANDLER,
-            report_processor_environment(config),
-        )
-        # The bucket's notification as modules/reporting.py deploys it.
-        rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": "junit.xml"}]
-        emulator.client("s3").put_bucket_notification_configuration(
-            Bucket=bucket,
-            NotificationConfiguration={
-                "LambdaFunctionConfigurations": [
-                    {
-                        "Id": "junit-to-report-processor",
-                        "LambdaFunctionArn": report.arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {"Key": {"FilterRules": rules}},
-                    }
-                ]
-            },
-        )
-        # The runner as ltr finds it (get_function_configuration); moto never runs it.
-        _zip_function(lambda_client, config, names.runner_function, RUNNER_IMAGE_HANDLER, {})
-        runner = DeployedFunction(
-            names.runner_function,
-            _arn(config, names.runner_function),
-            runner_environment(config, bucket),
-            config.runner.timeout_seconds,
-            config.runner.memory_mb,
-            "Image",
-            RUNNER_IMAGE_HANDLER,
-        )
-        # The unsharded run of the same suite: the oracle the merged run is compared with. The
-        # real runner without a bucket keeps its files locally.
-        unbucketed = dataclasses.replace(
-            runner, environment={k: v for k, v in runner.environment.items() if k != RESULTS_BUCKET}
-        )
-        response = invoke_runner(
-            emulator, unbucketed, {"command": "test", "args": []}, LocalRunnerSettings()
-        )
-        unsharded_junit = Path(response["local_results"]) / "junit.xml"
-        if not unsharded_junit.is_file():
-            raise RuntimeError(f"the unsharded run left no junit.xml: {response}")
+        merge, runner = _create_functions(emulator, config)
+        unsharded_junit = _unsharded_run(emulator, runner)
         printed: list[str] = []
         stand_in.register(names.merge_function, merge_invoker(emulator, merge, printed))
-        definition = state_machine_definition(
-            runner_function_arn=runner.arn,
-            merge_function_arn=merge.arn,
-            bucket=bucket,
-            max_concurrency=config.runner.shard_concurrency,
-        )
-        machine = emulator.client("stepfunctions").create_state_machine(
-            name=names.state_machine,
-            definition=json.dumps(definition),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}",
-        )["stateMachineArn"]
+        machine = _create_state_machine(emulator, config, runner, merge)
         yield Sandbox(
             config,
             emulator,
@@ -214,3 +154,89 @@ def sharded_sandbox(
             credentials.password,
             credentials.username,
         )
+
+
+def _create_functions(
+    emulator: MotoServer, config: StackConfig
+) -> tuple[DeployedFunction, DeployedFunction]:
+    """The merge and report functions and the bucket's notification, as the stack deploys
+    them; the runner function as ltr finds it. Returns (merge, runner)."""
+    names = config.names
+    bucket = names.results_bucket
+    lambda_client = emulator.client("lambda")
+    merge = _zip_function(
+        lambda_client,
+        config,
+        names.merge_function,
+        SHARD_MERGE_HANDLER,
+        shard_merge_environment(config),
+    )
+    report = _zip_function(
+        lambda_client,
+        config,
+        names.report_function,
+        REPORT_PROCESSOR_HANDLER,
+        report_processor_environment(config),
+    )
+    _notify_report_function(emulator, bucket, report.arn)
+    # The runner as ltr finds it (get_function_configuration); moto never runs it.
+    _zip_function(lambda_client, config, names.runner_function, RUNNER_IMAGE_HANDLER, {})
+    runner = DeployedFunction(
+        names.runner_function,
+        _arn(config, names.runner_function),
+        runner_environment(config, bucket),
+        config.runner.timeout_seconds,
+        config.runner.memory_mb,
+        "Image",
+        RUNNER_IMAGE_HANDLER,
+    )
+    return merge, runner
+
+
+def _notify_report_function(emulator: MotoServer, bucket: str, report_arn: str) -> None:
+    # The bucket's notification as modules/reporting.py deploys it.
+    rules = [{"Name": "prefix", "Value": "runs/"}, {"Name": "suffix", "Value": "junit.xml"}]
+    emulator.client("s3").put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "Id": "junit-to-report-processor",
+                    "LambdaFunctionArn": report_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": rules}},
+                }
+            ]
+        },
+    )
+
+
+def _unsharded_run(emulator: MotoServer, runner: DeployedFunction) -> Path:
+    """The unsharded run of the same suite: the oracle the merged run is compared with. The
+    real runner without a bucket keeps its files locally."""
+    unbucketed = dataclasses.replace(
+        runner, environment={k: v for k, v in runner.environment.items() if k != RESULTS_BUCKET}
+    )
+    response = invoke_runner(
+        emulator, unbucketed, {"command": "test", "args": []}, LocalRunnerSettings()
+    )
+    unsharded_junit = Path(response["local_results"]) / "junit.xml"
+    if not unsharded_junit.is_file():
+        raise RuntimeError(f"the unsharded run left no junit.xml: {response}")
+    return unsharded_junit
+
+
+def _create_state_machine(
+    emulator: MotoServer, config: StackConfig, runner: DeployedFunction, merge: DeployedFunction
+) -> str:
+    definition = state_machine_definition(
+        runner_function_arn=runner.arn,
+        merge_function_arn=merge.arn,
+        bucket=config.names.results_bucket,
+        max_concurrency=config.runner.shard_concurrency,
+    )
+    return emulator.client("stepfunctions").create_state_machine(
+        name=config.names.state_machine,
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}",
+    )["stateMachineArn"]

@@ -79,6 +79,7 @@ from ltr.history import (
     test_history_json,
 )
 from ltr.shards import (
+    ExecutionWait,
     ShardProgress,
     config_cap,
     shard_progress,
@@ -88,7 +89,7 @@ from ltr.shards import (
 from ltr.shards import progress_text as shard_progress_text
 
 if TYPE_CHECKING:
-    from ltr.aws import ResultsReader
+    from ltr.aws import ResultsReader, ShardedRuns
     from ltr.target import Target
     from report_processor.history.keys import HistoryScope
 
@@ -176,8 +177,26 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_COMMAND,
         help=f"whose history: one of the stack's commands (default {DEFAULT_COMMAND})",
     )
+    _add_report(commands, [common, history_of])
+    _add_history(commands, [common, history_of])
+    _add_flaky(commands, [common, history_of])
+    _add_quarantine(commands, common, history_of)
+    docs = commands.add_parser("docs", parents=[common], help="where the latest docs are")
+    docs.add_argument(
+        "--expires",
+        type=int,
+        default=PRESIGN_DEFAULT_SECONDS,
+        help=f"presigned link lifetime in seconds (default {PRESIGN_DEFAULT_SECONDS})",
+    )
+    return parser
+
+
+def _add_report(
+    commands: argparse._SubParsersAction[_Parser],
+    parents: list[_Parser],
+) -> None:
     report = commands.add_parser(
-        "report", parents=[common, history_of], help="show one run's summary, or compare two runs"
+        "report", parents=parents, help="show one run's summary, or compare two runs"
     )
     report.add_argument("run_id", metavar="RUN_ID", help="a run id from `ltr runs`, or latest")
     report.add_argument("--format", choices=SUMMARY_FORMATS, default="markdown")
@@ -186,8 +205,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OTHER_RUN_ID",
         help="show RUN_ID's difference from this run (from the run history) instead of its summary",
     )
+
+
+def _add_history(
+    commands: argparse._SubParsersAction[_Parser],
+    parents: list[_Parser],
+) -> None:
     history = commands.add_parser(
-        "history", parents=[common, history_of], help="one test's outcomes over recent runs"
+        "history", parents=parents, help="one test's outcomes over recent runs"
     )
     history.add_argument(
         "test_id", metavar="TEST_ID", help="file::class::name, or its end (Class::name, name)"
@@ -199,8 +224,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"recent runs to read (default {DEFAULT_HISTORY_LIMIT}, at most {MAX_HISTORY_LIMIT})",
     )
     history.add_argument("--format", choices=LIST_FORMATS, default="table")
+
+
+def _add_flaky(
+    commands: argparse._SubParsersAction[_Parser],
+    parents: list[_Parser],
+) -> None:
     flaky = commands.add_parser(
-        "flaky", parents=[common, history_of], help="flaky tests across runs, most flips first"
+        "flaky", parents=parents, help="flaky tests across runs, most flips first"
     )
     flaky.add_argument(
         "--days",
@@ -209,6 +240,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"look at the runs of the last N days (default {DEFAULT_FLAKY_DAYS})",
     )
     flaky.add_argument("--format", choices=LIST_FORMATS, default="table")
+
+
+def _add_quarantine(
+    commands: argparse._SubParsersAction[_Parser],
+    common: _Parser,
+    history_of: _Parser,
+) -> None:
     quarantine = commands.add_parser(
         "quarantine", help="tests that still run but do not count, for at most 30 days"
     )
@@ -233,14 +271,6 @@ def _parser() -> argparse.ArgumentParser:
         "remove", parents=[common], help="end a test's quarantine: remove TEST_ID"
     )
     remove.add_argument("test_id", metavar="TEST_ID", help="as `ltr quarantine list` shows it")
-    docs = commands.add_parser("docs", parents=[common], help="where the latest docs are")
-    docs.add_argument(
-        "--expires",
-        type=int,
-        default=PRESIGN_DEFAULT_SECONDS,
-        help=f"presigned link lifetime in seconds (default {PRESIGN_DEFAULT_SECONDS})",
-    )
-    return parser
 
 
 def _bucket(target: Target) -> ResultsReader:
@@ -292,10 +322,7 @@ def cmd_run(
         f"started run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
         + f" on {target.runner_function} (accepted, HTTP {status})\n"
     )
-    where = (
-        f"s3://{target.results_bucket}/"
-        + RunLocation("<day>", request.run_id, request.slug).run_prefix
-    )
+    where = _results_where(target, request)
     if bucket is None:
         out.write(request.run_id + "\n")
         err.write(f"results will appear under {where}; follow with `ltr report {request.run_id}`\n")
@@ -304,6 +331,14 @@ def cmd_run(
     timeout = parsed.timeout or function_timeout + DEFAULT_WAIT_MARGIN_SECONDS
     return _wait_for_report(
         target, request, bucket, started, timeout, where, out, err, clock, sleep, progress_stream
+    )
+
+
+def _results_where(target: Target, request: RunRequest) -> str:
+    """Where the run's results will appear (its day is not known before they do)."""
+    return (
+        f"s3://{target.results_bucket}/"
+        + RunLocation("<day>", request.run_id, request.slug).run_prefix
     )
 
 
@@ -376,7 +411,6 @@ def cmd_run_sharded(
     """`ltr run test --shards N [--wait]`: start an execution of the sharded-run state machine
     named after the run id; with --wait follow it, then wait for the merged report."""
     from ltr.aws import ShardedRuns
-    from modules.shard_flow import execution_input
 
     assert parsed.shards is not None and request.command == "test"  # checked by cmd_run
     started = datetime.now(UTC)
@@ -385,20 +419,8 @@ def cmd_run_sharded(
     bucket = _bucket(target) if parsed.wait else None
     if bucket is not None:
         bucket.check_exists()
-    execution = runs.start(
-        machine, request.run_id, execution_input(request.command, request.args, parsed.shards)
-    )
-    err.write(
-        f"started sharded run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
-        + f" over {parsed.shards} shards on {target.state_machine}\n"
-    )
-    note = config_cap(parsed.shards, target.max_shards, target.shard_concurrency)
-    if note:
-        err.write(f"cap: {note}\n")
-    where = (
-        f"s3://{target.results_bucket}/"
-        + RunLocation("<day>", request.run_id, request.slug).run_prefix
-    )
+    execution = _start_execution(runs, machine, parsed.shards, target, request, err)
+    where = _results_where(target, request)
     if bucket is None:
         out.write(request.run_id + "\n")
         err.write(f"execution {execution}; follow with `ltr report {request.run_id}`\n")
@@ -407,33 +429,79 @@ def cmd_run_sharded(
     timeout = parsed.timeout or sharded_timeout(
         function_timeout, parsed.shards, target.shard_concurrency, MERGE_WAIT_SECONDS
     )
-
-    def poll() -> ShardProgress:
-        status, events = runs.observe(execution)
-        return shard_progress(status, events, datetime.now(UTC))
-
-    line = ShardProgressLine(progress_stream or sys.stderr, request.run_id)
-    waited = wait_for_execution(poll, clock, sleep, timeout, POLL_SECONDS, line)
-    progress = waited.progress
-    if progress.cap is not None:
-        err.write(f"cap: {progress.cap.text()}\n")
-    if not progress.finished:
-        err.write(
-            f"run {request.run_id}: still running after {format_duration(waited.elapsed)}; "
-            f"follow execution {execution}, then `ltr report {request.run_id}`\n"
-        )
-        return ExitCode.STILL_RUNNING
-    if progress.status != "SUCCEEDED":
-        err.write(
-            f"run {request.run_id}: the sharded run's execution ended {progress.status}, so no "
-            f"merged report: see its history (`aws stepfunctions get-execution-history "
-            f"--execution-arn {execution}`)\n"
-        )
-        return ExitCode.RUN_NOT_PASSED
+    waited = _follow_execution(
+        runs, execution, request.run_id, timeout, clock, sleep, progress_stream
+    )
+    ended = _execution_end(waited.progress, waited.elapsed, request.run_id, execution, err)
+    if ended is not None:
+        return ended
     remaining = max(DEFAULT_WAIT_MARGIN_SECONDS, timeout - waited.elapsed)
     return _wait_for_report(
         target, request, bucket, started, remaining, where, out, err, clock, sleep, progress_stream
     )
+
+
+def _start_execution(
+    runs: ShardedRuns,
+    machine: str,
+    shards: int,
+    target: Target,
+    request: RunRequest,
+    err: Output,
+) -> str:
+    """Start the sharded run's execution and say so (and what caps its shards)."""
+    from modules.shard_flow import execution_input
+
+    execution = runs.start(
+        machine, request.run_id, execution_input(request.command, request.args, shards)
+    )
+    err.write(
+        f"started sharded run {request.run_id}: {request.command} {' '.join(request.args)}".rstrip()
+        + f" over {shards} shards on {target.state_machine}\n"
+    )
+    note = config_cap(shards, target.max_shards, target.shard_concurrency)
+    if note:
+        err.write(f"cap: {note}\n")
+    return execution
+
+
+def _follow_execution(
+    runs: ShardedRuns,
+    execution: str,
+    run_id: str,
+    timeout: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    progress_stream: TextIO | None,
+) -> ExecutionWait:
+    def poll() -> ShardProgress:
+        status, events = runs.observe(execution)
+        return shard_progress(status, events, datetime.now(UTC))
+
+    line = ShardProgressLine(progress_stream or sys.stderr, run_id)
+    return wait_for_execution(poll, clock, sleep, timeout, POLL_SECONDS, line)
+
+
+def _execution_end(
+    progress: ShardProgress, elapsed: float, run_id: str, execution: str, err: Output
+) -> int | None:
+    """Say how the execution ended; the exit code when there is no merged report to wait for."""
+    if progress.cap is not None:
+        err.write(f"cap: {progress.cap.text()}\n")
+    if not progress.finished:
+        err.write(
+            f"run {run_id}: still running after {format_duration(elapsed)}; "
+            f"follow execution {execution}, then `ltr report {run_id}`\n"
+        )
+        return ExitCode.STILL_RUNNING
+    if progress.status != "SUCCEEDED":
+        err.write(
+            f"run {run_id}: the sharded run's execution ended {progress.status}, so no "
+            f"merged report: see its history (`aws stepfunctions get-execution-history "
+            f"--execution-arn {execution}`)\n"
+        )
+        return ExitCode.RUN_NOT_PASSED
+    return None
 
 
 def cmd_runs(args: argparse.Namespace, out: Output) -> int:

@@ -167,6 +167,9 @@ def execute(
     Setting `stop` ends the command early (the Fargate task was asked to stop). A `shard` runs
     only the plan's files for it, in its own database when configured, and keeps its files
     under the shard's prefix (never the run-level junit.xml, which the merge writes)."""
+    job = _Job(
+        request, config, secrets, store, deadline, base_env, on_output, log, now, stop, shard
+    )
     outcome = RunOutcome(
         run_id=request.run_id,
         command=request.command,
@@ -181,11 +184,8 @@ def execute(
         prefix = run_prefix(outcome.started_at, request.run_id, request.command)
     else:
         prefix = shard.prefix
-    stale = remove_stale(config.work_root)
-    if stale:
-        log(f"removed {len(stale)} run folder(s) earlier invocations left: {', '.join(stale)}")
     name = f"{request.run_id}-{command_slug(request.command)}"
-    folder = RunDir.create(config.work_root, name if shard is None else f"{name}-s{shard.index}")
+    folder = new_run_folder(config, name if shard is None else f"{name}-s{shard.index}", log)
     try:
         with folder.create_file(OUTPUT_LOG) as output_log:
             files = RunFiles(
@@ -195,70 +195,107 @@ def execute(
                 writes_junit=request.command == "test",
                 publishes_docs=shard is None,
             )
-            redactor, notes = Redactor(), list[str]()
-            try:
-                # A shard retried by Step Functions replaces its own earlier files.
-                if shard is None and _run_id_taken(request, store, prefix, outcome):
-                    folder.remove()
-                    return outcome
-                secret = database_secret(config, secrets)
-                if secret is not None:
-                    redactor = Redactor([secret.password], [secret.username])
-                outcome.database = open_database(config, shard, secret, outcome.run_id, base_env)
-                database = outcome.database["name"] if outcome.database else None
-                if outcome.database:
-                    record = outcome.database
-                    log(
-                        f"created database {record['name']} from {record['template']} in "
-                        f"{record['create_seconds']:.2f}s"
-                    )
-                try:
-                    result = _run_command(
-                        request,
-                        config,
-                        files,
-                        secret,
-                        redactor,
-                        base_env,
-                        on_output,
-                        deadline,
-                        stop,
-                        shard,
-                        database,
-                    )
-                finally:
-                    # Also after a failure, a timeout or an exception: the run is over.
-                    if outcome.database and secret is not None:
-                        warning = drop_database(config, secret, outcome.database, base_env)
-                        if warning:
-                            notes.append(f"[runner] warning: {warning}")
-                _record(outcome, result, notes)
-                found = collect(folder.path / MIRROR, config.globs_for(request.command))
-                files = dataclasses.replace(files, artifacts=tuple(found))
-            except (
-                SecretUnavailable,
-                StoreError,
-                ProcessesSurvived,
-                ShardDatabaseError,
-            ) as error:
-                outcome.message = str(error)
-                notes.append(f"[runner] error: {outcome.message}")
-            except (OSError, ValueError) as error:
-                outcome.message = f"could not start {request.command}: {error}"
-                notes.append(f"[runner] error: {outcome.message}")
-            _note(files, redactor, notes, outcome, log)
-            outcome.finished_at = now()
-            if outcome.message:
-                outcome.message = redactor.text(outcome.message)
-            try:
-                _publish(outcome, files, store, redactor, log)
-            except OSError as error:  # the run's code can rename or fill the run's folder
-                outcome.status = "error"
-                outcome.message = redactor.text(f"could not keep the run's results: {error}")
-                log(f"[runner] error: {outcome.message}")
+            _run_and_keep(job, files, outcome)
     finally:
         folder.close()
     return outcome
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one execute() call was handed, passed as one to the steps that carry it out."""
+
+    request: RunRequest
+    config: RunnerConfig
+    secrets: SecretSource
+    store: ResultStore | None
+    deadline: float | None
+    base_env: Mapping[str, str]
+    on_output: Callable[[bytes], None]
+    log: Callable[[str], None]
+    now: Callable[[], datetime]
+    stop: threading.Event | None
+    shard: ShardRun | None
+
+
+def new_run_folder(config: RunnerConfig, name: str, log: Callable[[str], None]) -> RunDir:
+    """A fresh run folder, after removing the ones earlier invocations left behind."""
+    stale = remove_stale(config.work_root)
+    if stale:
+        log(f"removed {len(stale)} run folder(s) earlier invocations left: {', '.join(stale)}")
+    return RunDir.create(config.work_root, name)
+
+
+def _run_and_keep(job: _Job, files: RunFiles, outcome: RunOutcome) -> None:
+    """Run the command (unless its run id is taken), then keep its results."""
+    redactor, notes = Redactor(), list[str]()
+    try:
+        # A shard retried by Step Functions replaces its own earlier files.
+        if job.shard is None and _run_id_taken(job.request, job.store, files.prefix, outcome):
+            files.folder.remove()
+            return
+        secret = database_secret(job.config, job.secrets)
+        if secret is not None:
+            redactor = Redactor([secret.password], [secret.username])
+        result = _run_in_database(job, files, secret, redactor, outcome, notes)
+        _record(outcome, result, notes)
+        found = collect(files.folder.path / MIRROR, job.config.globs_for(job.request.command))
+        files = dataclasses.replace(files, artifacts=tuple(found))
+    except (
+        SecretUnavailable,
+        StoreError,
+        ProcessesSurvived,
+        ShardDatabaseError,
+    ) as error:
+        outcome.message = str(error)
+        notes.append(f"[runner] error: {outcome.message}")
+    except (OSError, ValueError) as error:
+        outcome.message = f"could not start {job.request.command}: {error}"
+        notes.append(f"[runner] error: {outcome.message}")
+    _finish(job, files, redactor, notes, outcome)
+
+
+def _run_in_database(
+    job: _Job,
+    files: RunFiles,
+    secret: DatabaseSecret | None,
+    redactor: Redactor,
+    outcome: RunOutcome,
+    notes: list[str],
+) -> ChildResult:
+    """The command, in the shard's own database when there is one (dropped afterwards)."""
+    outcome.database = open_database(job.config, job.shard, secret, outcome.run_id, job.base_env)
+    database = outcome.database["name"] if outcome.database else None
+    if outcome.database:
+        record = outcome.database
+        job.log(
+            f"created database {record['name']} from {record['template']} in "
+            f"{record['create_seconds']:.2f}s"
+        )
+    try:
+        return _run_command(job, files, secret, redactor, database)
+    finally:
+        # Also after a failure, a timeout or an exception: the run is over.
+        if outcome.database and secret is not None:
+            warning = drop_database(job.config, secret, outcome.database, job.base_env)
+            if warning:
+                notes.append(f"[runner] warning: {warning}")
+
+
+def _finish(
+    job: _Job, files: RunFiles, redactor: Redactor, notes: list[str], outcome: RunOutcome
+) -> None:
+    """The runner's notes, the end time, the masked message, then the results kept."""
+    _note(files, redactor, notes, outcome, job.log)
+    outcome.finished_at = job.now()
+    if outcome.message:
+        outcome.message = redactor.text(outcome.message)
+    try:
+        _publish(outcome, files, job.store, redactor, job.log)
+    except OSError as error:  # the run's code can rename or fill the run's folder
+        outcome.status = "error"
+        outcome.message = redactor.text(f"could not keep the run's results: {error}")
+        job.log(f"[runner] error: {outcome.message}")
 
 
 def _run_id_taken(
@@ -319,20 +356,15 @@ def prepare_child(
 
 
 def _run_command(
-    request: RunRequest,
-    config: RunnerConfig,
+    job: _Job,
     files: RunFiles,
     secret: DatabaseSecret | None,
     redactor: Redactor,
-    base_env: Mapping[str, str],
-    on_output: Callable[[bytes], None],
-    deadline: float | None,
-    stop: threading.Event | None,
-    shard: ShardRun | None = None,
     database: str | None = None,
 ) -> ChildResult:
+    config, request, shard = job.config, job.request, job.shard
     run_dir = files.folder.path
-    setup = prepare_child(config, run_dir, request.command, secret, base_env)
+    setup = prepare_child(config, run_dir, request.command, secret, job.base_env)
     mirror, child_env = setup.mirror, setup.env
     args = list(request.args)
     if shard is not None:
@@ -349,11 +381,11 @@ def _run_command(
         cwd=mirror,
         log=files.log,
         redactor=redactor,
-        on_output=on_output,
-        deadline=deadline,
+        on_output=job.on_output,
+        deadline=job.deadline,
         kill_grace_seconds=config.kill_grace_seconds,
         tail_bytes=TAIL_BYTES,
-        stop=stop,
+        stop=job.stop,
     )
 
 

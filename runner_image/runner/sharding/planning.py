@@ -23,18 +23,20 @@ from ..config import RunnerConfig
 from ..database import SecretUnavailable
 from ..events import PlanRequest
 from ..execution import (
+    ChildSetup,
     ResultStore,
     SecretSource,
     StoreError,
     database_secret,
     iso_time,
+    new_run_folder,
     prepare_child,
 )
 from ..isolation import ProcessesSurvived
 from ..layout import RunLocation, history_durations_key
-from ..process import run_child
+from ..process import ChildResult, run_child
 from ..redact import Redactor
-from ..rundir import RunDir, UnsafeFile, remove_stale
+from ..rundir import RunDir, UnsafeFile
 from .phpunit import (
     CLASSES_ENV,
     LISTING_PREPEND,
@@ -48,6 +50,7 @@ from .plan import (
     MAX_LISTING_BYTES,
     MAX_PLAN_BYTES,
     Durations,
+    Plan,
     PlanError,
     build_plan,
     parse_durations,
@@ -101,106 +104,22 @@ def plan_run(
     if store is None:
         outcome.message = "a sharded run needs RESULTS_BUCKET: the shards read the plan from it"
         return outcome
-    try:
-        if request.run_id_given and store.exists(location.plan_key):
-            repeated = _repeated(request, store, location)
-            if repeated is not None:
-                log(
-                    f"[runner] plan {request.run_id}: already planned, answering with its plan.json"
-                )
-                outcome.status, outcome.response_fields = "planned", repeated
-                return outcome
-        if request.run_id_given and (
-            store.exists(location.plan_key) or store.exists(location.manifest_key)
-        ):
-            outcome.status = "rejected"
-            outcome.message = (
-                f"run_id {request.run_id!r} was already used for {request.command} today "
-                f"({store.uri(location.run_prefix)}); leave run_id out to get a new one"
-            )
-            return outcome
-    except StoreError as error:
-        outcome.message = str(error)
+    if _answered_before(request, store, location, outcome, log):
         return outcome
-    stale = remove_stale(config.work_root)
-    if stale:
-        log(f"removed {len(stale)} run folder(s) earlier invocations left: {', '.join(stale)}")
-    folder = RunDir.create(config.work_root, f"{request.run_id}-plan")
+    folder = new_run_folder(config, f"{request.run_id}-plan", log)
     redactor = Redactor()
     try:
         secret = database_secret(config, secrets)
         if secret is not None:
             redactor = Redactor([secret.password], [secret.username])
         setup = prepare_child(config, folder.path, request.command, secret, base_env)
-        listing = folder.path / LISTING
-        (listing / "classes").mkdir(parents=True)
-        (listing / "prepend.php").write_text(LISTING_PREPEND)
-        (setup.ini_dir / "zz-runner-listing.ini").write_text(
-            listing_ini(str(listing / "prepend.php"))
-        )
-        env = {**setup.env, CLASSES_ENV: str(listing / "classes")}
-        argv = [config.php, "artisan", request.command, *_suite_args(request.args)]
-        argv += ["--list-tests-xml", str(folder.path / TESTS_XML)]
-        with folder.create_file("output.log") as output_log:
-            result = run_child(
-                argv,
-                env=env,
-                cwd=setup.mirror,
-                log=output_log,
-                redactor=redactor,
-                on_output=on_output,
-                deadline=deadline,
-                kill_grace_seconds=config.kill_grace_seconds,
-                tail_bytes=TAIL_BYTES,
-                stop=stop,
-            )
+        result = _list_suite(request, config, folder, setup, redactor, on_output, deadline, stop)
         outcome.output_tail = result.tail.decode(errors="replace")
-        if result.timed_out or result.stopped or result.exit_code != 0:
-            how = "was stopped" if result.timed_out or result.stopped else "failed"
-            raise PlanError(
-                f"listing the suite ({' '.join(argv[1:3])} --list-tests-xml) {how} "
-                f"(exit code {result.exit_code}); its output ends with the lines below"
-            )
-        listed = parse_test_list(_read(folder, TESTS_XML, MAX_LISTING_BYTES))
-        groups = effective_groups(read_app_configuration(config.app_dir), *_groups(request.args))
-        classes = select_groups(listed, *groups)
-        roots = _roots(config.app_dir, setup.mirror)
-        files = {
-            name: relative
-            for name, path in parse_class_files(_dumps(folder)).items()
-            if (relative := relative_test_file(path, roots)) is not None
-        }
-        durations = _durations(config, store, location.slug, log)
-        plan = build_plan(
-            run_id=request.run_id,
-            command=request.command,
-            slug=location.slug,
-            started_at=iso_time(started_at) or "",
-            args=request.args,
-            classes=classes,
-            files=files,
-            durations=durations,
-            requested=request.shards,
-            limits=config.shard_limits,
-        )
-        body = (json.dumps(plan.document(), indent=1) + "\n").encode()
-        store.put(location.plan_key, io.BytesIO(body), "application/json")
-        log(
-            f"planned {plan.tests_total} tests of {request.run_id} into {len(plan.shards)} "
-            f"shard(s) ({plan.cap.reason}; estimates: {plan.basis})"
-        )
+        _check_listing(result, request.command)
+        plan = _pack(request, config, store, folder, setup, location, started_at, log)
+        _store_plan(plan, store, location, request.run_id, log)
         outcome.status = "planned"
-        outcome.response_fields = {
-            "plan_key": location.plan_key,
-            "plan_uri": store.uri(location.plan_key),
-            "shard_count": len(plan.shards),
-            "shards": plan.summary(),
-            "tests_total": plan.tests_total,
-            "classes_without_history": plan.classes_without_history,
-            "estimate_basis": plan.basis,
-            "cap": plan.cap.as_json(),
-            "phpunit_placeholders": plan.placeholders,
-        }
+        outcome.response_fields = _planned_fields(plan, store, location)
         if plan.placeholders:
             log(
                 f"[runner] warning: PHPUnit listed {plan.placeholders} problem(s) of its own "
@@ -216,6 +135,141 @@ def plan_run(
     if outcome.message:
         log(f"[runner] plan {request.run_id}: {outcome.message}")
     return outcome
+
+
+def _answered_before(
+    request: PlanRequest,
+    store: ResultStore,
+    location: RunLocation,
+    outcome: PlanOutcome,
+    log: Callable[[str], None],
+) -> bool:
+    """Whether a run id given again settles `outcome` without listing anything: the earlier
+    plan's answer, a refusal, or the store's error."""
+    try:
+        if request.run_id_given and store.exists(location.plan_key):
+            repeated = _repeated(request, store, location)
+            if repeated is not None:
+                log(
+                    f"[runner] plan {request.run_id}: already planned, answering with its plan.json"
+                )
+                outcome.status, outcome.response_fields = "planned", repeated
+                return True
+        if request.run_id_given and (
+            store.exists(location.plan_key) or store.exists(location.manifest_key)
+        ):
+            outcome.status = "rejected"
+            outcome.message = (
+                f"run_id {request.run_id!r} was already used for {request.command} today "
+                f"({store.uri(location.run_prefix)}); leave run_id out to get a new one"
+            )
+            return True
+    except StoreError as error:
+        outcome.message = str(error)
+        return True
+    return False
+
+
+def _list_suite(
+    request: PlanRequest,
+    config: RunnerConfig,
+    folder: RunDir,
+    setup: ChildSetup,
+    redactor: Redactor,
+    on_output: Callable[[bytes], None],
+    deadline: float | None,
+    stop: threading.Event | None,
+) -> ChildResult:
+    """PHPUnit's --list-tests-xml, with the prepend script that dumps the loaded classes' files."""
+    listing = folder.path / LISTING
+    (listing / "classes").mkdir(parents=True)
+    (listing / "prepend.php").write_text(LISTING_PREPEND)
+    (setup.ini_dir / "zz-runner-listing.ini").write_text(listing_ini(str(listing / "prepend.php")))
+    env = {**setup.env, CLASSES_ENV: str(listing / "classes")}
+    argv = [config.php, "artisan", request.command, *_suite_args(request.args)]
+    argv += ["--list-tests-xml", str(folder.path / TESTS_XML)]
+    with folder.create_file("output.log") as output_log:
+        return run_child(
+            argv,
+            env=env,
+            cwd=setup.mirror,
+            log=output_log,
+            redactor=redactor,
+            on_output=on_output,
+            deadline=deadline,
+            kill_grace_seconds=config.kill_grace_seconds,
+            tail_bytes=TAIL_BYTES,
+            stop=stop,
+        )
+
+
+def _check_listing(result: ChildResult, command: str) -> None:
+    if result.timed_out or result.stopped or result.exit_code != 0:
+        how = "was stopped" if result.timed_out or result.stopped else "failed"
+        raise PlanError(
+            f"listing the suite (artisan {command} --list-tests-xml) {how} "
+            f"(exit code {result.exit_code}); its output ends with the lines below"
+        )
+
+
+def _pack(
+    request: PlanRequest,
+    config: RunnerConfig,
+    store: ResultStore,
+    folder: RunDir,
+    setup: ChildSetup,
+    location: RunLocation,
+    started_at: datetime,
+    log: Callable[[str], None],
+) -> Plan:
+    """The plan from what the listing wrote, the app's groups and the durations of history."""
+    listed = parse_test_list(_read(folder, TESTS_XML, MAX_LISTING_BYTES))
+    groups = effective_groups(read_app_configuration(config.app_dir), *_groups(request.args))
+    classes = select_groups(listed, *groups)
+    roots = _roots(config.app_dir, setup.mirror)
+    files = {
+        name: relative
+        for name, path in parse_class_files(_dumps(folder)).items()
+        if (relative := relative_test_file(path, roots)) is not None
+    }
+    durations = _durations(config, store, location.slug, log)
+    return build_plan(
+        run_id=request.run_id,
+        command=request.command,
+        slug=location.slug,
+        started_at=iso_time(started_at) or "",
+        args=request.args,
+        classes=classes,
+        files=files,
+        durations=durations,
+        requested=request.shards,
+        limits=config.shard_limits,
+    )
+
+
+def _store_plan(
+    plan: Plan, store: ResultStore, location: RunLocation, run_id: str, log: Callable[[str], None]
+) -> None:
+    body = (json.dumps(plan.document(), indent=1) + "\n").encode()
+    store.put(location.plan_key, io.BytesIO(body), "application/json")
+    log(
+        f"planned {plan.tests_total} tests of {run_id} into {len(plan.shards)} "
+        f"shard(s) ({plan.cap.reason}; estimates: {plan.basis})"
+    )
+
+
+def _planned_fields(plan: Plan, store: ResultStore, location: RunLocation) -> dict[str, Any]:
+    return {
+        "plan_key": location.plan_key,
+        "plan_uri": store.uri(location.plan_key),
+        "shard_count": len(plan.shards),
+        "shards": plan.summary(),
+        "tests_total": plan.tests_total,
+        "classes_without_history": plan.classes_without_history,
+        "estimate_basis": plan.basis,
+        "cap": plan.cap.as_json(),
+        "phpunit_placeholders": plan.placeholders,
+    }
 
 
 def _repeated(
