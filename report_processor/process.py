@@ -153,12 +153,7 @@ def process_object(
     if storage.exists(marker):
         return Outcome(record.key, "duplicate", reason="already processed")
 
-    name = f"s3://{record.bucket}/{record.key}"
-    too_large: str | None = None
-    try:
-        body = storage.open_object(record.key, record.version_id, config.max_object_bytes)
-    except ObjectTooLarge as error:
-        body, too_large = None, str(error)
+    body, too_large = _open_junit(record, storage, config)
     if body is None and too_large is None:
         # Deleted (or overwritten by a delete marker) before we got to it: nothing to report,
         # and certainly not an "unusable" summary over reports/latest/.
@@ -167,40 +162,16 @@ def process_object(
     manifest = storage.read_json(run.manifest_key, MANIFEST_MAX_BYTES)
     metadata = run_metadata(run, manifest, config.project, config.environment)
     recorder = _HistoryRun.open(history, config, run.command_slug, run.run_id, manifest, now)
-    if body is None:
-        report = _unusable(name, too_large or "unreadable", metadata)
-    else:
-        try:
-            report = _parse(name, body, metadata, config, recorder.on_case)
-        except Exception as error:
-            if recorder.session is None:
-                raise
-            # The recorder itself failed mid-parse (a full /tmp): parse again without it.
-            recorder.fail(error)
-            body = storage.open_object(record.key, record.version_id, config.max_object_bytes)
-            if body is None:
-                return Outcome(record.key, "gone", reason="the object no longer exists")
-            report = _parse(name, body, metadata, config, None)
-    report = replace(report, history=recorder.finish(report, config.history.app_roots))
+    report = _report(record, storage, config, body, too_large, metadata, recorder)
+    if report is None:
+        return Outcome(record.key, "gone", reason="the object no longer exists")
     summary_key = f"{run.report_prefix}summary.md"
-    if report.history is not None:
-        linked = _with_link(report.history, record.bucket, summary_key, config)
-        report = replace(report, history=linked)
-
-    markdown = to_markdown(report, config.max_markdown_bytes)
-    document = to_json(report)
-    storage.put_text(f"{run.report_prefix}summary.json", document, "application/json")
-    storage.put_text(summary_key, markdown, "text/markdown")
-    latest = advance_latest(storage, metadata.started_at, document, markdown)
-
-    claim = json.dumps(
-        {
-            "bucket": record.bucket,
-            "key": record.key,
-            "version": record.dedup_id,
-            "processed_at": now().isoformat(),
-        }
+    report = _with_history(report, recorder, record.bucket, summary_key, config)
+    latest = _write_summaries(
+        storage, run.report_prefix, summary_key, report, config, metadata.started_at
     )
+
+    claim = _claim_body(record, now)
     base = Outcome(
         record.key,
         "processed",
@@ -214,6 +185,82 @@ def process_object(
         return replace(base, outcome="duplicate", reason="a concurrent delivery published it")
     notified = _notify(notifier, report.history)
     return replace(base, metrics=metrics_for(report), notified=notified)
+
+
+def _open_junit(
+    record: S3Record, storage: Storage, config: ProcessorConfig
+) -> tuple[BinaryIO | None, str | None]:
+    """(stream, None), (None, why) when over the byte limit, or (None, None) when gone."""
+    try:
+        return storage.open_object(record.key, record.version_id, config.max_object_bytes), None
+    except ObjectTooLarge as error:
+        return None, str(error)
+
+
+def _report(
+    record: S3Record,
+    storage: Storage,
+    config: ProcessorConfig,
+    body: BinaryIO | None,
+    too_large: str | None,
+    metadata: RunMetadata,
+    recorder: _HistoryRun,
+) -> Report | None:
+    """The object's report, each testcase recorded as it is parsed; None when the object is
+    gone by the time a failed recording makes us read it again."""
+    name = f"s3://{record.bucket}/{record.key}"
+    if body is None:
+        return _unusable(name, too_large or "unreadable", metadata)
+    try:
+        return _parse(name, body, metadata, config, recorder.on_case)
+    except Exception as error:
+        if recorder.session is None:
+            raise
+        # The recorder itself failed mid-parse (a full /tmp): parse again without it.
+        recorder.fail(error)
+        body = storage.open_object(record.key, record.version_id, config.max_object_bytes)
+        if body is None:
+            return None
+        return _parse(name, body, metadata, config, None)
+
+
+def _with_history(
+    report: Report, recorder: _HistoryRun, bucket: str, summary_key: str, config: ProcessorConfig
+) -> Report:
+    """The report with its history section (when there is one), linked to its summary."""
+    report = replace(report, history=recorder.finish(report, config.history.app_roots))
+    if report.history is not None:
+        linked = _with_link(report.history, bucket, summary_key, config)
+        report = replace(report, history=linked)
+    return report
+
+
+def _write_summaries(
+    storage: Storage,
+    report_prefix: str,
+    summary_key: str,
+    report: Report,
+    config: ProcessorConfig,
+    started_at: str | None,
+) -> str:
+    """summary.json and summary.md (`summary_key`) under the run's prefix, then reports/latest/
+    (the result: "replaced" or "kept")."""
+    markdown = to_markdown(report, config.max_markdown_bytes)
+    document = to_json(report)
+    storage.put_text(f"{report_prefix}summary.json", document, "application/json")
+    storage.put_text(summary_key, markdown, "text/markdown")
+    return advance_latest(storage, started_at, document, markdown)
+
+
+def _claim_body(record: S3Record, now: Callable[[], datetime]) -> str:
+    return json.dumps(
+        {
+            "bucket": record.bucket,
+            "key": record.key,
+            "version": record.dedup_id,
+            "processed_at": now().isoformat(),
+        }
+    )
 
 
 def _parse(

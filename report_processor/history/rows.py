@@ -173,17 +173,16 @@ class RunRecorder:
         want: frozenset[int],
         max_names: int,
     ) -> Callable[[str | None, str, str, int, float, bool], None]:
-        buckets = self._buckets
+        # Everything on_case touches is a local of this frame (a closure cell), never `self.x`.
         lines = self._lines
         counts = self.counts
         names = self.names
         quarantined = self.quarantined
         flush = self._flush
-        # classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix, class key)
-        prefixes: dict[str, tuple[str | None, str, Any, str]] = {}
+        prefixes: _PrefixCache = {}
         class_seconds = self.class_seconds
         # Bound appends of the 256 buckets: one lookup less per testcase.
-        append_to = [bucket.append for bucket in buckets]
+        append_to = [bucket.append for bucket in self._buckets]
         mask = HASH_MASK
         from_bytes = int.from_bytes
         batch = _BATCH
@@ -191,14 +190,6 @@ class RunRecorder:
         current_head = ""
         group_class = ""
         group_seconds = 0.0
-
-        def end_group() -> None:
-            """Add the group's seconds to its class (a class may come in several groups)."""
-            if group_class:
-                if group_class in class_seconds:
-                    class_seconds[group_class] += group_seconds
-                elif len(class_seconds) < MAX_CLASSES:
-                    class_seconds[group_class] = group_seconds
 
         def on_case(
             file: str | None,
@@ -212,16 +203,7 @@ class RunRecorder:
             nonlocal current_head, group_class, group_seconds
             cached = prefixes.get(classname)
             if cached is None or cached[0] != file:
-                if len(prefixes) >= _FILE_CACHE_LIMIT:
-                    prefixes.clear()
-                klass = normalise_class(classname)
-                head = make_test_id(normalise_file(file, app_roots), klass, "")
-                cached = prefixes[classname] = (
-                    file,
-                    head,
-                    blake2b(head.encode(), digest_size=8),
-                    klass.replace(".", "\\"),
-                )
+                cached = _cache_class_prefix(prefixes, file, classname, app_roots)
             head = cached[1]
             name = normalise_name(name) if " with data set " in name else name.strip()
             # Hash = BLAKE2b-64 of the whole id; resuming from the class prefix's state saves
@@ -246,7 +228,7 @@ class RunRecorder:
                 # Rows are grouped by class: "=<file>::<class>::" starts a group, rows carry names.
                 current_head = head
                 lines.append(f"={_escape(head)}\n")
-                end_group()
+                _add_group_seconds(class_seconds, group_class, group_seconds)
                 group_class, group_seconds = cached[3], 0.0
             group_seconds += seconds
             # Tab, CR and LF are not printable: one C-level scan for the three, one for "\\".
@@ -257,7 +239,7 @@ class RunRecorder:
             if len(lines) >= batch:
                 flush()
 
-        self._end_group = end_group
+        self._end_group = lambda: _add_group_seconds(class_seconds, group_class, group_seconds)
         return on_case
 
     def _flush(self) -> None:
@@ -300,6 +282,36 @@ class RunRecorder:
             quarantined=self.quarantined,
             class_seconds=self.class_seconds,
         )
+
+
+# classname -> (file, "<file>::<class>::", BLAKE2b state after that prefix, class key)
+_PrefixCache = dict[str, tuple[str | None, str, Any, str]]
+
+
+def _cache_class_prefix(
+    prefixes: _PrefixCache, file: str | None, classname: str, app_roots: tuple[str, ...]
+) -> tuple[str | None, str, Any, str]:
+    """The class's id prefix and its hash state, built once per class (not per testcase)."""
+    if len(prefixes) >= _FILE_CACHE_LIMIT:
+        prefixes.clear()
+    klass = normalise_class(classname)
+    head = make_test_id(normalise_file(file, app_roots), klass, "")
+    cached = prefixes[classname] = (
+        file,
+        head,
+        blake2b(head.encode(), digest_size=8),
+        klass.replace(".", "\\"),
+    )
+    return cached
+
+
+def _add_group_seconds(class_seconds: dict[str, float], klass: str, seconds: float) -> None:
+    """Add a finished group's seconds to its class (a class may come in several groups)."""
+    if klass:
+        if klass in class_seconds:
+            class_seconds[klass] += seconds
+        elif len(class_seconds) < MAX_CLASSES:
+            class_seconds[klass] = seconds
 
 
 def _sorted_digest(buckets: list[array[int]]) -> tuple[Digest, int]:

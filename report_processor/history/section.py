@@ -266,6 +266,17 @@ def markdown(section: HistorySection) -> str:
         lines.append(f"> {_text(note)}")
     if section.notes:
         lines.append("")
+    lines += _failing_tables(section)
+    lines += _test_lists(section)
+    if section.flaky:
+        lines += _flaky_table(section.flaky)
+    if section.quarantine:
+        lines += _quarantine_table(section.quarantine)
+    return "\n".join(lines)
+
+
+def _failing_tables(section: HistorySection) -> list[str]:
+    lines: list[str] = []
     for title, tests in (
         ("New failures", section.new_failures),
         ("Still failing", section.still_failing),
@@ -285,6 +296,11 @@ def markdown(section: HistorySection) -> str:
                 f"{_when(test.last_passed)} | {since} |"
             )
         lines.append("")
+    return lines
+
+
+def _test_lists(section: HistorySection) -> list[str]:
+    lines: list[str] = []
     for title, items, total in (
         ("Fixed", section.fixed, section.counts.fixed),
         ("New tests", section.new_tests, section.counts.new_tests),
@@ -296,24 +312,30 @@ def markdown(section: HistorySection) -> str:
             if total > len(items):
                 lines.append(f"- … and {total - len(items)} more")
             lines.append("")
-    if section.flaky:
-        lines += ["### Flaky", "", "| Test | Flips | Runs | Why |", "|---|---|---|---|"]
-        for flaky in section.flaky:
-            why = {
-                "same_version": f"passed and failed on {_text(flaky.app_version)}",
-                "rerun": "passed on a rerun",
-            }.get(flaky.rule, f"{flaky.flips} outcome changes")
-            lines.append(f"| {_md(flaky.test_id)} | {flaky.flips} | {flaky.runs} | {why} |")
-        lines.append("")
-    if section.quarantine:
-        lines += ["### Quarantine", "", "| Test | State | Tonight | Owner | Reason | Expires |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        for entry in section.quarantine:
-            state = "active" if entry.state == "active" else "**expired: counts again**"
-            lines.append(
-                f"| {_md(entry.test_id)} | {state} | {entry.outcome or 'did not run'} | "
-                f"{_text(entry.owner)} | {_text(entry.reason)} | "
-                f"{entry.expires[:10]} |"
-            )
-        lines.append("")
-    return "\n".join(lines)
+    return lines
+
+
+def _flaky_table(tests: tuple[FlakyTestInfo, ...]) -> list[str]:
+    lines = ["### Flaky", "", "| Test | Flips | Runs | Why |", "|---|---|---|---|"]
+    for flaky in tests:
+        why = {
+            "same_version": f"passed and failed on {_text(flaky.app_version)}",
+            "rerun": "passed on a rerun",
+        }.get(flaky.rule, f"{flaky.flips} outcome changes")
+        lines.append(f"| {_md(flaky.test_id)} | {flaky.flips} | {flaky.runs} | {why} |")
+    lines.append("")
+    return lines
+
+
+def _quarantine_table(entries: tuple[QuarantinedTest, ...]) -> list[str]:
+    lines = ["### Quarantine", "", "| Test | State | Tonight | Owner | Reason | Expires |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for entry in entries:
+        state = "active" if entry.state == "active" else "**expired: counts again**"
+        lines.append(
+            f"| {_md(entry.test_id)} | {state} | {entry.outcome or 'did not run'} | "
+            f"{_text(entry.owner)} | {_text(entry.reason)} | "
+            f"{entry.expires[:10]} |"
+        )
+    lines.append("")
+    return lines

@@ -19,6 +19,7 @@ from report_processor.history import keys
 from report_processor.history.analysis import (
     ABSENT,
     DiffHashes,
+    FlakyVerdict,
     Observations,
     case_history,
     diff,
@@ -124,6 +125,79 @@ class _Names:
 
     def get(self, hashed: int) -> str:
         return self.known.get(hashed) or f"#{hashed:016x}"
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The run this one is diffed against, with its digest and failing set."""
+
+    record: RunRecord
+    digest: Digest
+    failing: Digest
+
+
+@dataclass(frozen=True)
+class _Findings:
+    """What comparing the run found, by hash (names are resolved afterwards)."""
+
+    previous: RunRecord | None
+    baseline: RunRecord | None
+    tests_before: int | None
+    hashes: DiffHashes
+    listed_new: list[int]
+    listed_still: list[int]
+    observations: Observations  # of the listed failing tests and the flaky candidates
+    verdicts: list[FlakyVerdict]
+    notes: list[str]
+
+
+def _listed_failing(
+    recorded: RecordedRun, hashes: DiffHashes, max_listed: int
+) -> tuple[list[int], list[int]]:
+    """The new and still failing tests the report lists."""
+
+    # Per-test history for the failing tests the report lists (by name; failing tests keep
+    # their names in the recorder), not for every failing test of an outage.
+    def failing_name(hashed: int) -> str:
+        return recorded.names.get(hashed) or f"#{hashed:016x}"
+
+    listed_new = sorted(hashes.new_failures, key=failing_name)[:max_listed]
+    listed_still = sorted(hashes.still_failing, key=failing_name)[:max_listed]
+    return listed_new, listed_still
+
+
+@dataclass(frozen=True)
+class _FailingTests:
+    """Rows of the new / still failing tables: a tracked test's history, else this run alone."""
+
+    names: _Names
+    digest: Digest
+    observations: Observations
+    history_limit: int
+    messages: Mapping[str, str]
+
+    def rows(self, hashes: Iterable[int]) -> tuple[FailingTest, ...]:
+        position = {hashed: i for i, hashed in enumerate(self.observations.tracked)}
+        return tuple(self.row(h, position) for h in sorted(hashes, key=self.names.get))
+
+    def row(self, hashed: int, position: Mapping[int, int]) -> FailingTest:
+        text = self.names.get(hashed)
+        code = self.digest.code_of(hashed) or FAILED
+        message = _first_line(self.messages.get(text, ""))
+        if hashed not in position:
+            return FailingTest(text, outcome_name(code), message, 1, 1, None, None, False)
+        past = case_history(position[hashed], self.observations, self.history_limit)
+        since = past.failing_since
+        return FailingTest(
+            test_id=text,
+            outcome=outcome_name(code),
+            message=message,
+            failed_runs=past.failed_runs,
+            of_runs=past.of_runs,
+            last_passed=ref(past.last_passed) if past.last_passed else None,
+            failing_since=ref(since) if since else None,
+            since_is_lower_bound=past.since_is_lower_bound,
+        )
 
 
 class HistorySession:
@@ -291,58 +365,89 @@ class HistorySession:
         index: RunIndex,
         messages: Mapping[str, str],
     ) -> HistorySection:
-        config, store, scope = self.config, self.store, self.scope
+        found = self._find(recorded, record, index)
+        section = self._section(recorded, record, index, found, messages)
+        section = replace(section, headline=headline(section))
+        return replace(
+            section,
+            notification=notification(
+                section, self.scope.project, self.scope.command_slug, self.scope.environment
+            ),
+        )
+
+    def _find(self, recorded: RecordedRun, record: RunRecord, index: RunIndex) -> _Findings:
+        """The comparison by hash: the diff with the baseline, the listed failing tests'
+        observations and the flaky verdicts. Names come later, for the listed tests only."""
+        config = self.config
         notes: list[str] = list(self.quarantine.problems)
         previous = index.previous(self.run_key)
+        base = self._load_baseline(index, previous, notes)
+        hashes = self._diff(recorded, base)
+
+        earlier = index.before(self.run_key)
+        window = flaky_window(earlier, self.run.started_at, config)
+        history_runs = earlier[: config.history_runs - 1]
+        listed_new, listed_still = _listed_failing(recorded, hashes, config.max_listed)
+        candidates = self._flaky_candidates(recorded, record, window)
+        tracked = list(dict.fromkeys([*listed_new, *listed_still, *candidates]))
+        loaded = {base.record.run_key: base.digest} if base is not None else {}
+        obs = self._observe(tracked, recorded, record, history_runs, window, loaded)
+        baseline = base.record if base is not None else None
+        tests_before = len(base.digest) if base is not None else None
+        del loaded, base  # one digest in memory at a time from here
+
+        verdicts = self._flaky_verdicts(obs, candidates, window, record)
+        if recorded.duplicates:
+            notes.append(
+                f"{recorded.duplicates} testcases repeat an earlier test id in this run; each id "
+                "counts once in history (its worst outcome)"
+            )
+        return _Findings(
+            previous, baseline, tests_before, hashes, listed_new, listed_still, obs, verdicts, notes
+        )
+
+    def _load_baseline(
+        self, index: RunIndex, previous: RunRecord | None, notes: list[str]
+    ) -> _Baseline | None:
+        """The run to diff against and its digests; None (and a note) when they are unreadable."""
         baseline = index.baseline(self.run_key)
         if previous is not None and baseline is not None and previous.run_key != baseline.run_key:
             notes.append(
                 f"previous run {previous.run_id} failed wholesale ({previous.wholesale_reason}); "
                 f"compared with {baseline.run_id}"
             )
-        base_digest = base_failing = None
-        if baseline is not None:
-            base_digest = load_run_digest(store, scope, baseline.run_key)
-            base_failing = load_run_digest(store, scope, baseline.run_key, True)
-            if base_digest is None or base_failing is None:
-                notes.append(f"the history of run {baseline.run_id} is unreadable: no diff")
-                baseline = None
-        hashes = DiffHashes()
-        if baseline is not None and base_digest is not None and base_failing is not None:
-            hashes = diff(
-                recorded.digest,
-                recorded.failing,
-                base_digest,
-                base_failing,
-                config.max_listed,
-                keep=config.max_tracked_failures,
-                exclude=self._active,
-            )
-        active = self._active
-        new_failures, still_failing = hashes.new_failures, hashes.still_failing
+        if baseline is None:
+            return None
+        base_digest = load_run_digest(self.store, self.scope, baseline.run_key)
+        base_failing = load_run_digest(self.store, self.scope, baseline.run_key, True)
+        if base_digest is None or base_failing is None:
+            notes.append(f"the history of run {baseline.run_id} is unreadable: no diff")
+            return None
+        return _Baseline(baseline, base_digest, base_failing)
 
-        earlier = index.before(self.run_key)
-        window = flaky_window(earlier, self.run.started_at, config)
-        history_runs = earlier[: config.history_runs - 1]
+    def _diff(self, recorded: RecordedRun, base: _Baseline | None) -> DiffHashes:
+        if base is None:
+            return DiffHashes()
+        return diff(
+            recorded.digest,
+            recorded.failing,
+            base.digest,
+            base.failing,
+            self.config.max_listed,
+            keep=self.config.max_tracked_failures,
+            exclude=self._active,
+        )
 
-        # Per-test history for the failing tests the report lists (by name; failing tests keep
-        # their names in the recorder), not for every failing test of an outage.
-        def failing_name(hashed: int) -> str:
-            return recorded.names.get(hashed) or f"#{hashed:016x}"
-
-        listed_new = sorted(new_failures, key=failing_name)[: config.max_listed]
-        listed_still = sorted(still_failing, key=failing_name)[: config.max_listed]
-        tracked_failing = listed_new + listed_still
-        candidates = self._flaky_candidates(recorded, record, window)
-        tracked = list(dict.fromkeys([*tracked_failing, *candidates]))
-        loaded = {baseline.run_key: base_digest} if baseline and base_digest is not None else {}
-        obs = self._observe(tracked, recorded, record, history_runs, window, loaded)
-        tests_before = len(base_digest) if baseline and base_digest is not None else None
-        del loaded, base_digest  # one digest in memory at a time from here
-
+    def _flaky_verdicts(
+        self,
+        obs: Observations,
+        candidates: Sequence[int],
+        window: Sequence[RunRecord],
+        record: RunRecord,
+    ) -> list[FlakyVerdict]:
+        """The candidates' codes in the window runs (and in this run, unless it failed
+        wholesale), judged."""
         position = {hashed: i for i, hashed in enumerate(obs.tracked)}
-        history_obs = Observations(obs.tracked, obs.runs, obs.codes)
-        history_limit = config.history_runs
         flaky_runs = {run.run_key for run in window}
         if not record.wholesale:
             flaky_runs.add(record.run_key)
@@ -352,71 +457,27 @@ class HistorySession:
             tuple(obs.runs[i] for i in keep),
             tuple(bytes(obs.codes[i][position[h]] for h in candidates) for i in keep),
         )
-        verdicts = flaky(flaky_obs, config, self.run.started_at) if candidates else []
+        return flaky(flaky_obs, self.config, self.run.started_at) if candidates else []
 
-        names = self._names(
-            recorded,
-            baseline,
-            [
-                *tracked_failing,
-                *hashes.fixed[: config.max_listed],
-                *hashes.new_test_sample,
-                *(v.hashed for v in verdicts[: config.max_listed]),
-            ],
-            hashes.disappeared_sample,
+    def _section(
+        self,
+        recorded: RecordedRun,
+        record: RunRecord,
+        index: RunIndex,
+        found: _Findings,
+        messages: Mapping[str, str],
+    ) -> HistorySection:
+        """The findings with names: the section the summary shows (headline not set yet)."""
+        listed = self.config.max_listed
+        hashes, verdicts = found.hashes, found.verdicts
+        previous, baseline = found.previous, found.baseline
+        names = self._listed_names(recorded, found)
+        failing = _FailingTests(
+            names, recorded.digest, found.observations, self.config.history_runs, messages
         )
-
-        def failing_test(hashed: int) -> FailingTest:
-            text = names.get(hashed)
-            code = recorded.digest.code_of(hashed) or FAILED
-            if hashed in position:
-                past = case_history(position[hashed], history_obs, history_limit)
-                since = past.failing_since
-                return FailingTest(
-                    test_id=text,
-                    outcome=outcome_name(code),
-                    message=_first_line(messages.get(text, "")),
-                    failed_runs=past.failed_runs,
-                    of_runs=past.of_runs,
-                    last_passed=ref(past.last_passed) if past.last_passed else None,
-                    failing_since=ref(since) if since else None,
-                    since_is_lower_bound=past.since_is_lower_bound,
-                )
-            return FailingTest(
-                text,
-                outcome_name(code),
-                _first_line(messages.get(text, "")),
-                1,
-                1,
-                None,
-                None,
-                False,
-            )
-
-        listed = config.max_listed
         quarantine = self._quarantine_rows(recorded)
-        failing_now = sum(
-            1
-            for hashed, code in zip(recorded.failing.hashes, recorded.failing.codes, strict=True)
-            if is_failing(code) and hashed not in active
-        )
-        counts = Counts(
-            failing=failing_now,
-            new_failures=hashes.new_failure_count,
-            fixed=hashes.fixed_count,
-            still_failing=hashes.still_failing_count,
-            new_tests=hashes.new_tests,
-            disappeared=hashes.disappeared,
-            flaky=len(verdicts),
-            quarantined=sum(1 for q in quarantine if q.state == "active" and q.outcome is not None),
-            quarantine_expired=sum(1 for q in quarantine if q.state == "expired"),
-        )
-        if recorded.duplicates:
-            notes.append(
-                f"{recorded.duplicates} testcases repeat an earlier test id in this run; each id "
-                "counts once in history (its worst outcome)"
-            )
-        section = HistorySection(
+        tests_before = found.tests_before
+        return HistorySection(
             run=ref(record),
             status=record.status,
             previous=ref(previous) if previous else None,
@@ -428,9 +489,9 @@ class HistorySession:
             tests_before=tests_before,
             tests_dropped=tests_before is not None and len(recorded.digest) < tests_before,
             pass_rate=_pass_rate(recorded),
-            counts=counts,
-            new_failures=tuple(failing_test(h) for h in sorted(listed_new, key=names.get)),
-            still_failing=tuple(failing_test(h) for h in sorted(listed_still, key=names.get)),
+            counts=self._counts(recorded, hashes, len(verdicts), quarantine),
+            new_failures=failing.rows(found.listed_new),
+            still_failing=failing.rows(found.listed_still),
             fixed=tuple(sorted(names.get(h) for h in hashes.fixed[:listed])),
             new_tests=tuple(sorted(names.get(h) for h in hashes.new_test_sample)),
             disappeared=tuple(sorted(names.get(h) for h in hashes.disappeared_sample)),
@@ -439,15 +500,50 @@ class HistorySession:
                 for v in verdicts[:listed]
             ),
             quarantine=quarantine,
-            notes=tuple(notes),
+            notes=tuple(found.notes),
             duplicates=recorded.duplicates,
         )
-        section = replace(section, headline=headline(section))
-        return replace(
-            section,
-            notification=notification(
-                section, self.scope.project, self.scope.command_slug, self.scope.environment
-            ),
+
+    def _listed_names(self, recorded: RecordedRun, found: _Findings) -> _Names:
+        """Ids of the tests the section lists."""
+        listed = self.config.max_listed
+        hashes = found.hashes
+        return self._names(
+            recorded,
+            found.baseline,
+            [
+                *found.listed_new,
+                *found.listed_still,
+                *hashes.fixed[:listed],
+                *hashes.new_test_sample,
+                *(v.hashed for v in found.verdicts[:listed]),
+            ],
+            hashes.disappeared_sample,
+        )
+
+    def _counts(
+        self,
+        recorded: RecordedRun,
+        hashes: DiffHashes,
+        flaky_count: int,
+        quarantine: Sequence[QuarantinedTest],
+    ) -> Counts:
+        active = self._active
+        failing_now = sum(
+            1
+            for hashed, code in zip(recorded.failing.hashes, recorded.failing.codes, strict=True)
+            if is_failing(code) and hashed not in active
+        )
+        return Counts(
+            failing=failing_now,
+            new_failures=hashes.new_failure_count,
+            fixed=hashes.fixed_count,
+            still_failing=hashes.still_failing_count,
+            new_tests=hashes.new_tests,
+            disappeared=hashes.disappeared,
+            flaky=flaky_count,
+            quarantined=sum(1 for q in quarantine if q.state == "active" and q.outcome is not None),
+            quarantine_expired=sum(1 for q in quarantine if q.state == "expired"),
         )
 
     def _flaky_candidates(

@@ -1,4 +1,5 @@
-"""Previous run by start time (not arrival), redelivery, and index updates that race."""
+"""Previous run by start time (not arrival), redelivery, index updates that race, and stored
+state that is missing or damaged."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import threading
 import pytest
 
 from report_processor.history import keys
-from report_processor.history.records import HistoryConfig, parse_index
-from report_processor.history.session import load_index
+from report_processor.history.records import HistoryConfig, RunInfo, parse_index
+from report_processor.history.rows import FAILED, PASSED
+from report_processor.history.session import HistorySession, load_index
 from report_processor.history.storage import ConflictError, MemoryStore, update_json
-from tests.history.helpers import SCOPE, Night, run_night
+from tests.history.helpers import CLASS, FILE, SCOPE, START, Night, run_night
 
 CONFIG = HistoryConfig(wholesale_min_tests=2)
 
@@ -186,3 +188,37 @@ def test_the_core_imports_no_aws_sdk():
             )
         }
         assert not imported & {"boto3", "botocore", "aws_lambda_powertools"}, path.name
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda store, run_key: store.delete(keys.digest_key(SCOPE, run_key)),
+        lambda store, run_key: store.put(keys.failing_key(SCOPE, run_key), b"not a digest"),
+    ],
+    ids=["digest deleted", "failing set damaged"],
+)
+def test_an_unreadable_baseline_means_no_diff_and_a_note(damage):
+    store = MemoryStore()
+    run_night(store, Night(1, "v1", {"a": "pass", "b": "pass"}), CONFIG)
+    damage(store, load_index(store, SCOPE).runs[0].run_key)
+    section = run_night(store, Night(2, "v1", {"a": "fail", "b": "pass"}), CONFIG)
+    assert section.previous is not None and section.previous.run_id == "n1"
+    assert section.baseline is None and section.tests_before is None
+    assert section.new_failures == () and section.counts.new_failures == 0
+    assert "the history of run n1 is unreadable: no diff" in section.notes
+
+
+def test_a_test_id_repeated_in_one_run_is_noted_and_counted_once():
+    store = MemoryStore()
+    session = HistorySession.open(store, SCOPE, RunInfo("n1", START), CONFIG)
+    for outcome in (PASSED, FAILED, PASSED):
+        session.on_case(FILE, CLASS, "a", outcome, 0.1)
+    session.on_case(FILE, CLASS, "b", PASSED, 0.1)
+    section = session.finish()
+    assert section.tests == 2 and section.duplicates == 2 and section.counts.failing == 1
+    assert section.notes == (
+        "2 testcases repeat an earlier test id in this run; each id counts once in history "
+        "(its worst outcome)",
+    )
+    assert [run.run_id for run in load_index(store, SCOPE).runs] == ["n1"]
