@@ -6,18 +6,11 @@ import html
 import re
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
-
-
 _WHITESPACE = re.compile(r"\s+")
-
-
 _LIST_START = re.compile(r"^([-+=])|^(\d{1,9})([.)])(?=\s|$)")
-
-
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 _SEPARATORS = re.compile(r"\\|::|/|\.")
+_BACKTICKS = re.compile(r"`+")
 
 
 def counted(value: int, noun: str) -> str:
@@ -46,6 +39,24 @@ def inline(text: str | None, limit: int) -> str:
     text = _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
     # A leading "- ", "+ " or "1. " would start a list, "===" or "---" underline a heading.
     return _LIST_START.sub(_escape_start, text, count=1)
+
+
+def code_span(text: str, limit: int = 500, in_table: bool = False) -> str:
+    """Untrusted text as inline code (test ids): one line, cut to `limit`, bidirectional
+    overrides shown as code points; in a GFM table cell pipes are escaped (the table's parser
+    removes the backslash before the code span is read)."""
+    flat = _WHITESPACE.sub(" ", neutral(text)).strip() or "(empty)"
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    if in_table:
+        flat = flat.replace("|", "\\|")
+    # CommonMark ends a code span at the first backtick run as long as its opening one: open
+    # with a run longer than any inside, so no backtick in the text can end it early; the
+    # spaces keep a backtick at either end from joining the fence.
+    longest = max(map(len, _BACKTICKS.findall(flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def _escape_start(match: re.Match[str]) -> str:

@@ -3,10 +3,10 @@ notification (subject, e-mail body, SNS message attributes) — all pure."""
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from report_processor.markdown_text import code_span, inline
 
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
 SUMMARY_LINK_PLACEHOLDER = "{summary_url}"
@@ -234,25 +234,18 @@ def notification(
     )
 
 
-def _md(text: str) -> str:
-    """Inline code that survives any test name (backticks, pipes, newlines)."""
-    text = text.replace("\n", " ").replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    return f"{fence}{text}{fence}" if fence == "`" else f"{fence} {text} {fence}"
+def _id_cell(test_id: str) -> str:
+    return code_span(test_id, in_table=True)
 
 
-_SPECIALS = re.compile(r"([\\`*_\[\]{}|#~!])")
-
-
-def _text(text: str | None) -> str:
+def _plain(text: str | None) -> str:
     """Untrusted text (run ids, versions, owners, reasons from manifests and the quarantine
     list) as one line of markdown that no structure or HTML can leak out of."""
-    flat = " ".join((text or "").split())
-    return _SPECIALS.sub(r"\\\1", html.escape(flat, quote=False))
+    return inline(text, 500)
 
 
 def _when(ref: RunRef | None) -> str:
-    return "—" if ref is None else f"{_text(ref.run_id)} ({_text(ref.started_at[:10])})"
+    return "—" if ref is None else f"{_plain(ref.run_id)} ({_plain(ref.started_at[:10])})"
 
 
 def markdown(section: HistorySection) -> str:
@@ -263,7 +256,7 @@ def markdown(section: HistorySection) -> str:
     else:
         lines += [f"Compared with run {_when(section.baseline)}.", ""]
     for note in section.notes:
-        lines.append(f"> {_text(note)}")
+        lines.append(f"> {_plain(note)}")
     if section.notes:
         lines.append("")
     lines += _failing_tables(section)
@@ -292,7 +285,8 @@ def _failing_tables(section: HistorySection) -> list[str]:
         for test in tests:
             since = _when(test.failing_since) + (" or earlier" if test.since_is_lower_bound else "")
             lines.append(
-                f"| {_md(test.test_id)} | {test.failed_runs} of the last {test.of_runs} runs | "
+                f"| {_id_cell(test.test_id)} | "
+                f"{test.failed_runs} of the last {test.of_runs} runs | "
                 f"{_when(test.last_passed)} | {since} |"
             )
         lines.append("")
@@ -308,7 +302,7 @@ def _test_lists(section: HistorySection) -> list[str]:
     ):
         if total:
             lines += [f"### {title} ({total})", ""]
-            lines += [f"- {_md(item)}" for item in items]
+            lines += [f"- {code_span(item)}" for item in items]
             if total > len(items):
                 lines.append(f"- … and {total - len(items)} more")
             lines.append("")
@@ -319,10 +313,10 @@ def _flaky_table(tests: tuple[FlakyTestInfo, ...]) -> list[str]:
     lines = ["### Flaky", "", "| Test | Flips | Runs | Why |", "|---|---|---|---|"]
     for flaky in tests:
         why = {
-            "same_version": f"passed and failed on {_text(flaky.app_version)}",
+            "same_version": f"passed and failed on {_plain(flaky.app_version)}",
             "rerun": "passed on a rerun",
         }.get(flaky.rule, f"{flaky.flips} outcome changes")
-        lines.append(f"| {_md(flaky.test_id)} | {flaky.flips} | {flaky.runs} | {why} |")
+        lines.append(f"| {_id_cell(flaky.test_id)} | {flaky.flips} | {flaky.runs} | {why} |")
     lines.append("")
     return lines
 
@@ -333,8 +327,8 @@ def _quarantine_table(entries: tuple[QuarantinedTest, ...]) -> list[str]:
     for entry in entries:
         state = "active" if entry.state == "active" else "**expired: counts again**"
         lines.append(
-            f"| {_md(entry.test_id)} | {state} | {entry.outcome or 'did not run'} | "
-            f"{_text(entry.owner)} | {_text(entry.reason)} | "
+            f"| {_id_cell(entry.test_id)} | {state} | {entry.outcome or 'did not run'} | "
+            f"{_plain(entry.owner)} | {_plain(entry.reason)} | "
             f"{entry.expires[:10]} |"
         )
     lines.append("")

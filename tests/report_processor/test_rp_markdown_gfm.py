@@ -21,7 +21,10 @@ UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 PARSER = MarkdownIt("gfm-like", {"linkify": False})
 OUR_HEADINGS = re.compile(
     r"^(. Test report: |.. Test report: |Failures \(|Unusable inputs \(|Warnings \(|"
-    r"Flaky tests \(|Slowest tests$|Suites \(|\d+\. (❌|💥) )"
+    r"Flaky tests \(|Slowest tests$|Suites \(|\d+\. (❌|💥) |"
+    # The history section's (issue 12).
+    r"Since the previous run$|New failures$|Still failing$|Fixed \(|New tests \(|"
+    r"Disappeared tests \(|Flaky$|Quarantine$)"
 )
 OUR_HTML = re.compile(
     r"^(<details><summary>(Details|Skipped \([\d,]+\), by reason)</summary>|</details>|"
@@ -133,3 +136,74 @@ def test_hostile_and_large_outputs_parse_as_meant_at_every_cap(cap):
     )
     large = build_report([("many.xml", io.BytesIO(f"<testsuites>{many}</testsuites>".encode()))])
     assert_structure_as_meant(to_markdown(large, cap))
+
+
+# Test names are the app's: a test can name itself anything PHP allows in a data set name.
+HOSTILE_IDS = [
+    'tests/T.php::T::t with data set "a`` ![p](https://evil.example/p.png) ``"',
+    'tests/T.php::T::t with data set "```` <img src=x onerror=alert(1)> ````"',
+    'tests/T.php::T::t with data set "| x | y |"',
+    'tests/T.php::T::t with data set "line\nbreak # Heading"',
+    'tests/T.php::T::t with data set "\u202egnp.exe"',
+    "`",
+]
+
+
+def hostile_history_report():
+    from dataclasses import replace
+
+    from report_processor.history.section import (
+        Counts,
+        FailingTest,
+        FlakyTestInfo,
+        HistorySection,
+        QuarantinedTest,
+        RunRef,
+    )
+    from report_processor.model import Report, Totals
+
+    run = RunRef("r`1 ![p](https://evil.example/r.png)", "k", "2026-11-02T02:00:00Z", "<b>1</b>")
+    failing = tuple(
+        FailingTest(test_id, "failed", "boom", 1, 2, run, run, False) for test_id in HOSTILE_IDS
+    )
+    section = HistorySection(
+        run=run, status="failed", previous=run, previous_status="passed", baseline=run,
+        superseded=False, wholesale_reason=None, tests=9, tests_before=9, tests_dropped=False,
+        pass_rate=0.5, counts=Counts(failing=6, new_failures=6, fixed=6, flaky=6),
+        new_failures=failing, still_failing=failing, fixed=tuple(HOSTILE_IDS),
+        flaky=tuple(FlakyTestInfo(i, 2, 4, "same_version", "<i>v</i>") for i in HOSTILE_IDS),
+        quarantine=tuple(
+            QuarantinedTest(i, "- reason ![r](https://evil.example/q.png)", "| owner |",
+                            "2026-11-01", "2026-11-20", "active", None)
+            for i in HOSTILE_IDS
+        ),
+        notes=("> note # with [link](https://evil.example/n)",),
+        headline="6 new failures",
+    )  # fmt: skip
+    return replace(
+        Report(Totals(tests=9, passed=3, failed=6), (), (), (), (), RunMetadata()),
+        history=section,
+    )
+
+
+def test_a_hostile_history_section_parses_as_meant():
+    markdown = to_markdown(hostile_history_report(), 1 << 20)
+    assert_structure_as_meant(markdown)
+    tokens = PARSER.parse(markdown)
+    spans = [
+        child.content
+        for token in tokens
+        if token.type == "inline"
+        for child in token.children or ()
+        if child.type == "code_inline"
+    ]
+    for test_id in HOSTILE_IDS:
+        # Each id is one whole code span (its line break flattened): nothing of it leaks out.
+        flat = " ".join(test_id.split()).replace("\u202e", "<U+202E>")
+        assert flat in spans, (test_id, spans[:8])
+    assert "evil.example" not in "".join(
+        str(child.attrs.get("src") or child.attrs.get("href") or "")
+        for token in tokens
+        if token.type == "inline"
+        for child in token.children or ()
+    )
