@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from .isolation import direct_children, end_run_processes, guard_runner
 from .redact import Redactor
@@ -81,45 +81,63 @@ def run_child(
         start_new_session=True,
         close_fds=True,
     )
-    tail = _Tail(tail_bytes)
-    written = [0]
-    stream = redactor.stream()
-
-    output = process.stdout
-    assert output is not None  # stdout=PIPE
-
-    def emit(data: bytes) -> None:
-        if data:
-            log.write(data)
-            log.flush()
-            written[0] += len(data)
-            tail.add(data)
-            on_output(data)
-
-    def pump() -> None:
-        while chunk := output.readline(READ_CHUNK):
-            emit(stream.feed(chunk))
-        emit(stream.flush())
-
-    reader = threading.Thread(target=pump, name="child-output", daemon=True)
+    assert process.stdout is not None  # stdout=PIPE
+    pump = _OutputPump(process.stdout, log, redactor, on_output, tail_bytes)
+    reader = threading.Thread(target=pump.run, name="child-output", daemon=True)
     reader.start()
-
     timed_out, stopped = _wait(process, deadline, stop)
     if timed_out or stopped:
-        _signal_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=kill_grace_seconds)
-        except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop_group(process, kill_grace_seconds)
     # Whatever the child left behind, in its group or detached from it, would hold the pipe
     # open, and could rewrite the run's files before upload or live on into the next
     # invocation: end all of it.
     _signal_group(process.pid, signal.SIGKILL)
     end_run_processes(process.pid, kept)
     reader.join(timeout=kill_grace_seconds + 5)
-    output.close()
-    return ChildResult(process.returncode, timed_out, written[0], tail.value(), stopped)
+    process.stdout.close()
+    return ChildResult(process.returncode, timed_out, pump.written, pump.tail.value(), stopped)
+
+
+class _OutputPump:
+    """The child's output, redacted as it streams, into the log, the tail and `on_output`."""
+
+    def __init__(
+        self,
+        output: IO[bytes],
+        log: BinaryIO,
+        redactor: Redactor,
+        on_output: Callable[[bytes], None],
+        tail_bytes: int,
+    ) -> None:
+        self.output = output
+        self.log = log
+        self.stream = redactor.stream()
+        self.on_output = on_output
+        self.tail = _Tail(tail_bytes)
+        self.written = 0
+
+    def run(self) -> None:
+        while chunk := self.output.readline(READ_CHUNK):
+            self._emit(self.stream.feed(chunk))
+        self._emit(self.stream.flush())
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self.log.write(data)
+            self.log.flush()
+            self.written += len(data)
+            self.tail.add(data)
+            self.on_output(data)
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace_seconds: float) -> None:
+    """SIGTERM to the child's group, SIGKILL when it has not ended after `grace_seconds`."""
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 STOP_POLL_SECONDS = 0.25
