@@ -143,25 +143,7 @@ class MotoServer:
         owns_log_dir = log_dir is None
         log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ltr-moto-"))
         log_path = log_dir / "moto_server.log"
-        env = {
-            **os.environ,
-            # Terraform attaches AWS-managed policies; moto only knows them when asked to load them.
-            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-            # moto's Step Functions interpreter calls other services at localhost:$MOTO_PORT.
-            "MOTO_PORT": str(service_port or port),
-            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
-            "AWS_DEFAULT_REGION": region,
-        }
-        env.pop("AWS_ENDPOINT_URL", None)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+        process = _start_moto(port, service_port or port, region, log_path)
         server = cls(endpoint_url=f"http://{LOOPBACK}:{port}", region=region, log_path=log_path)
         try:
             _wait_until(server._is_ready, 60, "moto server", log_path, process)
@@ -173,6 +155,30 @@ class MotoServer:
             _stop(process)
             if owns_log_dir:
                 shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _start_moto(
+    port: int, service_port: int, region: str, log_path: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        # Terraform attaches AWS-managed policies; moto only knows them when asked to load them.
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        # moto's Step Functions interpreter calls other services at localhost:$MOTO_PORT.
+        "MOTO_PORT": str(service_port),
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+        "AWS_DEFAULT_REGION": region,
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
 
 
 # --------------------------------------------------------------------------- PostgreSQL
