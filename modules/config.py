@@ -667,14 +667,7 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
         raise ConfigError(source, [f"the file must hold a JSON object, got {_kind(raw)}"])
     reader.unknown_keys(raw, "", CONFIG_FIELDS[""])
 
-    project = reader.string(raw, "project", "project", _PROJECT_RE, "ltr", required=True)
-    if project is None and "project" in raw:
-        reader.problems[-1] += " (2-20 characters: lowercase letters, digits, dashes)"
-    environment = reader.string(raw, "environment", "environment", _ENVIRONMENT_RE, "dev")
-    if environment is None and "environment" in raw:
-        reader.problems[-1] += " (1-12 characters: lowercase letters, digits, dashes)"
-    region = reader.string(raw, "region", "region", _REGION_RE, "eu-west-1")
-
+    project, environment, region = _parse_identity(reader, raw)
     fargate = _parse_fargate(reader, raw)
     vpc = _parse_vpc(reader, raw, fargate.enabled)
     database = _parse_database(reader, raw, region)
@@ -682,33 +675,15 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
     runner = _parse_runner(reader, raw)
     report_processor = _parse_report_processor(reader, raw)
     prefix = f"{project}-{environment}" if project and environment else None
-    schedules = _parse_schedules(reader, raw, runner.commands, fargate.enabled, prefix)
-    _check_shards(reader, schedules, runner)
-    _check_simultaneous_targets(reader, schedules, runner.reserved_concurrency)
+    schedules = _parse_checked_schedules(reader, raw, runner, fargate.enabled, prefix)
     alarms = _parse_alarms(reader, raw)
     _check_missing_result_window(reader, schedules, alarms.missing_result_hours)
     retention = _parse_retention(reader, raw)
     _check_image_outlives_lifecycle(reader, image, retention)
     encryption = _parse_encryption(reader, raw)
     notifications = _parse_notifications(reader, raw)
-    namespace = reader.string(
-        raw,
-        "metrics_namespace",
-        "metrics_namespace",
-        _NAMESPACE_RE,
-        DEFAULT_METRICS_NAMESPACE,
-        default=DEFAULT_METRICS_NAMESPACE,
-    )
-    bucket_name = reader.string(
-        raw,
-        "results_bucket_name",
-        "results_bucket_name",
-        _BUCKET_RE,
-        "acme-ltr-dev-test-results",
-        required=False,
-    )
-    if bucket_name and (".." in bucket_name or bucket_name.startswith("xn--")):
-        reader.problem("results_bucket_name", "is not a valid S3 bucket name")
+    namespace = _parse_metrics_namespace(reader, raw)
+    bucket_name = _parse_results_bucket_name(reader, raw)
     state_backend = _parse_state_backend(reader, raw)
 
     if reader.problems:
@@ -734,6 +709,59 @@ def parse_config(raw: Any, source: str = "<config>") -> StackConfig:
         source=source,
         notifications=notifications,
     )
+
+
+def _parse_identity(
+    reader: _Reader, raw: Mapping[str, Any]
+) -> tuple[str | None, str | None, str | None]:
+    """project, environment and region (None where invalid: the reader has the problem)."""
+    project = reader.string(raw, "project", "project", _PROJECT_RE, "ltr", required=True)
+    if project is None and "project" in raw:
+        reader.problems[-1] += " (2-20 characters: lowercase letters, digits, dashes)"
+    environment = reader.string(raw, "environment", "environment", _ENVIRONMENT_RE, "dev")
+    if environment is None and "environment" in raw:
+        reader.problems[-1] += " (1-12 characters: lowercase letters, digits, dashes)"
+    region = reader.string(raw, "region", "region", _REGION_RE, "eu-west-1")
+    return project, environment, region
+
+
+def _parse_checked_schedules(
+    reader: _Reader,
+    raw: Mapping[str, Any],
+    runner: RunnerConfig,
+    fargate_enabled: bool,
+    prefix: str | None,
+) -> tuple[Schedule, ...]:
+    """The schedules, checked against the runner's shard limit and reserved concurrency."""
+    schedules = _parse_schedules(reader, raw, runner.commands, fargate_enabled, prefix)
+    _check_shards(reader, schedules, runner)
+    _check_simultaneous_targets(reader, schedules, runner.reserved_concurrency)
+    return schedules
+
+
+def _parse_metrics_namespace(reader: _Reader, raw: Mapping[str, Any]) -> str | None:
+    return reader.string(
+        raw,
+        "metrics_namespace",
+        "metrics_namespace",
+        _NAMESPACE_RE,
+        DEFAULT_METRICS_NAMESPACE,
+        default=DEFAULT_METRICS_NAMESPACE,
+    )
+
+
+def _parse_results_bucket_name(reader: _Reader, raw: Mapping[str, Any]) -> str | None:
+    bucket_name = reader.string(
+        raw,
+        "results_bucket_name",
+        "results_bucket_name",
+        _BUCKET_RE,
+        "acme-ltr-dev-test-results",
+        required=False,
+    )
+    if bucket_name and (".." in bucket_name or bucket_name.startswith("xn--")):
+        reader.problem("results_bucket_name", "is not a valid S3 bucket name")
+    return bucket_name
 
 
 def _parse_vpc(reader: _Reader, raw: Mapping[str, Any], fargate_enabled: bool) -> VpcConfig:

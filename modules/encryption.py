@@ -88,92 +88,8 @@ class StackKey(Construct):
     def __init__(self, scope: Construct, id_: str, config: StackConfig, *, account_id: str) -> None:
         super().__init__(scope, id_)
         self.config = config
-        names = config.names
-        account = account_id
-        partition = config.partition
-        region = config.region
-        root = f"arn:{partition}:iam::{account}:root"
-        log_groups = [
-            names.runner_log_group,
-            names.report_log_group,
-            names.merge_log_group,
-            names.state_machine_log_group,
-        ]
-        if config.fargate.enabled:
-            log_groups.append(names.task_log_group)
-        self.log_group_arns = [
-            f"arn:{partition}:logs:{region}:{account}:log-group:{group}" for group in log_groups
-        ]
-        self.policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersTheKey",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": ADMIN_ACTIONS,
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsForThisStacksLogGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": LOGS_ACTIONS,
-                    "Resource": "*",
-                    "Condition": {
-                        "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": self.log_group_arns}
-                    },
-                },
-                {
-                    "Sid": "CloudWatchAlarmsPublishToTheEncryptedTopic",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": DATA_KEY_ACTIONS,
-                    "Resource": "*",
-                    "Condition": from_this_stack(
-                        account,
-                        f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{names.prefix}-*",
-                    ),
-                },
-                {
-                    "Sid": "EventBridgeRulesQueueUndeliveredEvents",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": DATA_KEY_ACTIONS,
-                    "Resource": "*",
-                    "Condition": from_this_stack(
-                        account, f"arn:{partition}:events:{region}:{account}:rule/{names.prefix}-*"
-                    ),
-                },
-                {
-                    "Sid": "AccountPrincipalsThroughLambdaS3SqsSns",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": VIA_SERVICE_ACTIONS,
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {
-                            "kms:CallerAccount": account,
-                            "kms:ViaService": [via_service(config, s) for s in VIA_SERVICES],
-                        }
-                    },
-                },
-                {
-                    "Sid": "LambdaGrantsForFunctionEnvironment",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": ["kms:CreateGrant"],
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {
-                            "kms:CallerAccount": account,
-                            "kms:ViaService": via_service(config, "lambda"),
-                        },
-                        "Bool": {"kms:GrantIsForAWSResource": "true"},
-                    },
-                },
-            ],
-        }
+        self.log_group_arns = _log_group_arns(config, account_id)
+        self.policy = _key_policy(config, account_id, self.log_group_arns)
         self.key = KmsKey(
             self,
             "key",
@@ -183,7 +99,7 @@ class StackKey(Construct):
             deletion_window_in_days=DELETION_WINDOW_DAYS,
             policy=json.dumps(self.policy),
         )
-        KmsAlias(self, "alias", name=names.kms_alias, target_key_id=self.key.key_id)
+        KmsAlias(self, "alias", name=config.names.kms_alias, target_key_id=self.key.key_id)
         self.arn = self.key.arn
 
     def use_statement(self, sid: str, services: tuple[str, ...]) -> Statement:
@@ -201,3 +117,105 @@ class StackKey(Construct):
                 )
             ],
         )
+
+
+def _log_group_arns(config: StackConfig, account: str) -> list[str]:
+    names = config.names
+    log_groups = [
+        names.runner_log_group,
+        names.report_log_group,
+        names.merge_log_group,
+        names.state_machine_log_group,
+    ]
+    if config.fargate.enabled:
+        log_groups.append(names.task_log_group)
+    return [
+        f"arn:{config.partition}:logs:{config.region}:{account}:log-group:{group}"
+        for group in log_groups
+    ]
+
+
+def _key_policy(config: StackConfig, account: str, log_group_arns: list[str]) -> dict:
+    root = f"arn:{config.partition}:iam::{account}:root"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": ADMIN_ACTIONS,
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchLogsForThisStacksLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{config.region}.amazonaws.com"},
+                "Action": LOGS_ACTIONS,
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+            },
+            *_stack_resource_statements(config, account),
+            *_account_principal_statements(config, account, root),
+        ],
+    }
+
+
+def _stack_resource_statements(config: StackConfig, account: str) -> list[dict]:
+    """Alarms and rules of this stack, publishing and queueing to its encrypted topic and queue."""
+    partition, region, prefix = config.partition, config.region, config.names.prefix
+    return [
+        {
+            "Sid": "CloudWatchAlarmsPublishToTheEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": DATA_KEY_ACTIONS,
+            "Resource": "*",
+            "Condition": from_this_stack(
+                account, f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{prefix}-*"
+            ),
+        },
+        {
+            "Sid": "EventBridgeRulesQueueUndeliveredEvents",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": DATA_KEY_ACTIONS,
+            "Resource": "*",
+            "Condition": from_this_stack(
+                account, f"arn:{partition}:events:{region}:{account}:rule/{prefix}-*"
+            ),
+        },
+    ]
+
+
+def _account_principal_statements(config: StackConfig, account: str, root: str) -> list[dict]:
+    """Principals of this account, through the stack's services only."""
+    return [
+        {
+            "Sid": "AccountPrincipalsThroughLambdaS3SqsSns",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": VIA_SERVICE_ACTIONS,
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:CallerAccount": account,
+                    "kms:ViaService": [via_service(config, s) for s in VIA_SERVICES],
+                }
+            },
+        },
+        {
+            "Sid": "LambdaGrantsForFunctionEnvironment",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": ["kms:CreateGrant"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:CallerAccount": account,
+                    "kms:ViaService": via_service(config, "lambda"),
+                },
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        },
+    ]

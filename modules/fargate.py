@@ -12,6 +12,7 @@ import json
 
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster
 from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
+from cdktf_cdktf_provider_aws.iam_role import IamRole
 from constructs import Construct
 
 from modules.config import StackConfig
@@ -40,13 +41,30 @@ class FargateRunner(Construct):
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
-        settings = config.fargate
-
         self.log_group = log_group(self, names.task_log_group, config, key)
-        self.execution_role, _ = service_role(
+        self.execution_role = self._execution_role(config, repository_arn)
+        self.task_role, _ = service_role(
+            self,
+            "task_role",
+            name=names.task_role,
+            service="ecs-tasks.amazonaws.com",
+            description="Lambda Test Runner: long runs on Fargate",
+            statements=runner_data_statements(config, results, key),
+        )
+        self.cluster = EcsCluster(
+            self,
+            "cluster",
+            name=names.cluster,
+            setting=[{"name": "containerInsights", "value": "enabled"}],
+        )
+        self.task_definition = self._task_definition(config, image_uri, results)
+        self.events_role = self._events_role(config)
+
+    def _execution_role(self, config: StackConfig, repository_arn: str) -> IamRole:
+        role, _ = service_role(
             self,
             "execution_role",
-            name=names.task_execution_role,
+            name=config.names.task_execution_role,
             service="ecs-tasks.amazonaws.com",
             description="Lambda Test Runner: pull the runner image and ship task logs",
             statements=[
@@ -68,46 +86,17 @@ class FargateRunner(Construct):
                 log_stream_statement("WriteTaskLogs", self.log_group.arn),
             ],
         )
-        self.task_role, _ = service_role(
-            self,
-            "task_role",
-            name=names.task_role,
-            service="ecs-tasks.amazonaws.com",
-            description="Lambda Test Runner: long runs on Fargate",
-            statements=runner_data_statements(config, results, key),
-        )
-        self.cluster = EcsCluster(
-            self,
-            "cluster",
-            name=names.cluster,
-            setting=[{"name": "containerInsights", "value": "enabled"}],
-        )
-        environment = runner_environment(config, results.bucket_name)
-        container = {
-            "name": names.container,
-            "image": image_uri,
-            "essential": True,
-            "entryPoint": list(FARGATE_ENTRY_POINT),
-            "command": DEFAULT_COMMAND,
-            "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
-            # As on Lambda, only /tmp is writable.
-            "readonlyRootFilesystem": True,
-            "mountPoints": [
-                {"sourceVolume": SCRATCH_VOLUME, "containerPath": "/tmp", "readOnly": False}  # noqa: S108
-            ],
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {
-                    "awslogs-group": self.log_group.name,
-                    "awslogs-region": config.region,
-                    "awslogs-stream-prefix": names.container,
-                },
-            },
-        }
-        self.task_definition = EcsTaskDefinition(
+        return role
+
+    def _task_definition(
+        self, config: StackConfig, image_uri: str, results: ResultsStorage
+    ) -> EcsTaskDefinition:
+        settings = config.fargate
+        container = _container(config, image_uri, results.bucket_name, self.log_group.name)
+        return EcsTaskDefinition(
             self,
             "task",
-            family=names.task_family,
+            family=config.names.task_family,
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",
             cpu=str(settings.cpu),
@@ -119,10 +108,11 @@ class FargateRunner(Construct):
             container_definitions=json.dumps([container]),
         )
 
-        self.events_role, _ = service_role(
+    def _events_role(self, config: StackConfig) -> IamRole:
+        role, _ = service_role(
             self,
             "events_role",
-            name=names.events_role,
+            name=config.names.events_role,
             service="events.amazonaws.com",
             description="Lambda Test Runner: scheduled long runs on Fargate",
             statements=[
@@ -145,3 +135,31 @@ class FargateRunner(Construct):
                 ),
             ],
         )
+        return role
+
+
+def _container(config: StackConfig, image_uri: str, bucket_name: str, log_group_name: str) -> dict:
+    """The runner container: the runner's command-line entry, logs to the task's log group."""
+    names = config.names
+    environment = runner_environment(config, bucket_name)
+    return {
+        "name": names.container,
+        "image": image_uri,
+        "essential": True,
+        "entryPoint": list(FARGATE_ENTRY_POINT),
+        "command": DEFAULT_COMMAND,
+        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+        # As on Lambda, only /tmp is writable.
+        "readonlyRootFilesystem": True,
+        "mountPoints": [
+            {"sourceVolume": SCRATCH_VOLUME, "containerPath": "/tmp", "readOnly": False}  # noqa: S108
+        ],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group_name,
+                "awslogs-region": config.region,
+                "awslogs-stream-prefix": names.container,
+            },
+        },
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cdktf import AssetType, TerraformAsset
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
@@ -55,8 +56,6 @@ class ReportProcessor(Construct):
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
-        settings = config.report_processor
-
         self.bundle = TerraformAsset(self, "bundle", path=str(bundle_dir), type=AssetType.ARCHIVE)
         self.log_group = log_group(self, names.report_log_group, config, key)
         self.dead_letter_queue = failure_queue(self, names.report_dlq, key)
@@ -66,49 +65,77 @@ class ReportProcessor(Construct):
             name=names.report_role,
             service="lambda.amazonaws.com",
             description="Lambda Test Runner: summarize JUnit results",
-            statements=[
-                log_stream_statement("WriteOwnLogs", self.log_group.arn),
-                Statement(
-                    sid="ReadRunResults",
-                    actions=["s3:GetObject"],
-                    resources=[results.objects_arn(RUNS_PREFIX)],
-                ),
-                Statement(
-                    sid="WriteAndReadReports",
-                    actions=["s3:PutObject", "s3:GetObject"],
-                    resources=[results.objects_arn(REPORTS_PREFIX)],
-                ),
-                # The run history (report_processor/history/): rows, digests and run records
-                # (multipart above 8 MiB, hence AbortMultipartUpload), the index and the
-                # quarantine list (conditional writes are PutObject too).
-                Statement(
-                    sid="ReadAndWriteHistory",
-                    actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[results.objects_arn(HISTORY_PREFIX)],
-                ),
-                # Unconditioned on purpose: a missing manifest.json or history index must read
-                # as 404, and S3 answers 404 instead of 403 only to a caller allowed to list the
-                # bucket without a prefix condition (a GetObject carries no s3:prefix). The
-                # history index is rebuilt by listing history/…/runs/.
-                results.list_statement(),
-                notifications.publish_statement(),
-                send_failures_statement(self.dead_letter_queue),
-                *(
-                    [
-                        key.use_statement("EncryptResultsAndReports", ("s3",)),
-                        key.use_statement("PublishEncryptedNotifications", ("sns",)),
-                        key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs")),
-                    ]
-                    if key
-                    else []
-                ),
-                XRAY_STATEMENT,
-            ],
+            statements=self._role_statements(results, notifications, key),
         )
-        self.function = LambdaFunction(
+        self.function = self._function(config, notifications, role_policy, key)
+        LambdaFunctionEventInvokeConfig(
+            self,
+            "async",
+            function_name=self.function.function_name,
+            maximum_retry_attempts=2,
+            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
+            depends_on=[role_policy],
+        )
+        self.permission, self.notification = self._trigger_on_junit(results, account_id)
+        self.function_name = self.function.function_name
+
+    def _role_statements(
+        self,
+        results: ResultsStorage,
+        notifications: RunNotifications,
+        key: StackKey | None,
+    ) -> list[Statement]:
+        return [
+            log_stream_statement("WriteOwnLogs", self.log_group.arn),
+            Statement(
+                sid="ReadRunResults",
+                actions=["s3:GetObject"],
+                resources=[results.objects_arn(RUNS_PREFIX)],
+            ),
+            Statement(
+                sid="WriteAndReadReports",
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[results.objects_arn(REPORTS_PREFIX)],
+            ),
+            # The run history (report_processor/history/): rows, digests and run records
+            # (multipart above 8 MiB, hence AbortMultipartUpload), the index and the
+            # quarantine list (conditional writes are PutObject too).
+            Statement(
+                sid="ReadAndWriteHistory",
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[results.objects_arn(HISTORY_PREFIX)],
+            ),
+            # Unconditioned on purpose: a missing manifest.json or history index must read
+            # as 404, and S3 answers 404 instead of 403 only to a caller allowed to list the
+            # bucket without a prefix condition (a GetObject carries no s3:prefix). The
+            # history index is rebuilt by listing history/…/runs/.
+            results.list_statement(),
+            notifications.publish_statement(),
+            send_failures_statement(self.dead_letter_queue),
+            *(
+                [
+                    key.use_statement("EncryptResultsAndReports", ("s3",)),
+                    key.use_statement("PublishEncryptedNotifications", ("sns",)),
+                    key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs")),
+                ]
+                if key
+                else []
+            ),
+            XRAY_STATEMENT,
+        ]
+
+    def _function(
+        self,
+        config: StackConfig,
+        notifications: RunNotifications,
+        role_policy: IamRolePolicy,
+        key: StackKey | None,
+    ) -> LambdaFunction:
+        settings = config.report_processor
+        return LambdaFunction(
             self,
             "function",
-            function_name=names.report_function,
+            function_name=config.names.report_function,
             description="Summarizes JUnit XML from test runs into markdown, JSON and metrics",
             role=self.role.arn,
             runtime=REPORT_PROCESSOR_RUNTIME,
@@ -125,15 +152,12 @@ class ReportProcessor(Construct):
             tracing_config={"mode": "Active"},
             depends_on=[self.log_group, role_policy],
         )
-        LambdaFunctionEventInvokeConfig(
-            self,
-            "async",
-            function_name=self.function.function_name,
-            maximum_retry_attempts=2,
-            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
-            depends_on=[role_policy],
-        )
-        self.permission = LambdaPermission(
+
+    def _trigger_on_junit(
+        self, results: ResultsStorage, account_id: str
+    ) -> tuple[LambdaPermission, S3BucketNotification]:
+        """The results bucket invokes the function for each JUnit file under runs/."""
+        permission = LambdaPermission(
             self,
             "allow_bucket",
             statement_id="AllowResultsBucketNotifications",
@@ -145,7 +169,7 @@ class ReportProcessor(Construct):
             # this one is deleted, must not invoke the function.
             source_account=account_id,
         )
-        self.notification = S3BucketNotification(
+        notification = S3BucketNotification(
             self,
             "notification",
             bucket=results.bucket.id,
@@ -159,6 +183,6 @@ class ReportProcessor(Construct):
                 )
             ],
             # S3 test-invokes the target when the notification is saved: permission first.
-            depends_on=[self.permission],
+            depends_on=[permission],
         )
-        self.function_name = self.function.function_name
+        return permission, notification

@@ -44,13 +44,25 @@ class ResultsStorage(Construct):
         self, scope: Construct, id_: str, config: StackConfig, *, key: StackKey | None = None
     ) -> None:
         super().__init__(scope, id_)
-        retention = config.retention
-
         self.bucket = S3Bucket(self, "bucket", bucket=config.names.results_bucket)
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn
 
-        self.public_access_block = S3BucketPublicAccessBlock(
+        self.public_access_block = self._block_public_access()
+        self._encrypt(key)
+        S3BucketVersioningA(
+            self,
+            "versioning",
+            bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"},
+        )
+        self._deny_plain_http()
+        S3BucketLifecycleConfiguration(
+            self, "lifecycle", bucket=self.bucket.id, rule=_lifecycle_rules(config)
+        )
+
+    def _block_public_access(self) -> S3BucketPublicAccessBlock:
+        public_access_block = S3BucketPublicAccessBlock(
             self,
             "public_access_block",
             bucket=self.bucket.id,
@@ -65,6 +77,9 @@ class ResultsStorage(Construct):
             bucket=self.bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
         )
+        return public_access_block
+
+    def _encrypt(self, key: StackKey | None) -> None:
         S3BucketServerSideEncryptionConfigurationA(
             self,
             "encryption",
@@ -83,12 +98,8 @@ class ResultsStorage(Construct):
                 )
             ],
         )
-        S3BucketVersioningA(
-            self,
-            "versioning",
-            bucket=self.bucket.id,
-            versioning_configuration={"status": "Enabled"},
-        )
+
+    def _deny_plain_http(self) -> None:
         S3BucketPolicy(
             self,
             "tls_only",
@@ -114,56 +125,6 @@ class ResultsStorage(Construct):
             # S3 rejects a bucket policy while the public access block is being applied.
             depends_on=[self.public_access_block],
         )
-        noncurrent = [
-            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                noncurrent_days=retention.noncurrent_version_days
-            )
-        ]
-        # The run history of each command follows the same retention: a run's history objects
-        # expire with its results (the history skips index entries whose objects are gone;
-        # index.json is rewritten by every run). One rule per command prefix, not one for
-        # history/: the environment's quarantine list (history/<project>/<environment>/
-        # quarantine.json) is what people decided, not a result, and must outlive a short
-        # retention while its entries (up to 30 days) are active.
-        dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX} | {
-            f"history-{slug}": history_prefix(config, slug) for slug in history_slugs(config)
-        }
-        rules = [
-            S3BucketLifecycleConfigurationRule(
-                id=f"expire-old-{name}",
-                status="Enabled",
-                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
-                expiration=[
-                    S3BucketLifecycleConfigurationRuleExpiration(days=retention.results_days)
-                ],
-                noncurrent_version_expiration=noncurrent,
-            )
-            for name, prefix in dated_prefixes.items()
-        ]
-        # Replaced versions only: the latest docs and the quarantine list stay.
-        rules.extend(
-            S3BucketLifecycleConfigurationRule(
-                id=f"expire-replaced-{name}",
-                status="Enabled",
-                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
-                noncurrent_version_expiration=noncurrent,
-            )
-            for name, prefix in (("docs", DOCS_PREFIX), ("history", HISTORY_PREFIX))
-        )
-        rules.append(
-            S3BucketLifecycleConfigurationRule(
-                id="abort-incomplete-uploads",
-                status="Enabled",
-                # An empty prefix applies the rule to the whole bucket.
-                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                abort_incomplete_multipart_upload=[
-                    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-                        days_after_initiation=1
-                    )
-                ],
-            )
-        )
-        S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.bucket.id, rule=rules)
 
     def objects_arn(self, prefix: str) -> str:
         return f"{self.bucket.arn}/{prefix}*"
@@ -185,3 +146,73 @@ def history_slugs(config: StackConfig) -> list[str]:
 def history_prefix(config: StackConfig, slug: str) -> str:
     """history/<project>/<environment>/<slug>/, built by the history library's own key rule."""
     return HistoryScope(config.project, config.environment, slug).prefix
+
+
+def _lifecycle_rules(config: StackConfig) -> list[S3BucketLifecycleConfigurationRule]:
+    retention = config.retention
+    noncurrent = [
+        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+            noncurrent_days=retention.noncurrent_version_days
+        )
+    ]
+    return [
+        *_expiry_rules(config, noncurrent),
+        *_replaced_version_rules(noncurrent),
+        _abort_incomplete_uploads_rule(),
+    ]
+
+
+def _expiry_rules(
+    config: StackConfig,
+    noncurrent: list[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration],
+) -> list[S3BucketLifecycleConfigurationRule]:
+    # The run history of each command follows the same retention: a run's history objects
+    # expire with its results (the history skips index entries whose objects are gone;
+    # index.json is rewritten by every run). One rule per command prefix, not one for
+    # history/: the environment's quarantine list (history/<project>/<environment>/
+    # quarantine.json) is what people decided, not a result, and must outlive a short
+    # retention while its entries (up to 30 days) are active.
+    dated_prefixes = {"runs": RUNS_PREFIX, "reports": REPORTS_PREFIX} | {
+        f"history-{slug}": history_prefix(config, slug) for slug in history_slugs(config)
+    }
+    return [
+        S3BucketLifecycleConfigurationRule(
+            id=f"expire-old-{name}",
+            status="Enabled",
+            filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
+            expiration=[
+                S3BucketLifecycleConfigurationRuleExpiration(days=config.retention.results_days)
+            ],
+            noncurrent_version_expiration=noncurrent,
+        )
+        for name, prefix in dated_prefixes.items()
+    ]
+
+
+def _replaced_version_rules(
+    noncurrent: list[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration],
+) -> list[S3BucketLifecycleConfigurationRule]:
+    # Replaced versions only: the latest docs and the quarantine list stay.
+    return [
+        S3BucketLifecycleConfigurationRule(
+            id=f"expire-replaced-{name}",
+            status="Enabled",
+            filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
+            noncurrent_version_expiration=noncurrent,
+        )
+        for name, prefix in (("docs", DOCS_PREFIX), ("history", HISTORY_PREFIX))
+    ]
+
+
+def _abort_incomplete_uploads_rule() -> S3BucketLifecycleConfigurationRule:
+    return S3BucketLifecycleConfigurationRule(
+        id="abort-incomplete-uploads",
+        status="Enabled",
+        # An empty prefix applies the rule to the whole bucket.
+        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+        abort_incomplete_multipart_upload=[
+            S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                days_after_initiation=1
+            )
+        ],
+    )

@@ -7,6 +7,7 @@ failed invocation lands in an SQS queue so nothing is lost silently.
 from __future__ import annotations
 
 from cdktf import ITerraformDependable
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig,
@@ -127,8 +128,6 @@ class RunnerFunction(Construct):
     ) -> None:
         super().__init__(scope, id_)
         names = config.names
-        runner = config.runner
-
         self.log_group = log_group(self, names.runner_log_group, config, key)
         self.dead_letter_queue = failure_queue(self, names.runner_dlq, key)
         self.role, role_policy = service_role(
@@ -137,23 +136,65 @@ class RunnerFunction(Construct):
             name=names.runner_role,
             service="lambda.amazonaws.com",
             description="Lambda Test Runner: run allowlisted artisan commands",
-            statements=[
-                log_stream_statement("WriteOwnLogs", self.log_group.arn),
-                *runner_data_statements(config, results, key),
-                *(
-                    [key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs"))]
-                    if key
-                    else []
-                ),
-                send_failures_statement(self.dead_letter_queue),
-                *network_interface_statements(config, account_id),
-                XRAY_STATEMENT,
-            ],
+            statements=self._role_statements(config, account_id, results, key),
         )
-        self.function = LambdaFunction(
+        self.function = self._function(
+            config,
+            image_uri=image_uri,
+            image_pull_permission=image_pull_permission,
+            role_policy=role_policy,
+            security_group_id=security_group_id,
+            results=results,
+            key=key,
+        )
+        LambdaFunctionEventInvokeConfig(
+            self,
+            "async",
+            function_name=self.function.function_name,
+            maximum_retry_attempts=0,
+            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
+            depends_on=[role_policy],
+        )
+        self.role_policy = role_policy
+        self.function_name = self.function.function_name
+        self.function_arn = self.function.arn
+
+    def _role_statements(
+        self,
+        config: StackConfig,
+        account_id: str,
+        results: ResultsStorage,
+        key: StackKey | None,
+    ) -> list[Statement]:
+        return [
+            log_stream_statement("WriteOwnLogs", self.log_group.arn),
+            *runner_data_statements(config, results, key),
+            *(
+                [key.use_statement("DecryptEnvironmentAndQueueFailures", ("lambda", "sqs"))]
+                if key
+                else []
+            ),
+            send_failures_statement(self.dead_letter_queue),
+            *network_interface_statements(config, account_id),
+            XRAY_STATEMENT,
+        ]
+
+    def _function(
+        self,
+        config: StackConfig,
+        *,
+        image_uri: str,
+        image_pull_permission: ITerraformDependable,
+        role_policy: IamRolePolicy,
+        security_group_id: str,
+        results: ResultsStorage,
+        key: StackKey | None,
+    ) -> LambdaFunction:
+        runner = config.runner
+        return LambdaFunction(
             self,
             "function",
-            function_name=names.runner_function,
+            function_name=config.names.runner_function,
             description="Runs allowlisted artisan commands (tests, docs) and stores results in S3",
             role=self.role.arn,
             package_type="Image",
@@ -175,14 +216,3 @@ class RunnerFunction(Construct):
             # deployer cannot let Lambda add it).
             depends_on=[self.log_group, role_policy, image_pull_permission],
         )
-        LambdaFunctionEventInvokeConfig(
-            self,
-            "async",
-            function_name=self.function.function_name,
-            maximum_retry_attempts=0,
-            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
-            depends_on=[role_policy],
-        )
-        self.role_policy = role_policy
-        self.function_name = self.function.function_name
-        self.function_arn = self.function.arn

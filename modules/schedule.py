@@ -15,6 +15,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
     CloudwatchEventTargetDeadLetterConfig,
     CloudwatchEventTargetRetryPolicy,
 )
+from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
@@ -58,23 +59,7 @@ class Schedules(Construct):
         super().__init__(scope, id_)
         self.rules: dict[str, CloudwatchEventRule] = {}
         self.state_machine_arn = state_machine_arn
-        self.sharded_role = None
-        if state_machine_arn and any(s.shards for s in config.schedules):
-            # EventBridge may start executions of the sharded-run state machine and nothing else.
-            self.sharded_role, _ = service_role(
-                self,
-                "sharded_role",
-                name=config.names.sharded_schedule_role,
-                service="events.amazonaws.com",
-                description="Lambda Test Runner: scheduled sharded runs",
-                statements=[
-                    Statement(
-                        sid="StartShardedRunsOnly",
-                        actions=["states:StartExecution"],
-                        resources=[state_machine_arn],
-                    )
-                ],
-            )
+        self.sharded_role = self._sharded_role(config, state_machine_arn)
         self.dead_letter_queue = failure_queue(self, config.names.schedule_dlq, key)
         self.retry_policy = CloudwatchEventTargetRetryPolicy(
             maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
@@ -84,22 +69,48 @@ class Schedules(Construct):
             arn=self.dead_letter_queue.arn
         )
         for schedule in config.schedules:
-            rule = CloudwatchEventRule(
-                self,
-                f"{schedule.name}_rule",
-                name=config.names.schedule_rule(schedule.name),
-                description=_describe(schedule),
-                schedule_expression=schedule.expression,
-                state="ENABLED" if schedule.enabled else "DISABLED",
-            )
-            self.rules[schedule.name] = rule
+            rule = self._rule(config, schedule)
             if schedule.target == "fargate":
                 assert fargate is not None  # config validation guarantees it
                 self._fargate_targets(config, schedule, rule, fargate, security_group_id)
             else:
                 self._lambda_targets(schedule, rule, runner_function_name, runner_function_arn)
-        if not self.rules:
-            return
+        if self.rules:
+            self._let_rules_queue_failures()
+
+    def _sharded_role(self, config: StackConfig, state_machine_arn: str | None) -> IamRole | None:
+        if not (state_machine_arn and any(s.shards for s in config.schedules)):
+            return None
+        # EventBridge may start executions of the sharded-run state machine and nothing else.
+        role, _ = service_role(
+            self,
+            "sharded_role",
+            name=config.names.sharded_schedule_role,
+            service="events.amazonaws.com",
+            description="Lambda Test Runner: scheduled sharded runs",
+            statements=[
+                Statement(
+                    sid="StartShardedRunsOnly",
+                    actions=["states:StartExecution"],
+                    resources=[state_machine_arn],
+                )
+            ],
+        )
+        return role
+
+    def _rule(self, config: StackConfig, schedule: Schedule) -> CloudwatchEventRule:
+        rule = CloudwatchEventRule(
+            self,
+            f"{schedule.name}_rule",
+            name=config.names.schedule_rule(schedule.name),
+            description=_describe(schedule),
+            schedule_expression=schedule.expression,
+            state="ENABLED" if schedule.enabled else "DISABLED",
+        )
+        self.rules[schedule.name] = rule
+        return rule
+
+    def _let_rules_queue_failures(self) -> None:
         SqsQueuePolicy(
             self,
             "failures_policy",

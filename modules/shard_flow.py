@@ -55,7 +55,87 @@ def state_machine_definition(
     reserved concurrency, when set, must leave room for it: config validation checks that)."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
-    shard_states = {
+    return {
+        "Comment": "Lambda Test Runner: one test run over many runner invocations (issue 13)",
+        "StartAt": "Plan",
+        "States": {
+            "Plan": _plan_state(runner_function_arn),
+            "Planned": _planned_choice(),
+            PLAN_REFUSED: {
+                "Type": "Fail",
+                "Error": PLAN_REFUSED,
+                "Cause": "the runner did not plan the run; its answer is in the Plan step's output",
+            },
+            "Shards": _shards_map(runner_function_arn, max_concurrency),
+            "Merge": _merge_state(merge_function_arn, bucket),
+        },
+    }
+
+
+def _plan_state(runner_function_arn: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {
+            "FunctionName": runner_function_arn,
+            "Payload": {
+                "action": "plan",
+                "command.$": "$.command",
+                "args.$": "$.args",
+                "shards.$": "$.shards",
+                # One name per execution: the run id, so `ltr` finds the execution of
+                # a run and a run can never be started twice under one id.
+                "run_id.$": "$$.Execution.Name",
+            },
+        },
+        "ResultSelector": {"result.$": "$.Payload"},
+        "ResultPath": "$.plan",
+        "Retry": _service_retry(),
+        "Next": "Planned",
+    }
+
+
+def _planned_choice() -> dict[str, Any]:
+    return {
+        "Type": "Choice",
+        "Choices": [
+            {
+                "And": [
+                    {"Variable": "$.plan.result.status", "IsPresent": True},
+                    {"Variable": "$.plan.result.status", "StringEquals": "planned"},
+                ],
+                "Next": "Shards",
+            }
+        ],
+        "Default": PLAN_REFUSED,
+    }
+
+
+def _shards_map(runner_function_arn: str, max_concurrency: int) -> dict[str, Any]:
+    return {
+        "Type": "Map",
+        "ItemsPath": "$.plan.result.shards",
+        "MaxConcurrency": max_concurrency,
+        "ItemSelector": {
+            "index.$": "$$.Map.Item.Value.index",
+            "count.$": "$.plan.result.shard_count",
+            "plan_key.$": "$.plan.result.plan_key",
+            "run_id.$": "$.plan.result.run_id",
+            "command.$": "$.command",
+        },
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "RunShard",
+            "States": _shard_states(runner_function_arn),
+        },
+        "ResultPath": "$.shards",
+        "Next": "Merge",
+    }
+
+
+def _shard_states(runner_function_arn: str) -> dict[str, Any]:
+    """One shard: run it, keep its status, or record the error that ended it."""
+    return {
         "RunShard": {
             "Type": "Task",
             "Resource": LAMBDA_INVOKE,
@@ -90,86 +170,26 @@ def state_machine_definition(
             "End": True,
         },
     }
+
+
+def _merge_state(merge_function_arn: str, bucket: str) -> dict[str, Any]:
     return {
-        "Comment": "Lambda Test Runner: one test run over many runner invocations (issue 13)",
-        "StartAt": "Plan",
-        "States": {
-            "Plan": {
-                "Type": "Task",
-                "Resource": LAMBDA_INVOKE,
-                "Parameters": {
-                    "FunctionName": runner_function_arn,
-                    "Payload": {
-                        "action": "plan",
-                        "command.$": "$.command",
-                        "args.$": "$.args",
-                        "shards.$": "$.shards",
-                        # One name per execution: the run id, so `ltr` finds the execution of
-                        # a run and a run can never be started twice under one id.
-                        "run_id.$": "$$.Execution.Name",
-                    },
-                },
-                "ResultSelector": {"result.$": "$.Payload"},
-                "ResultPath": "$.plan",
-                "Retry": _service_retry(),
-                "Next": "Planned",
-            },
-            "Planned": {
-                "Type": "Choice",
-                "Choices": [
-                    {
-                        "And": [
-                            {"Variable": "$.plan.result.status", "IsPresent": True},
-                            {"Variable": "$.plan.result.status", "StringEquals": "planned"},
-                        ],
-                        "Next": "Shards",
-                    }
-                ],
-                "Default": PLAN_REFUSED,
-            },
-            PLAN_REFUSED: {
-                "Type": "Fail",
-                "Error": PLAN_REFUSED,
-                "Cause": "the runner did not plan the run; its answer is in the Plan step's output",
-            },
-            "Shards": {
-                "Type": "Map",
-                "ItemsPath": "$.plan.result.shards",
-                "MaxConcurrency": max_concurrency,
-                "ItemSelector": {
-                    "index.$": "$$.Map.Item.Value.index",
-                    "count.$": "$.plan.result.shard_count",
-                    "plan_key.$": "$.plan.result.plan_key",
-                    "run_id.$": "$.plan.result.run_id",
-                    "command.$": "$.command",
-                },
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "RunShard",
-                    "States": shard_states,
-                },
-                "ResultPath": "$.shards",
-                "Next": "Merge",
-            },
-            "Merge": {
-                "Type": "Task",
-                "Resource": LAMBDA_INVOKE,
-                "Parameters": {
-                    "FunctionName": merge_function_arn,
-                    "Payload": {
-                        "action": "merge",
-                        "bucket": bucket,
-                        "plan_key.$": "$.plan.result.plan_key",
-                        "shards.$": "$.shards",
-                    },
-                },
-                "ResultSelector": {"result.$": "$.Payload"},
-                "ResultPath": "$.merge",
-                "OutputPath": "$.merge.result",
-                "Retry": _service_retry(),
-                "End": True,
+        "Type": "Task",
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {
+            "FunctionName": merge_function_arn,
+            "Payload": {
+                "action": "merge",
+                "bucket": bucket,
+                "plan_key.$": "$.plan.result.plan_key",
+                "shards.$": "$.shards",
             },
         },
+        "ResultSelector": {"result.$": "$.Payload"},
+        "ResultPath": "$.merge",
+        "OutputPath": "$.merge.result",
+        "Retry": _service_retry(),
+        "End": True,
     }
 
 

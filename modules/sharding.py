@@ -61,8 +61,19 @@ class ShardedRuns(Construct):
         key: StackKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
-        names = config.names
+        self.merge_function = self._merge_function(config, results, bundle, key)
+        self.state_machine = self._state_machine(config, runner_function_arn, results, key)
+        self.state_machine_arn = self.state_machine.arn
+        self.merge_function_name = self.merge_function.function_name
 
+    def _merge_function(
+        self,
+        config: StackConfig,
+        results: ResultsStorage,
+        bundle: TerraformAsset,
+        key: StackKey | None,
+    ) -> LambdaFunction:
+        names = config.names
         merge_logs = log_group(Construct(self, "merge_logs"), names.merge_log_group, config, key)
         self.merge_role, merge_policy = service_role(
             self,
@@ -70,35 +81,9 @@ class ShardedRuns(Construct):
             name=names.merge_role,
             service="lambda.amazonaws.com",
             description="Lambda Test Runner: merge the shards of a sharded run",
-            statements=[
-                log_stream_statement("WriteOwnLogs", merge_logs.arn),
-                Statement(
-                    sid="ReadPlansAndShards",
-                    actions=["s3:GetObject"],
-                    resources=[results.objects_arn(RUNS_PREFIX)],
-                ),
-                Statement(
-                    # Only a run's own manifest.json and junit.xml: never docs, never reports.
-                    sid="WriteRunManifestAndReport",
-                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[
-                        f"{results.bucket_arn}/{RUNS_PREFIX}*/{MANIFEST}",
-                        f"{results.bucket_arn}/{RUNS_PREFIX}*/{JUNIT}",
-                    ],
-                ),
-                results.list_statement(),  # a shard that left no file must read as 404
-                *(
-                    [
-                        key.use_statement("EncryptResults", ("s3",)),
-                        key.use_statement("DecryptEnvironment", ("lambda",)),
-                    ]
-                    if key
-                    else []
-                ),
-                XRAY_STATEMENT,
-            ],
+            statements=_merge_statements(merge_logs.arn, results, key),
         )
-        self.merge_function = LambdaFunction(
+        return LambdaFunction(
             self,
             "merge",
             function_name=names.merge_function,
@@ -116,6 +101,14 @@ class ShardedRuns(Construct):
             depends_on=[merge_logs, merge_policy],
         )
 
+    def _state_machine(
+        self,
+        config: StackConfig,
+        runner_function_arn: str,
+        results: ResultsStorage,
+        key: StackKey | None,
+    ) -> SfnStateMachine:
+        names = config.names
         machine_logs = log_group(
             Construct(self, "machine_logs"), names.state_machine_log_group, config, key
         )
@@ -125,22 +118,7 @@ class ShardedRuns(Construct):
             name=names.state_machine_role,
             service="states.amazonaws.com",
             description="Lambda Test Runner: run a sharded test run",
-            statements=[
-                Statement(
-                    sid="InvokeRunnerAndMergeOnly",
-                    actions=["lambda:InvokeFunction"],
-                    resources=[runner_function_arn, self.merge_function.arn],
-                ),
-                Statement(
-                    sid="DeliverExecutionLogs", actions=LOG_DELIVERY_ACTIONS, resources=["*"]
-                ),
-                Statement(
-                    sid="XRayTracing",
-                    # X-Ray has no resource-level permissions: AWS requires "*".
-                    actions=[*XRAY_STATEMENT.actions, *XRAY_SAMPLING_ACTIONS],
-                    resources=["*"],
-                ),
-            ],
+            statements=_state_machine_statements(runner_function_arn, self.merge_function.arn),
         )
         definition = state_machine_definition(
             runner_function_arn=runner_function_arn,
@@ -148,7 +126,7 @@ class ShardedRuns(Construct):
             bucket=results.bucket_name,
             max_concurrency=config.runner.shard_concurrency,
         )
-        self.state_machine = SfnStateMachine(
+        return SfnStateMachine(
             self,
             "state_machine",
             name=names.state_machine,
@@ -163,5 +141,52 @@ class ShardedRuns(Construct):
             tracing_configuration={"enabled": True},
             depends_on=[role_policy],
         )
-        self.state_machine_arn = self.state_machine.arn
-        self.merge_function_name = self.merge_function.function_name
+
+
+def _merge_statements(
+    log_group_arn: str, results: ResultsStorage, key: StackKey | None
+) -> list[Statement]:
+    return [
+        log_stream_statement("WriteOwnLogs", log_group_arn),
+        Statement(
+            sid="ReadPlansAndShards",
+            actions=["s3:GetObject"],
+            resources=[results.objects_arn(RUNS_PREFIX)],
+        ),
+        Statement(
+            # Only a run's own manifest.json and junit.xml: never docs, never reports.
+            sid="WriteRunManifestAndReport",
+            actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[
+                f"{results.bucket_arn}/{RUNS_PREFIX}*/{MANIFEST}",
+                f"{results.bucket_arn}/{RUNS_PREFIX}*/{JUNIT}",
+            ],
+        ),
+        results.list_statement(),  # a shard that left no file must read as 404
+        *(
+            [
+                key.use_statement("EncryptResults", ("s3",)),
+                key.use_statement("DecryptEnvironment", ("lambda",)),
+            ]
+            if key
+            else []
+        ),
+        XRAY_STATEMENT,
+    ]
+
+
+def _state_machine_statements(runner_function_arn: str, merge_function_arn: str) -> list[Statement]:
+    return [
+        Statement(
+            sid="InvokeRunnerAndMergeOnly",
+            actions=["lambda:InvokeFunction"],
+            resources=[runner_function_arn, merge_function_arn],
+        ),
+        Statement(sid="DeliverExecutionLogs", actions=LOG_DELIVERY_ACTIONS, resources=["*"]),
+        Statement(
+            sid="XRayTracing",
+            # X-Ray has no resource-level permissions: AWS requires "*".
+            actions=[*XRAY_STATEMENT.actions, *XRAY_SAMPLING_ACTIONS],
+            resources=["*"],
+        ),
+    ]

@@ -34,6 +34,29 @@ class LambdaTestRunnerStack(TerraformStack):
         names = config.names
         super().__init__(scope, names.stack)
         self._backend(config)
+        self._provider(config)
+
+        # The account the stack is applied in: ARNs in policies and confused-deputy conditions.
+        account_id = DataAwsCallerIdentity(self, "account").account_id
+        self.key = (
+            StackKey(self, "encryption", config, account_id=account_id)
+            if config.encryption.customer_managed_key
+            else None
+        )
+        self.network = RunnerNetwork(self, "network", config)
+        self.repository = RunnerRepository(self, "registry", config, account_id=account_id)
+        self.results = ResultsStorage(self, "results", config, key=self.key)
+        self.runner = self._runner(config, account_id)
+        self.network.outlive(self.runner.role_policy)
+        self.notifications = RunNotifications(self, "notifications", config, key=self.key)
+        self.reporting = self._reporting(config, report_bundle_dir, account_id)
+        self.fargate = self._fargate(config) if config.fargate.enabled else None
+        self.sharding = self._sharding(config)
+        self.schedules = self._schedules(config)
+        self.monitoring = self._monitoring(config)
+        self._outputs()
+
+    def _provider(self, config: StackConfig) -> None:
         AwsProvider(
             self,
             "aws",
@@ -49,17 +72,8 @@ class LambdaTestRunnerStack(TerraformStack):
             ],
         )
 
-        # The account the stack is applied in: ARNs in policies and confused-deputy conditions.
-        account_id = DataAwsCallerIdentity(self, "account").account_id
-        self.key = (
-            StackKey(self, "encryption", config, account_id=account_id)
-            if config.encryption.customer_managed_key
-            else None
-        )
-        self.network = RunnerNetwork(self, "network", config)
-        self.repository = RunnerRepository(self, "registry", config, account_id=account_id)
-        self.results = ResultsStorage(self, "results", config, key=self.key)
-        self.runner = RunnerFunction(
+    def _runner(self, config: StackConfig, account_id: str) -> RunnerFunction:
+        return RunnerFunction(
             self,
             "runner",
             config,
@@ -70,9 +84,11 @@ class LambdaTestRunnerStack(TerraformStack):
             results=self.results,
             key=self.key,
         )
-        self.network.outlive(self.runner.role_policy)
-        self.notifications = RunNotifications(self, "notifications", config, key=self.key)
-        self.reporting = ReportProcessor(
+
+    def _reporting(
+        self, config: StackConfig, report_bundle_dir: Path, account_id: str
+    ) -> ReportProcessor:
+        return ReportProcessor(
             self,
             "reporting",
             config,
@@ -82,20 +98,20 @@ class LambdaTestRunnerStack(TerraformStack):
             account_id=account_id,
             key=self.key,
         )
-        self.fargate = (
-            FargateRunner(
-                self,
-                "fargate",
-                config,
-                image_uri=self.repository.image_uri,
-                repository_arn=self.repository.repository_arn,
-                results=self.results,
-                key=self.key,
-            )
-            if config.fargate.enabled
-            else None
+
+    def _fargate(self, config: StackConfig) -> FargateRunner:
+        return FargateRunner(
+            self,
+            "fargate",
+            config,
+            image_uri=self.repository.image_uri,
+            repository_arn=self.repository.repository_arn,
+            results=self.results,
+            key=self.key,
         )
-        self.sharding = ShardedRuns(
+
+    def _sharding(self, config: StackConfig) -> ShardedRuns:
+        return ShardedRuns(
             self,
             "sharding",
             config,
@@ -104,7 +120,9 @@ class LambdaTestRunnerStack(TerraformStack):
             bundle=self.reporting.bundle,
             key=self.key,
         )
-        self.schedules = Schedules(
+
+    def _schedules(self, config: StackConfig) -> Schedules:
+        return Schedules(
             self,
             "schedules",
             config,
@@ -115,7 +133,9 @@ class LambdaTestRunnerStack(TerraformStack):
             state_machine_arn=self.sharding.state_machine_arn,
             key=self.key,
         )
-        self.monitoring = Monitoring(
+
+    def _monitoring(self, config: StackConfig) -> Monitoring:
+        return Monitoring(
             self,
             "monitoring",
             config,
@@ -125,7 +145,6 @@ class LambdaTestRunnerStack(TerraformStack):
             state_machine_arn=self.sharding.state_machine_arn,
             key=self.key,
         )
-        self._outputs()
 
     def _backend(self, config: StackConfig) -> None:
         state = config.state_backend
