@@ -466,8 +466,8 @@ class _Dashboard:
 
     def run_changes(self) -> dict:
         return self.widget(
-            12,
-            12,
+            0,
+            18,
             "Runs not passed; tests changed since the previous run",
             [
                 self.test_metric("RunsNotPassed", stat="Sum", label="runs not passed"),

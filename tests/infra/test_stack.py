@@ -655,6 +655,18 @@ def test_dashboard_shows_pass_rate_counts_durations_and_errors(synthesized):
     )
 
 
+
+def test_no_two_dashboard_widgets_take_the_same_place(synthesized):
+    dashboard = synthesized.resource("aws_cloudwatch_dashboard", "monitoring/dashboard")
+    cells: dict[tuple[int, int], str] = {}
+    for widget in json.loads(dashboard["dashboard_body"])["widgets"]:
+        title = widget["properties"]["title"]
+        assert widget["x"] + widget["width"] <= 24, title  # CloudWatch's grid is 24 wide
+        for x in range(widget["x"], widget["x"] + widget["width"]):
+            for y in range(widget["y"], widget["y"] + widget["height"]):
+                assert (x, y) not in cells, f"{title!r} lies over {cells[(x, y)]!r}"
+                cells[(x, y)] = title
+
 # --------------------------------------------------------------------------- encryption
 
 ACCOUNT = "${data.aws_caller_identity.account."
