@@ -655,7 +655,6 @@ def test_dashboard_shows_pass_rate_counts_durations_and_errors(synthesized):
     )
 
 
-
 def test_no_two_dashboard_widgets_take_the_same_place(synthesized):
     dashboard = synthesized.resource("aws_cloudwatch_dashboard", "monitoring/dashboard")
     cells: dict[tuple[int, int], str] = {}
@@ -666,6 +665,7 @@ def test_no_two_dashboard_widgets_take_the_same_place(synthesized):
             for y in range(widget["y"], widget["y"] + widget["height"]):
                 assert (x, y) not in cells, f"{title!r} lies over {cells[(x, y)]!r}"
                 cells[(x, y)] = title
+
 
 # --------------------------------------------------------------------------- encryption
 

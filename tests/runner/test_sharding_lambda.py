@@ -349,3 +349,36 @@ def test_a_plan_naming_a_file_the_app_lacks_runs_nothing(runner_env):
 
     assert response["status"] == "error", response
     assert "tests/Unit/NoSuchTest.php, which is not a file of this app" in response["message"]
+
+
+PHPT_TEST = """--TEST--
+a .phpt test beside the fixture's classes
+--FILE--
+<?php echo "ok";
+--EXPECT--
+ok
+"""
+
+
+def test_a_suite_with_a_phpt_test_is_not_planned_in_part(
+    runner_env, database, monkeypatch, tmp_path
+):
+    """Real PHPUnit 9.6 lists a .phpt file as <phptFile path=…/>; shards name class files, so
+    the plan is refused (with the file named) rather than silently leaving the test out."""
+    app = tmp_path / "app"
+    shutil.copytree(FIXTURE_APP, app, symlinks=True)
+    (app / "tests" / "Unit" / "cli.phpt").write_text(PHPT_TEST)
+    configuration = app / "phpunit.xml"
+    configuration.write_text(
+        configuration.read_text().replace(
+            '<directory suffix="Test.php">./tests/Unit</directory>',
+            '<directory suffix="Test.php">./tests/Unit</directory>\n'
+            "            <file>./tests/Unit/cli.phpt</file>",
+            1,
+        )
+    )
+    monkeypatch.setenv("RUNNER_APP_DIR", str(app))
+    planned = handler(plan_event(f"phpt-{uuid.uuid4().hex[:6]}", 2), LambdaContext())
+    assert planned["status"] != "planned", planned
+    assert "1 .phpt test" in planned["message"] and "cli.phpt" in planned["message"], planned
+    assert "without shards" in planned["message"]

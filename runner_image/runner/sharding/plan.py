@@ -128,11 +128,15 @@ class _ListingReader:
 
     def classes(self) -> list[ListedClass]:
         if self.phpt:
-            shown = ", ".join(repr(path[:120]) for path in self.phpt[:3])
+            # A path's end names the test: keep that when it is long.
+            shown = ", ".join(
+                repr(path if len(path) <= 100 else "…" + path[-99:]) for path in self.phpt[:3]
+            )
+            count = f"{len(self.phpt)} .phpt test" + ("s" if len(self.phpt) != 1 else "")
             raise PlanError(
-                f"the suite has {len(self.phpt)} .phpt test(s) ({shown}): a sharded run splits "
-                "PHPUnit test classes only and would not run them; run this command without "
-                "shards, or keep the .phpt tests in a suite of their own that it does not run"
+                f"the suite has {count} ({shown}): a sharded run splits PHPUnit test classes "
+                "only and would not run them; run this command without shards, or keep the "
+                ".phpt tests in a suite of their own that it does not run"
             )
         return [
             ListedClass(name, tuple(self._listed(test) for test in tests))
