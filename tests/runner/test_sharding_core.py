@@ -21,6 +21,7 @@ from runner.sharding.plan import (
     ListedTest,
     PlanError,
     build_plan,
+    check_phpt_tests,
     estimate,
     file_units,
     listed_test_keys,
@@ -28,6 +29,7 @@ from runner.sharding.plan import (
     pack,
     parse_durations,
     parse_test_list,
+    read_listing,
     read_shard,
     relative_test_file,
     select_groups,
@@ -149,10 +151,18 @@ def test_the_newer_listing_shape_reads_like_the_older_one():
         NEWER_LISTING.replace(b"</tests>", b'<phpt file="/app/tests/cli.phpt"/></tests>'),
     ],
 )
-def test_a_listing_with_phpt_tests_is_refused_rather_than_run_in_part(document):
-    # A shard's configuration names class files: the .phpt test would silently not run.
-    with pytest.raises(PlanError, match=r"1 \.phpt test.*cli\.phpt.*without shards"):
-        parse_test_list(document)
+def test_phpt_tests_are_listed_apart_and_refused_when_the_groups_run_them(document):
+    listing = read_listing(document)
+    assert listing.phpt_files == ("/app/tests/cli.phpt",)
+    assert [c.name for c in listing.classes] == [c.name for c in parse_test_list(FIXTURE_LISTING)]
+    # PHPUnit puts a .phpt test in the group "default": a shard would silently not run it.
+    for include, exclude in [((), ()), (("default",), ()), (("default", "api"), ("slow",))]:
+        with pytest.raises(PlanError, match=r"1 \.phpt test .*cli\.phpt.*without shards"):
+            check_phpt_tests(listing.phpt_files, include, exclude)
+    # Groups that leave "default" out leave the .phpt test out of an unsharded run too.
+    check_phpt_tests(listing.phpt_files, ("api",), ())
+    check_phpt_tests(listing.phpt_files, (), ("default",))
+    check_phpt_tests((), (), ())
 
 
 def test_phpunits_own_placeholders_are_counted_not_packed():

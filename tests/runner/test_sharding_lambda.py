@@ -364,7 +364,8 @@ def test_a_suite_with_a_phpt_test_is_not_planned_in_part(
     runner_env, database, monkeypatch, tmp_path
 ):
     """Real PHPUnit 9.6 lists a .phpt file as <phptFile path=…/>; shards name class files, so
-    the plan is refused (with the file named) rather than silently leaving the test out."""
+    a plan whose groups run it is refused (with the file named) rather than silently leaving
+    the test out."""
     app = tmp_path / "app"
     shutil.copytree(FIXTURE_APP, app, symlinks=True)
     (app / "tests" / "Unit" / "cli.phpt").write_text(PHPT_TEST)
@@ -382,3 +383,11 @@ def test_a_suite_with_a_phpt_test_is_not_planned_in_part(
     assert planned["status"] != "planned", planned
     assert "1 .phpt test" in planned["message"] and "cli.phpt" in planned["message"], planned
     assert "without shards" in planned["message"]
+    # A group that is not "default" leaves the .phpt test out of any run: that plan goes ahead.
+    grouped = plan_event(f"phpt-{uuid.uuid4().hex[:6]}", 2, ["--group", "outcomes"])
+    planned = handler(grouped, LambdaContext())
+    assert planned["status"] == "planned", planned
+    plan = json.loads(runner_env.read(planned["plan_key"]))
+    assert {c["name"] for shard in plan["shards"] for c in shard["classes"]} == {
+        "Tests\\Unit\\OutcomesTest"  # the fixture's only class in the group "outcomes"
+    }

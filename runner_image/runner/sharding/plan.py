@@ -54,7 +54,18 @@ class ListedClass:
     tests: tuple[ListedTest, ...]
 
 
+@dataclass(frozen=True)
+class Listing:
+    classes: list[ListedClass]
+    phpt_files: tuple[str, ...]  # as PHPUnit names them (absolute paths)
+
+
 def parse_test_list(document: bytes) -> list[ListedClass]:
+    """The test classes of PHPUnit's listing (read_listing)."""
+    return read_listing(document).classes
+
+
+def read_listing(document: bytes) -> Listing:
     """PHPUnit's `--list-tests-xml` document, in either of the shapes PHPUnit writes:
 
     - `<tests><testCaseClass name><testCaseMethod name groups dataSet/>…</testCaseClass>
@@ -64,8 +75,7 @@ def parse_test_list(document: bytes) -> list[ListedClass]:
       </group></groups></testSuite>` (the newer shape, PHPUnit 12, from its end-to-end tests).
 
     Untrusted (written by the app's process): no DOCTYPE, bounded, names checked. A class listed
-    twice is merged, in first-seen order. A listing with .phpt tests is refused: shards run
-    test classes only, so those tests would silently not run."""
+    twice is merged, in first-seen order. .phpt tests are listed apart (check_phpt_tests)."""
     if len(document) > MAX_LISTING_BYTES:
         raise PlanError(f"the test listing is {len(document)} bytes; at most {MAX_LISTING_BYTES}")
     reader = _ListingReader()
@@ -77,7 +87,28 @@ def parse_test_list(document: bytes) -> list[ListedClass]:
         parser.Parse(document, True)
     except xml.parsers.expat.ExpatError as error:
         raise PlanError(f"the test listing is not well-formed XML ({error})") from None
-    return reader.classes()
+    return Listing(reader.classes(), tuple(reader.phpt))
+
+
+def check_phpt_tests(
+    phpt_files: Sequence[str], include: Iterable[str] = (), exclude: Iterable[str] = ()
+) -> None:
+    """Refuse to plan a run whose groups select .phpt tests: a shard's configuration names
+    class files, so they would silently not run. PHPUnit puts every .phpt test in the group
+    "default", so `--group api` (or the configuration's include list) leaves them out."""
+    wanted, unwanted = frozenset(include), frozenset(exclude)
+    if not phpt_files or (wanted and "default" not in wanted) or "default" in unwanted:
+        return
+    # A path's end names the test: keep that when it is long.
+    shown = ", ".join(
+        repr(path if len(path) <= 100 else "…" + path[-99:]) for path in phpt_files[:3]
+    )
+    count = f"{len(phpt_files)} .phpt test" + ("s" if len(phpt_files) != 1 else "")
+    raise PlanError(
+        f"the suite has {count} ({shown}): a sharded run splits PHPUnit test classes only and "
+        "would not run them; run this command without shards, leave them out with its groups "
+        "(--exclude-group default), or keep them in a suite of their own that it does not run"
+    )
 
 
 _LISTING_NAMESPACE = "https://xml.phpunit.de/testSuite"
@@ -127,17 +158,6 @@ class _ListingReader:
             self.group = None
 
     def classes(self) -> list[ListedClass]:
-        if self.phpt:
-            # A path's end names the test: keep that when it is long.
-            shown = ", ".join(
-                repr(path if len(path) <= 100 else "…" + path[-99:]) for path in self.phpt[:3]
-            )
-            count = f"{len(self.phpt)} .phpt test" + ("s" if len(self.phpt) != 1 else "")
-            raise PlanError(
-                f"the suite has {count} ({shown}): a sharded run splits PHPUnit test classes "
-                "only and would not run them; run this command without shards, or keep the "
-                ".phpt tests in a suite of their own that it does not run"
-            )
         return [
             ListedClass(name, tuple(self._listed(test) for test in tests))
             for name, tests in self.tests.items()

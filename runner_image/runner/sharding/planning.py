@@ -53,8 +53,9 @@ from .plan import (
     Plan,
     PlanError,
     build_plan,
+    check_phpt_tests,
     parse_durations,
-    parse_test_list,
+    read_listing,
     relative_test_file,
     repeated_plan_response,
     select_groups,
@@ -223,9 +224,10 @@ def _pack(
     log: Callable[[str], None],
 ) -> Plan:
     """The plan from what the listing wrote, the app's groups and the durations of history."""
-    listed = parse_test_list(_read(folder, TESTS_XML, MAX_LISTING_BYTES))
+    listing = read_listing(_read(folder, TESTS_XML, MAX_LISTING_BYTES))
     groups = effective_groups(read_app_configuration(config.app_dir), *_groups(request.args))
-    classes = select_groups(listed, *groups)
+    check_phpt_tests(listing.phpt_files, *groups)
+    classes = select_groups(listing.classes, *groups)
     roots = _roots(config.app_dir, setup.mirror)
     files = {
         name: relative
