@@ -81,6 +81,7 @@ from ltr.history import (
 from ltr.shards import (
     ExecutionWait,
     ShardProgress,
+    budget_warnings,
     config_cap,
     shard_progress,
     sharded_timeout,
@@ -384,8 +385,14 @@ class ShardProgressLine:
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last_state: tuple[object, ...] | None = None
         self.last_print = -1e9
+        self.warned = False
 
     def __call__(self, progress: ShardProgress, elapsed: float) -> None:
+        if progress.planned is not None and not self.warned:
+            # Once, as soon as the plan is known: long before the shard would be stopped.
+            self.warned = True
+            for warning in budget_warnings(progress):
+                self.stream.write(("\r\x1b[2K" if self.tty else "") + terminal_safe(warning) + "\n")
         text = terminal_safe(shard_progress_text(progress, self.run_id, elapsed))
         state = (progress.status, progress.planned, progress.done, progress.failed)
         if self.tty:

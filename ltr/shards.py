@@ -44,6 +44,8 @@ class ShardProgress:
     slowest_running: tuple[int, float, float] | None = None
     output: Any = None
     estimates: Mapping[int, float] = field(default_factory=dict)
+    # What a shard has before its deadline (the plan says; None on Fargate or unknown).
+    shard_budget: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -104,7 +106,24 @@ def shard_progress(
         slowest_running=slowest,
         output=output,
         estimates=estimates,
+        shard_budget=_seconds(plan.get("shard_budget_seconds")) if plan else None,
     )
+
+
+def budget_warnings(progress: ShardProgress) -> list[str]:
+    """One line per shard whose estimate from history is over what a shard has before its
+    deadline: it will be stopped there, and its remaining tests reported as not run."""
+    budget = progress.shard_budget
+    if budget is None:
+        return []
+    return [
+        f"warning: shard {index} is estimated at {format_duration(estimate)} from history, over "
+        f"the {format_duration(budget)} a shard has before its deadline: it will be stopped "
+        "there and its remaining tests reported as not run (plan more shards, or run the "
+        "command unsharded on Fargate)"
+        for index, estimate in sorted(progress.estimates.items())
+        if estimate > budget
+    ]
 
 
 def progress_text(progress: ShardProgress, run_id: str, elapsed: float) -> str:
@@ -186,6 +205,11 @@ def _estimates(plan: Mapping[str, Any] | None) -> dict[int, float]:
         number = isinstance(estimate, int | float) and not isinstance(estimate, bool)
         found[index] = float(estimate) if number and 0 <= float(estimate) < 1e7 else 0.0
     return found
+
+
+def _seconds(value: Any) -> float | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number and 0 < float(value) < MAX_EXECUTION_SECONDS else None
 
 
 def _details(event: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from runner.config import RunnerConfig
 from runner.handler import handler
 
 from report_processor.history.testid import stable_test_id
@@ -152,7 +153,8 @@ def test_a_sharded_run_has_the_outcomes_of_an_unsharded_one(
     assert fixture_tree() == before
 
 
-def test_history_balances_the_plan_and_the_cap_is_named(runner_env, monkeypatch):
+def put_durations(runner_env) -> None:
+    """History's medians for four of the fixture's five classes."""
     runner_env.s3.put_object(
         Bucket=runner_env.bucket,
         Key="history/ltr/test/test/durations.json",
@@ -170,6 +172,10 @@ def test_history_balances_the_plan_and_the_cap_is_named(runner_env, monkeypatch)
             }
         ),
     )
+
+
+def test_history_balances_the_plan_and_the_cap_is_named(runner_env, monkeypatch):
+    put_durations(runner_env)
     monkeypatch.setenv("MAX_SHARDS", "2")
     planned = handler(plan_event("balanced-1", 4), LambdaContext())
 
@@ -188,6 +194,23 @@ def test_history_balances_the_plan_and_the_cap_is_named(runner_env, monkeypatch)
     assert [s["estimated_seconds"] for s in planned["shards"]] == [40.0, 42.0]
     dump = next(c for c in plan["shards"][1]["classes"] if "ConnectionDump" in c["name"])
     assert dump["estimated_seconds"] == 11.0  # the median of the classes with history
+
+
+def test_a_shard_estimated_over_its_time_budget_is_named_before_it_runs(
+    runner_env, monkeypatch, caplog
+):
+    put_durations(runner_env)
+    monkeypatch.setenv("MAX_SHARDS", "2")
+    margin = RunnerConfig.from_env().deadline_margin_seconds
+    # A shard of this function has about 41 s before its deadline: 40 s fits, 42 s does not.
+    planned = handler(plan_event("budget-1", 2), LambdaContext(timeout_seconds=margin + 41.5))
+
+    assert planned["status"] == "planned", planned
+    assert [s["estimated_seconds"] for s in planned["shards"]] == [40.0, 42.0]
+    assert 40.0 < planned["shard_budget_seconds"] <= 41.5
+    warnings = [r.getMessage() for r in caplog.records if "before its deadline" in r.getMessage()]
+    assert len(warnings) == 1 and "shard 1 (42 s)" in warnings[0], warnings
+    assert "shard 0" not in warnings[0]
 
 
 def test_group_options_shape_the_plan_and_apply_in_the_shards(runner_env, database):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ltr.cli import ShardProgressLine
 from ltr.core import LtrError, split_run_argv
-from ltr.shards import config_cap, progress_text, shard_progress, sharded_timeout
+from ltr.shards import (
+    budget_warnings,
+    config_cap,
+    progress_text,
+    shard_progress,
+    sharded_timeout,
+)
 
 NOW = datetime(2026, 11, 29, 2, 10, tzinfo=UTC)
 PLAN = {
@@ -23,12 +31,12 @@ PLAN = {
 }
 
 
-def history(done: dict[int, str]) -> list[dict]:
+def history(done: dict[int, str], plan: dict = PLAN) -> list[dict]:
     events = [
         {"type": "ExecutionStarted"},
         {
             "type": "TaskSucceeded",
-            "taskSucceededEventDetails": {"output": json.dumps({"Payload": PLAN})},
+            "taskSucceededEventDetails": {"output": json.dumps({"Payload": plan})},
         },
     ]
     for index in range(3):
@@ -92,6 +100,24 @@ def test_untrusted_history_fields_are_ignored():
         {"type": "MapIterationStarted", "mapIterationStartedEventDetails": {"index": "0"}},
     ]
     assert shard_progress("RUNNING", events, NOW).done == 0
+
+
+def test_shards_estimated_over_their_budget_are_warned_of_once():
+    over = shard_progress("RUNNING", history({}, PLAN | {"shard_budget_seconds": 250}), NOW)
+    warnings = budget_warnings(over)
+    assert len(warnings) == 1 and warnings[0].startswith("warning: shard 1 is estimated at 5m")
+    assert "stopped there" in warnings[0]
+    # No budget (Fargate, an older runner) or junk in its place: nothing to say.
+    for budget in (None, "250", -1, True, 1e12):
+        plan = PLAN | {"shard_budget_seconds": budget}
+        assert budget_warnings(shard_progress("RUNNING", history({}, plan), NOW)) == []
+
+    stream = io.StringIO()
+    line = ShardProgressLine(stream, "R1")
+    line(shard_progress("RUNNING", history({})[:1], NOW), 1)  # planning: no plan yet
+    line(over, 5)
+    line(over, 40)
+    assert stream.getvalue().count("warning: shard 1") == 1
 
 
 def test_the_wait_covers_waves_of_shards():

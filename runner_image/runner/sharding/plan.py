@@ -277,6 +277,19 @@ def check_relative_file(file: object) -> str:
     return file
 
 
+def shards_over_budget(
+    shards: Sequence[PlannedShard], budget_seconds: float
+) -> list[tuple[int, float]]:
+    """(index, estimated seconds) of the shards whose estimate from history is longer than a
+    shard has before its deadline: each will be stopped there and its remaining tests reported
+    as not run. Shards estimated from test counts alone (no history) say nothing here."""
+    return [
+        (shard.index, estimate)
+        for shard in shards
+        if (estimate := shard.estimated_seconds) is not None and estimate > budget_seconds
+    ]
+
+
 # ----------------------------------------------------------------------------- history
 @dataclass(frozen=True)
 class Durations:
@@ -514,6 +527,8 @@ class Plan:
     cap: Cap
     history_runs: int = 0
     placeholders: int = 0  # PHPUnit's own placeholder tests in the listing (split_placeholders)
+    # What a shard has before its deadline (None without one: planned on Fargate).
+    shard_budget_seconds: float | None = None
 
     @property
     def tests_total(self) -> int:
@@ -534,6 +549,7 @@ class Plan:
             "estimate_basis": self.basis,
             "history_runs": self.history_runs,
             "phpunit_placeholders": self.placeholders,
+            "shard_budget_seconds": self.shard_budget_seconds,
             "cap": self.cap.as_json(),
             "shards": [
                 {
@@ -715,4 +731,10 @@ def repeated_plan_response(
         "estimate_basis": plan.get("estimate_basis"),
         "cap": {key: cap.get(key) for key in ("requested", "applied", "reason")},
         "phpunit_placeholders": plan.get("phpunit_placeholders"),
+        "shard_budget_seconds": _budget(plan.get("shard_budget_seconds")),
     }
+
+
+def _budget(value: Any) -> float | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number and 0 <= value <= 1e7 else None

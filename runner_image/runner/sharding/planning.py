@@ -8,11 +8,13 @@ read through the run folder's descriptor.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +61,7 @@ from .plan import (
     relative_test_file,
     repeated_plan_response,
     select_groups,
+    shards_over_budget,
 )
 
 LISTING = "listing"
@@ -101,6 +104,8 @@ def plan_run(
 ) -> PlanOutcome:
     outcome = PlanOutcome(request.run_id)
     started_at = now()
+    # What a shard, a fresh invocation of this same function, has before its deadline.
+    shard_budget = None if deadline is None else max(deadline - time.monotonic(), 0.0)
     location = RunLocation.of(started_at, request.run_id, request.command)
     if store is None:
         outcome.message = "a sharded run needs RESULTS_BUCKET: the shards read the plan from it"
@@ -118,9 +123,12 @@ def plan_run(
         outcome.output_tail = result.tail.decode(errors="replace")
         _check_listing(result, request.command)
         plan = _pack(request, config, store, folder, setup, location, started_at, log)
+        budget = None if shard_budget is None else round(shard_budget, 1)
+        plan = dataclasses.replace(plan, shard_budget_seconds=budget)
         _store_plan(plan, store, location, request.run_id, log)
         outcome.status = "planned"
         outcome.response_fields = _planned_fields(plan, store, location)
+        _warn_over_budget(plan, log)
         if plan.placeholders:
             log(
                 f"[runner] warning: PHPUnit listed {plan.placeholders} problem(s) of its own "
@@ -260,6 +268,18 @@ def _store_plan(
     )
 
 
+def _warn_over_budget(plan: Plan, log: Callable[[str], None]) -> None:
+    budget = plan.shard_budget_seconds
+    over = [] if budget is None else shards_over_budget(plan.shards, budget)
+    if over:
+        shards = ", ".join(f"shard {index} ({seconds:.0f} s)" for index, seconds in over)
+        log(
+            f"[runner] warning: estimated from history over the {budget:.0f} s a shard has "
+            f"before its deadline: {shards}; it will be stopped there and its remaining tests "
+            "reported as not run: plan more shards, or run the command unsharded on Fargate"
+        )
+
+
 def _planned_fields(plan: Plan, store: ResultStore, location: RunLocation) -> dict[str, Any]:
     return {
         "plan_key": location.plan_key,
@@ -271,6 +291,8 @@ def _planned_fields(plan: Plan, store: ResultStore, location: RunLocation) -> di
         "estimate_basis": plan.basis,
         "cap": plan.cap.as_json(),
         "phpunit_placeholders": plan.placeholders,
+        # ltr compares the shards' estimates with it.
+        "shard_budget_seconds": plan.shard_budget_seconds,
     }
 
 
