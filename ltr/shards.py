@@ -201,15 +201,15 @@ def _estimates(plan: Mapping[str, Any] | None) -> dict[int, float]:
         index = _int(shard.get("index")) if isinstance(shard, Mapping) else None
         if index is None:
             continue
-        estimate = shard.get("estimated_seconds")
-        number = isinstance(estimate, int | float) and not isinstance(estimate, bool)
-        found[index] = float(estimate) if number and 0 <= float(estimate) < 1e7 else 0.0
+        found[index] = _seconds(shard.get("estimated_seconds"), 1e7) or 0.0
     return found
 
 
-def _seconds(value: Any) -> float | None:
+def _seconds(value: Any, below: float = MAX_EXECUTION_SECONDS) -> float | None:
+    """A positive JSON number of seconds under `below`, else None (compared before float():
+    a 400-digit integer is junk, not an OverflowError)."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if number and 0 < float(value) < MAX_EXECUTION_SECONDS else None
+    return float(value) if number and 0 < value < below else None
 
 
 def _details(event: Mapping[str, Any], name: str) -> Mapping[str, Any]:

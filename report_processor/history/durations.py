@@ -14,13 +14,12 @@ over any rows object. Runs that failed wholesale (an outage: every test fails fa
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from statistics import median
 from typing import Any
 
-from report_processor.case_fields import MAX_SECONDS
+from report_processor.case_fields import plausible_seconds
 from report_processor.history.records import iso
 
 DURATIONS_VERSION = 1
@@ -41,14 +40,11 @@ def parse_classes(document: Any) -> dict[str, float]:
     if not isinstance(raw, dict):
         return {}
     return {
-        name: float(value)
+        name: seconds
         for name, value in raw.items()
         if isinstance(name, str)
         and 0 < len(name) <= MAX_CLASS_NAME
-        and isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value <= MAX_SECONDS
+        and (seconds := plausible_seconds(value)) is not None
     }
 
 

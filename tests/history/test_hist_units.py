@@ -479,3 +479,16 @@ def test_the_diff_agrees_with_a_naive_set_based_classification(before, now):
     assert set(result.fixed) == expect_fixed and result.fixed_count == len(expect_fixed)
     assert result.new_tests == len(set(now) - set(before))
     assert set(result.disappeared_sample) == {h[n] for n in set(before) - set(now)}
+
+
+def test_a_classes_file_with_junk_seconds_keeps_the_usable_entries():
+    import json
+
+    from report_processor.history.durations import parse_classes
+
+    document = json.loads(
+        '{"classes": {"A": 1.5, "B": -1, "C": "2", "D": true, "E": 1' + "0" * 400 + "}}"
+    )
+    # E is an integer too large for a float: read as junk, not an OverflowError.
+    assert parse_classes(document) == {"A": 1.5}
+    assert parse_classes({"classes": {"A": float("nan"), "B": float("inf"), "C": 3}}) == {"C": 3.0}

@@ -243,6 +243,13 @@ def test_nan_and_infinity_in_history_are_ignored():
     assert durations.classes == {"C": 2.0}
 
 
+def test_a_number_too_large_for_a_float_in_history_is_ignored():
+    # math.isfinite() raised OverflowError on it: the plan failed over advisory history.
+    huge = b"1" + b"0" * 400
+    durations = parse_durations(b'{"version": 1, "classes": {"A": ' + huge + b', "C": 2}}')
+    assert durations.classes == {"C": 2.0}
+
+
 def listed(name: str, tests: int) -> ListedClass:
     return ListedClass(name, tuple(ListedTest(f"test_{i}", ("default",)) for i in range(tests)))
 

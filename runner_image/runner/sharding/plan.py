@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import math
 import re
 import statistics
 import xml.parsers.expat
@@ -29,6 +28,8 @@ MAX_LISTING_BYTES = 64 * 1024 * 1024
 MAX_DURATIONS_BYTES = 16 * 1024 * 1024
 MAX_PLAN_BYTES = 32 * 1024 * 1024
 MAX_TESTS = 2_000_000
+# Beyond this a number of seconds is junk (no test runs for 115 days), as in the report processor.
+MAX_SECONDS = 1e7
 
 # A PHP class name: segments of letters, digits, '_' and bytes >= 0x80, joined by '\'.
 _PHP_NAME = r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*"
@@ -320,14 +321,9 @@ def parse_durations(raw: bytes | None) -> Durations:
     for name, seconds in entries.items():
         # PHPUnit 9's JUnit writes `Tests.Feature.UserTest`; a PHP name never holds a '.'.
         fqcn = str(name).replace(".", "\\")
-        if (
-            CLASS_NAME.fullmatch(fqcn)
-            and isinstance(seconds, int | float)
-            and not isinstance(seconds, bool)
-            and math.isfinite(seconds)
-            and seconds >= 0
-        ):
-            classes[fqcn] = float(seconds)
+        value = _seconds(seconds)
+        if CLASS_NAME.fullmatch(fqcn) and value is not None:
+            classes[fqcn] = value
     runs = data.get("runs")
     runs = runs if isinstance(runs, int) and not isinstance(runs, bool) and runs >= 0 else 0
     return Durations(classes, runs)
@@ -731,10 +727,12 @@ def repeated_plan_response(
         "estimate_basis": plan.get("estimate_basis"),
         "cap": {key: cap.get(key) for key in ("requested", "applied", "reason")},
         "phpunit_placeholders": plan.get("phpunit_placeholders"),
-        "shard_budget_seconds": _budget(plan.get("shard_budget_seconds")),
+        "shard_budget_seconds": _seconds(plan.get("shard_budget_seconds")),
     }
 
 
-def _budget(value: Any) -> float | None:
+def _seconds(value: Any) -> float | None:
+    """A JSON number of seconds, else None: compared before float(), so a 400-digit integer is
+    junk, not an OverflowError; NaN and infinity fail the comparison."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if number and 0 <= value <= 1e7 else None
+    return float(value) if number and 0 <= value <= MAX_SECONDS else None
