@@ -131,7 +131,10 @@ def _text(value: object) -> str | None:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer of hundreds of digits: junk, not a traceback
+        return None
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,8 @@ def test_records_from_untrusted_manifests_never_crash():
         None,
     )
     assert record.command == "test"  # the path it was found under
+    huge = 10**400  # JSON allows it; float() of it raised OverflowError
+    assert run_record({"status": "passed", "duration_seconds": huge}, KEY).duration_seconds is None
 
 
 def test_summary_counts_reject_impossible_values():
@@ -194,6 +196,8 @@ def test_summary_counts_reject_impossible_values():
     assert summary_counts(None) is None
     broken_rate = summary()
     broken_rate["pass_rate"] = 3.0
+    assert summary_counts(broken_rate).pass_rate is None
+    broken_rate["pass_rate"] = 10**400
     assert summary_counts(broken_rate).pass_rate is None
 
 
